@@ -1,0 +1,132 @@
+//! The CBM catalogue: the measures submissions cite, with stable references.
+//!
+//! The built-in catalogue is `data/catalogue.json`, compiled into the binary so that a fresh
+//! hub validates references with no set-up.
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One measure, such as `UN-CBM-3`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    /// Stable reference cited by submissions.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// Number of the measure within its framework, as the source numbers it.
+    pub number: String,
+    pub title: String,
+    #[serde(default)]
+    pub summary: String,
+}
+
+/// A framework: a set of measures from one source text.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Framework {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub notes: String,
+    pub measures: Vec<Measure>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueFile {
+    version: u32,
+    frameworks: Vec<Framework>,
+}
+
+/// The catalogue in memory, indexed by reference.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    frameworks: Vec<Framework>,
+    /// Reference -> (framework index, measure index).
+    index: BTreeMap<String, (usize, usize)>,
+}
+
+const BUILTIN: &str = include_str!("../../data/catalogue.json");
+
+impl Catalogue {
+    /// The catalogue shipped with the hub.
+    pub fn builtin() -> Catalogue {
+        // The file is part of the source tree and checked by a unit test, so a failure here is a
+        // build defect, not a user error.
+        Catalogue::from_json(BUILTIN).expect("data/catalogue.json is valid")
+    }
+
+    /// Parses and checks a catalogue document: unique references, every measure named.
+    pub fn from_json(text: &str) -> Result<Catalogue, String> {
+        let file: CatalogueFile =
+            serde_json::from_str(text).map_err(|e| format!("catalogue is not valid: {e}"))?;
+        let mut cat = Catalogue::default();
+        for fw in file.frameworks {
+            cat.add_framework(fw)?;
+        }
+        Ok(cat)
+    }
+
+    /// Adds a framework; refuses duplicate framework ids or measure references.
+    pub fn add_framework(&mut self, fw: Framework) -> Result<(), String> {
+        if self.frameworks.iter().any(|f| f.id == fw.id) {
+            return Err(format!("framework {} already exists", fw.id));
+        }
+        let fi = self.frameworks.len();
+        for (mi, m) in fw.measures.iter().enumerate() {
+            if m.reference.is_empty() || m.title.is_empty() {
+                return Err(format!("framework {}: measure {} lacks a reference or title", fw.id, mi + 1));
+            }
+            if self.index.insert(m.reference.clone(), (fi, mi)).is_some() {
+                return Err(format!("reference {} appears twice", m.reference));
+            }
+        }
+        self.frameworks.push(fw);
+        Ok(())
+    }
+
+    pub fn contains(&self, reference: &str) -> bool {
+        self.index.contains_key(reference)
+    }
+
+    pub fn measure(&self, reference: &str) -> Option<&Measure> {
+        self.index
+            .get(reference)
+            .map(|&(f, m)| &self.frameworks[f].measures[m])
+    }
+
+    pub fn frameworks(&self) -> &[Framework] {
+        &self.frameworks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalogue_has_every_framework() {
+        let cat = Catalogue::builtin();
+        let count = |id: &str| {
+            cat.frameworks()
+                .iter()
+                .find(|f| f.id == id)
+                .map_or(0, |f| f.measures.len())
+        };
+        assert_eq!(count("UN-CBM"), 8);
+        assert_eq!(count("OAS-CBM"), 11);
+        assert_eq!(count("GGE-2015-NORM"), 11);
+        assert!(count("OSCE-CBM") >= 11);
+        assert!(cat.contains("UN-CBM-3") && cat.contains("OSCE-CBM-9"));
+        assert!(!cat.contains("UN-CBM-9"));
+    }
+
+    #[test]
+    fn duplicate_reference_is_refused() {
+        let doc = r#"{"version":1,"frameworks":[{"id":"X","name":"x","measures":[
+            {"ref":"X-1","number":"1","title":"a"},{"ref":"X-1","number":"2","title":"b"}]}]}"#;
+        assert!(Catalogue::from_json(doc).unwrap_err().contains("twice"));
+    }
+}

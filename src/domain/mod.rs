@@ -1,0 +1,14 @@
+//! The rules of the hub, free of transport and storage: members and roles, TLP audiences,
+//! submission validation and the CBM catalogue.
+
+pub mod catalogue;
+pub mod clock;
+pub mod error;
+pub mod kind;
+pub mod member;
+pub mod principal;
+pub mod tlp;
+pub mod validate;
+pub mod visibility;
+
+pub use error::{FieldError, Invalid};

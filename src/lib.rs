@@ -1,0 +1,24 @@
+//! cbm-hub: a gRPC hub over mutual TLS through which national bodies exchange voluntary cyber
+//! confidence-building measures (CBMs).
+//!
+//! Module map, from the wire inwards:
+//! - [`pb`]: generated protobuf messages and gRPC stubs of `proto/cbm/v1` (the public contract).
+//! - [`service`]: thin tonic handlers. Authenticate the caller from its certificate into a
+//!   [`domain::principal::Principal`], validate, call the store, map errors to gRPC codes.
+//! - [`tls`]: rustls server and client configurations, certificate identity, the dev PKI.
+//! - [`domain`]: members and roles, TLP audience rules, submission validation, the CBM catalogue.
+//!   Pure code: no tonic, no sled.
+//! - [`store`]: the sled layout, the single writer that assigns the gapless feed sequence and
+//!   commits changes in groups with one flush, checksummed records, reads.
+//! - [`config`]: the validated server configuration, from file, environment and flags.
+//! - [`cli`]: the `cbm-hub` subcommands; `main.rs` only parses and dispatches.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod convert;
+pub mod domain;
+pub mod pb;
+pub mod service;
+pub mod store;
+pub mod tls;

@@ -1,0 +1,137 @@
+//! The MemberAdmin service: registry changes by administrators.
+use tonic::{Request, Response, Status};
+
+use super::auth::authenticate;
+use crate::{
+    convert,
+    domain::{
+        Invalid,
+        member::{MemberStatus, check_member_id},
+        principal::Action,
+        validate::fields,
+    },
+    pb::{self, member_admin_server::MemberAdmin},
+    store::{MemberOp, Store},
+};
+
+#[derive(Clone)]
+pub struct AdminService {
+    pub store: Store,
+}
+
+fn member_id(id: &str) -> Result<String, Status> {
+    check_member_id(id).map_err(|e| Invalid::one("id", e))?;
+    Ok(id.to_string())
+}
+
+impl AdminService {
+    async fn apply<T>(&self, req: &Request<T>, op: impl FnOnce() -> Result<MemberOp, Status>) -> Result<Response<pb::Member>, Status> {
+        authenticate(&self.store, req, Action::AdministerMembers)?;
+        let member = self.store.member(op()?).await?;
+        Ok(Response::new(convert::member_to_pb(&member)))
+    }
+
+    async fn set_status(&self, req: Request<pb::SetMemberStatusRequest>, status: MemberStatus) -> Result<Response<pb::Member>, Status> {
+        self.apply(&req, || {
+            let r = req.get_ref();
+            let mut errs = Invalid::default();
+            fields::optional(&mut errs, "reason", &r.reason, 1000, true);
+            errs.into_result()?;
+            Ok(MemberOp::SetStatus { id: member_id(&r.id)?, status })
+        })
+        .await
+    }
+}
+
+#[tonic::async_trait]
+impl MemberAdmin for AdminService {
+    async fn register_member(&self, req: Request<pb::RegisterMemberRequest>) -> Result<Response<pb::Member>, Status> {
+        self.apply(&req, || {
+            let m = req.get_ref().member.as_ref().ok_or_else(|| Invalid::one("member", "is required"))?;
+            Ok(MemberOp::Register(convert::member_from_registration(m, "member")?))
+        })
+        .await
+    }
+
+    async fn update_member(&self, req: Request<pb::UpdateMemberRequest>) -> Result<Response<pb::Member>, Status> {
+        self.apply(&req, || {
+            let r = req.get_ref();
+            let id = member_id(&r.id)?;
+            let mut errs = Invalid::default();
+            let display_name = (!r.display_name.is_empty()).then(|| r.display_name.clone());
+            if let Some(name) = &display_name {
+                fields::required(&mut errs, "display_name", name, 200, false);
+            }
+            let roles = if r.set_roles {
+                convert::roles_from_pb(&r.roles, "roles").map_err(|e| errs.0.extend(e.0)).ok()
+            } else {
+                None
+            };
+            let communities = if r.set_communities {
+                convert::communities_from_pb(&r.communities, "communities").map_err(|e| errs.0.extend(e.0)).ok()
+            } else {
+                None
+            };
+            if display_name.is_none() && !r.set_roles && !r.set_communities {
+                errs.push("display_name", "nothing to update: set display_name, set_roles or set_communities");
+            }
+            errs.into_result()?;
+            Ok(MemberOp::Update { id, display_name, roles, communities })
+        })
+        .await
+    }
+
+    async fn bind_certificate(&self, req: Request<pb::BindCertificateRequest>) -> Result<Response<pb::Member>, Status> {
+        self.apply(&req, || {
+            let r = req.get_ref();
+            let certificate = convert::binding_from_pb(r.binding.as_ref(), "binding")?;
+            Ok(MemberOp::Bind { id: member_id(&r.id)?, certificate })
+        })
+        .await
+    }
+
+    async fn unbind_certificate(&self, req: Request<pb::UnbindCertificateRequest>) -> Result<Response<pb::Member>, Status> {
+        self.apply(&req, || {
+            let r = req.get_ref();
+            let binding = convert::binding_from_pb(r.binding.as_ref(), "binding")?.binding;
+            Ok(MemberOp::Unbind { id: member_id(&r.id)?, binding })
+        })
+        .await
+    }
+
+    async fn suspend_member(&self, req: Request<pb::SetMemberStatusRequest>) -> Result<Response<pb::Member>, Status> {
+        self.set_status(req, MemberStatus::Suspended).await
+    }
+
+    async fn reinstate_member(&self, req: Request<pb::SetMemberStatusRequest>) -> Result<Response<pb::Member>, Status> {
+        self.set_status(req, MemberStatus::Active).await
+    }
+
+    async fn get_member(&self, req: Request<pb::GetMemberRequest>) -> Result<Response<pb::Member>, Status> {
+        authenticate(&self.store, &req, Action::AdministerMembers)?;
+        let id = member_id(&req.get_ref().id)?;
+        let registry = self.store.registry();
+        let m = registry.get(&id).ok_or_else(|| Status::not_found(format!("no member {id}")))?;
+        Ok(Response::new(convert::member_to_pb(m)))
+    }
+
+    async fn list_members(&self, req: Request<pb::ListMembersRequest>) -> Result<Response<pb::ListMembersResponse>, Status> {
+        authenticate(&self.store, &req, Action::AdministerMembers)?;
+        let r = req.get_ref();
+        let role = if r.role.is_empty() {
+            None
+        } else {
+            Some(r.role.parse().map_err(|e: String| Invalid::one("role", e))?)
+        };
+        let members = self
+            .store
+            .registry()
+            .members()
+            .iter()
+            .filter(|m| r.state.is_empty() || m.state == r.state)
+            .filter(|m| role.is_none_or(|role| m.roles.contains(role)))
+            .map(|m| convert::member_to_pb(m))
+            .collect();
+        Ok(Response::new(pb::ListMembersResponse { members }))
+    }
+}

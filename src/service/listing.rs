@@ -1,0 +1,134 @@
+//! List: filters, stable page tokens, and the audience check on every item.
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use tonic::Status;
+
+use crate::{
+    domain::{Invalid, clock, kind::Kind, member::Member, tlp::Tlp, visibility},
+    pb,
+    store::Store,
+};
+
+/// Default and largest page sizes.
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+/// Stored submissions examined per page at most, so that a caller who may see few of many
+/// submissions still gets a prompt (possibly short) page and a token to continue.
+const SCAN_BUDGET: usize = 10_000;
+
+/// A checked list request.
+#[derive(Debug, Clone)]
+pub struct Query {
+    kinds: Vec<Kind>,
+    states: Vec<String>,
+    publishers: Vec<String>,
+    labels: Vec<Tlp>,
+    cbm_refs: Vec<String>,
+    /// Canonical RFC 3339 form, comparable as text with stored instants.
+    updated_since: Option<String>,
+    include_withdrawn: bool,
+    page_size: usize,
+    after_created: u64,
+}
+
+impl Query {
+    pub fn parse(r: &pb::ListRequest) -> Result<Query, Invalid> {
+        let mut errs = Invalid::default();
+        let kinds = collect(&mut errs, "kinds", &r.kinds, |s| s.parse::<Kind>());
+        let labels = collect(&mut errs, "tlp", &r.tlp, |s| s.parse::<Tlp>());
+        let updated_since = if r.updated_since.is_empty() {
+            None
+        } else {
+            match clock::parse_instant(&r.updated_since) {
+                Ok(t) => Some(clock::format_instant(t)),
+                Err(e) => {
+                    errs.push("updated_since", e);
+                    None
+                }
+            }
+        };
+        let page_size = match r.page_size as usize {
+            0 => DEFAULT_PAGE,
+            n if n <= MAX_PAGE => n,
+            n => {
+                errs.push("page_size", format!("{n} is over the maximum of {MAX_PAGE}"));
+                DEFAULT_PAGE
+            }
+        };
+        let after_created = if r.page_token.is_empty() {
+            0
+        } else {
+            match URL_SAFE_NO_PAD.decode(&r.page_token).ok().and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+                Some(b) => u64::from_be_bytes(b),
+                None => {
+                    errs.push("page_token", "is not a token returned by List");
+                    0
+                }
+            }
+        };
+        errs.into_result()?;
+        Ok(Query {
+            kinds,
+            states: r.states.clone(),
+            publishers: r.publishers.clone(),
+            labels,
+            cbm_refs: r.cbm_refs.clone(),
+            updated_since,
+            include_withdrawn: r.include_withdrawn,
+            page_size,
+            after_created,
+        })
+    }
+
+    /// Does the latest revision `s` pass the filters?
+    fn matches(&self, s: &pb::Submission) -> bool {
+        let content = s.content.as_ref();
+        (self.include_withdrawn || s.status != "withdrawn")
+            && (self.kinds.is_empty() || self.kinds.iter().any(|k| k.as_str() == s.kind))
+            && (self.states.is_empty() || self.states.contains(&s.state))
+            && (self.publishers.is_empty() || self.publishers.contains(&s.publisher))
+            && (self.labels.is_empty()
+                || content.is_some_and(|c| self.labels.iter().any(|l| l.as_str() == c.tlp)))
+            && (self.cbm_refs.is_empty()
+                || content.is_some_and(|c| c.cbm_refs.iter().any(|r| self.cbm_refs.contains(r))))
+            && self.updated_since.as_ref().is_none_or(|since| s.updated_at.as_str() >= since.as_str())
+    }
+}
+
+fn collect<T>(errs: &mut Invalid, field: &str, items: &[String], parse: impl Fn(&str) -> Result<T, String>) -> Vec<T> {
+    let mut out = Vec::new();
+    for (i, s) in items.iter().enumerate() {
+        match parse(s) {
+            Ok(v) => out.push(v),
+            Err(e) => errs.push(format!("{field}[{i}]"), e),
+        }
+    }
+    out
+}
+
+/// One page of the submissions `reader` may see, in order of first publication.
+pub fn page(store: &Store, reader: &Member, q: &Query) -> Result<pb::ListResponse, Status> {
+    let mut submissions = Vec::new();
+    let mut last_examined = None;
+    let mut exhausted = true;
+    for (examined, item) in store.submissions_after(q.after_created).enumerate() {
+        if submissions.len() == q.page_size || examined == SCAN_BUDGET {
+            exhausted = false;
+            break;
+        }
+        let (created, id) = item?;
+        last_examined = Some(created);
+        let Some(head) = store.head_of(&id)? else { continue };
+        let latest = store.event(head.latest_seq())?.submission.unwrap_or_default();
+        if !q.matches(&latest) {
+            continue;
+        }
+        if let Some(view) = visibility::view(reader, &latest, &latest) {
+            submissions.push(view);
+        }
+    }
+    let next_page_token = match (exhausted, last_examined) {
+        (false, Some(created)) => URL_SAFE_NO_PAD.encode(created.to_be_bytes()),
+        _ => String::new(),
+    };
+    Ok(pb::ListResponse { submissions, next_page_token })
+}

@@ -1,0 +1,138 @@
+//! The gRPC server: thin handlers over the domain and the store, served over the TLS accept
+//! loop with explicit HTTP/2 limits, plus grpc.health.v1 and server reflection.
+mod admin;
+pub mod auth;
+mod hub;
+mod listing;
+mod status;
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, RwLock},
+};
+
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+
+pub use admin::AdminService;
+pub use hub::HubService;
+
+use crate::{
+    config::Config,
+    domain::catalogue::Catalogue,
+    pb::{hub_server::HubServer, member_admin_server::MemberAdminServer},
+    store::{Store, StoreError},
+    tls::{self, TlsError, incoming},
+};
+
+/// Why the hub could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("opening the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("reflection service: {0}")]
+    Reflection(String),
+}
+
+/// A hub that is serving. Dropping it does not stop it; call [`RunningHub::stop`].
+pub struct RunningHub {
+    /// The address actually bound (useful with port 0).
+    pub addr: SocketAddr,
+    pub store: Store,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl RunningHub {
+    /// A token that stops the hub when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server has stopped (after the token is cancelled), then closes the store.
+    pub async fn wait(self) -> Result<(), tonic::transport::Error> {
+        let result = match self.task.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "server task failed");
+                Ok(())
+            }
+        };
+        let store = self.store.clone();
+        drop(self.store);
+        let _ = tokio::task::spawn_blocking(move || store.close()).await;
+        result
+    }
+
+    /// Stops accepting, ends open streams, lets in-flight requests finish, closes the store.
+    pub async fn stop(self) -> Result<(), tonic::transport::Error> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+/// Opens the store, binds the listener and starts serving.
+pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
+    let tls_config = tls::server_config(&config.tls)?;
+    let data_dir = config.data_dir.clone();
+    let store_options = config.store.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, store_options))
+        .await
+        .map_err(|e| StoreError::Io(e.to_string()))??;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let shutdown = CancellationToken::new();
+    let limits = &config.limits;
+    let incoming = incoming::accept(
+        listener,
+        Arc::new(RwLock::new(tls_config)),
+        incoming::AcceptLimits { max_connections: limits.max_connections, handshake_timeout: limits.handshake_timeout },
+        shutdown.clone(),
+    );
+
+    let catalogue = Arc::new(Catalogue::builtin());
+    let max = limits.max_message_bytes;
+    let hub = HubServer::new(HubService { store: store.clone(), catalogue })
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+    let admin = MemberAdminServer::new(AdminService { store: store.clone() })
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<HubServer<HubService>>().await;
+    health_reporter.set_serving::<MemberAdminServer<AdminService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
+
+    let router = Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .http2_max_local_error_reset_streams(Some(limits.max_local_error_reset_streams))
+        .http2_max_pending_accept_reset_streams(Some(limits.max_pending_accept_reset_streams))
+        .http2_max_header_list_size(limits.max_header_list_bytes)
+        .timeout(limits.request_timeout)
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(hub)
+        .add_service(admin);
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let result = router.serve_with_incoming_shutdown(incoming, token.cancelled()).await;
+        health_reporter.set_not_serving::<HubServer<HubService>>().await;
+        result
+    });
+    tracing::info!(%addr, "cbm-hub serving");
+    Ok(RunningHub { addr, store, shutdown, task })
+}

@@ -1,0 +1,37 @@
+//! The one mapping from layer errors to gRPC statuses.
+use tonic::{Code, Status};
+
+use crate::{domain::Invalid, store::StoreError};
+
+impl From<StoreError> for Status {
+    fn from(e: StoreError) -> Status {
+        match e {
+            StoreError::NotFound(m) => Status::not_found(m),
+            StoreError::PermissionDenied(m) => Status::permission_denied(m),
+            StoreError::FailedPrecondition(m) => Status::failed_precondition(m),
+            StoreError::AlreadyExists(m) => Status::already_exists(m),
+            StoreError::Invalid(i) => invalid(i),
+            StoreError::Corrupt(m) => {
+                tracing::error!(detail = %m, "stored data failed its integrity check");
+                Status::data_loss(format!("stored data is damaged and is not served: {m}"))
+            }
+            StoreError::Io(m) => {
+                // Details stay in the log; the client learns only that it may retry.
+                tracing::error!(detail = %m, "storage failure");
+                Status::unavailable("storage failure; the change was not accepted, retry later")
+            }
+            StoreError::Closed => Status::unavailable("the hub is shutting down; retry later"),
+        }
+    }
+}
+
+/// INVALID_ARGUMENT listing every field and reason.
+pub fn invalid(i: Invalid) -> Status {
+    Status::new(Code::InvalidArgument, i.to_string())
+}
+
+impl From<Invalid> for Status {
+    fn from(i: Invalid) -> Status {
+        invalid(i)
+    }
+}

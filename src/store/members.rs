@@ -1,0 +1,105 @@
+//! The member registry in storage: loading it, and the changes administrators make.
+use super::{StoreError, codec};
+use crate::{
+    convert,
+    domain::member::{Binding, BoundCertificate, Member, MemberStatus, Registry, Roles},
+    pb,
+};
+
+/// A change to the registry, already checked field by field by the caller.
+#[derive(Debug, Clone)]
+pub enum MemberOp {
+    Register(Member),
+    Update { id: String, display_name: Option<String>, roles: Option<Roles>, communities: Option<Vec<String>> },
+    Bind { id: String, certificate: BoundCertificate },
+    Unbind { id: String, binding: Binding },
+    SetStatus { id: String, status: MemberStatus },
+}
+
+pub fn load_registry(tree: &sled::Tree) -> Result<Registry, StoreError> {
+    let mut members = Vec::new();
+    for item in tree.iter() {
+        let (k, v) = item?;
+        let id = String::from_utf8_lossy(&k).into_owned();
+        let stored: pb::Member = codec::unframe(&v, || format!("member {id}"))?;
+        members.push(convert::member_from_stored(&stored).map_err(|e| StoreError::Corrupt(format!("member {id}: {e}")))?);
+    }
+    Ok(Registry::new(members))
+}
+
+/// Applies `op` to `registry` (the writer's working copy) and returns the member as it now is.
+/// Refusals leave the registry unchanged.
+pub fn apply(registry: &mut Registry, op: MemberOp, now: &str) -> Result<Member, StoreError> {
+    let existing = |reg: &Registry, id: &str| {
+        reg.get(id)
+            .map(|m| (**m).clone())
+            .ok_or_else(|| StoreError::NotFound(format!("no member {id}")))
+    };
+    let member = match op {
+        MemberOp::Register(mut m) => {
+            if registry.contains(&m.id) {
+                return Err(StoreError::AlreadyExists(format!("member {} already exists", m.id)));
+            }
+            for b in &m.bindings {
+                ensure_free(registry, &b.binding, &m.id)?;
+            }
+            m.status = MemberStatus::Active;
+            m.created_at = now.to_string();
+            m
+        }
+        MemberOp::Update { id, display_name, roles, communities } => {
+            let mut m = existing(registry, &id)?;
+            if let Some(name) = display_name {
+                m.display_name = name;
+            }
+            if let Some(roles) = roles {
+                m.roles = roles;
+            }
+            if let Some(c) = communities {
+                m.communities = c;
+            }
+            m
+        }
+        MemberOp::Bind { id, certificate } => {
+            let mut m = existing(registry, &id)?;
+            ensure_free(registry, &certificate.binding, &id)?;
+            match m.bindings.iter_mut().find(|b| b.binding == certificate.binding) {
+                // Binding again is idempotent; the note is updated.
+                Some(b) => b.note = certificate.note,
+                None => m.bindings.push(certificate),
+            }
+            m
+        }
+        MemberOp::Unbind { id, binding } => {
+            let mut m = existing(registry, &id)?;
+            let before = m.bindings.len();
+            m.bindings.retain(|b| b.binding != binding);
+            if m.bindings.len() == before {
+                return Err(StoreError::NotFound(format!("member {id} has no binding {binding}")));
+            }
+            m
+        }
+        MemberOp::SetStatus { id, status } => {
+            let mut m = existing(registry, &id)?;
+            m.status = status;
+            m
+        }
+    };
+    let mut member = member;
+    member.updated_at = now.to_string();
+    registry.insert(member.clone());
+    Ok(member)
+}
+
+fn ensure_free(registry: &Registry, binding: &Binding, id: &str) -> Result<(), StoreError> {
+    match registry.owner_of(binding) {
+        Some(owner) if owner != id => Err(StoreError::AlreadyExists(format!(
+            "{binding} is already bound to member {owner}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+pub fn encode(member: &Member) -> Vec<u8> {
+    codec::frame(&convert::member_to_pb(member))
+}

@@ -1,0 +1,309 @@
+//! Durable storage in sled.
+//!
+//! Layout (one tree each):
+//! - `events`: feed sequence (u64 big-endian) -> [`records::StoredEvent`]. Gapless from 1.
+//! - `heads`: submission id -> [`records::SubmissionHead`] (where its revisions are).
+//! - `by_created`: sequence of revision 1 (u64 BE) -> submission id; the stable list order.
+//! - `idempotency`: member id, NUL, client key -> [`records::IdempotencyRecord`].
+//! - `members`: member id -> `pb::Member`.
+//! - `meta`: `format` -> layout version.
+//!
+//! Every value is framed with a checksum ([`codec`]). Only the writer thread ([`writer`])
+//! changes these trees: it assigns sequence numbers and commits each group of changes in one
+//! transaction across trees, then one flush and one fdatasync, before any of them is
+//! acknowledged.
+pub mod codec;
+pub mod records;
+mod members;
+mod writer;
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock, atomic::{AtomicU64, Ordering}},
+    thread::JoinHandle,
+};
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::domain::{Invalid, member::Registry};
+pub use members::MemberOp;
+use records::{StoredEvent, SubmissionHead};
+pub use writer::{Change, ChangeOp, Outcome};
+
+/// Version of the on-disk layout this build reads and writes.
+const LAYOUT_VERSION: &[u8] = b"1";
+/// Commands queued for the writer; publishers wait (backpressure) beyond this.
+const WRITER_QUEUE: usize = 8192;
+/// Live events buffered for subscribers that are behind; those further behind read storage.
+const LIVE_BUFFER: usize = 4096;
+
+/// Errors of the storage layer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Invalid(Invalid),
+    /// A stored value failed its checksum or could not be decoded; never served.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// The storage engine or the file system failed; nothing of the failed group was
+    /// acknowledged.
+    #[error("storage failure: {0}")]
+    Io(String),
+    /// The store is closing.
+    #[error("the hub is shutting down")]
+    Closed,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Corruption { .. } => StoreError::Corrupt(e.to_string()),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+/// The trees of the layout.
+#[derive(Clone)]
+pub(crate) struct Trees {
+    pub events: sled::Tree,
+    pub heads: sled::Tree,
+    pub by_created: sled::Tree,
+    pub idempotency: sled::Tree,
+    pub members: sled::Tree,
+}
+
+struct Inner {
+    db: sled::Db,
+    trees: Trees,
+    commands: mpsc::Sender<writer::Command>,
+    /// Current registry snapshot, replaced whole by the writer after each committed change.
+    registry: Arc<RwLock<Arc<Registry>>>,
+    /// Highest committed (durable) feed sequence.
+    head: Arc<AtomicU64>,
+    /// Committed events, in sequence order, for live subscribers.
+    live: broadcast::Sender<Arc<StoredEvent>>,
+    writer_thread: std::sync::Mutex<Option<JoinHandle<()>>>,
+    path: PathBuf,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// Tuning of the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// sled page cache size in bytes.
+    pub cache_capacity: u64,
+    /// Also fdatasync the data file in each group commit (sled's own flush only orders the
+    /// writes with sync_file_range, which survives a process crash but not a power loss).
+    pub fsync: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { cache_capacity: 256 * 1024 * 1024, fsync: true }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and starts its writer thread.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(options.cache_capacity)
+            // Durability comes from the group commit; the background flush only bounds how much
+            // unflushed read-audit data a crash can lose.
+            .flush_every_ms(Some(1000))
+            .open()?;
+        let meta = db.open_tree("meta")?;
+        match meta.get("format")? {
+            None => {
+                meta.insert("format", LAYOUT_VERSION)?;
+            }
+            Some(v) if v.as_ref() == LAYOUT_VERSION => {}
+            Some(v) => {
+                return Err(StoreError::Corrupt(format!(
+                    "{} holds layout version {:?}; this build reads version {:?}",
+                    dir.display(),
+                    String::from_utf8_lossy(&v),
+                    String::from_utf8_lossy(LAYOUT_VERSION)
+                )));
+            }
+        }
+        let trees = Trees {
+            events: db.open_tree("events")?,
+            heads: db.open_tree("heads")?,
+            by_created: db.open_tree("by_created")?,
+            idempotency: db.open_tree("idempotency")?,
+            members: db.open_tree("members")?,
+        };
+        let registry = members::load_registry(&trees.members)?;
+        let head = last_sequence(&trees.events)?;
+        let registry_shared = Arc::new(RwLock::new(Arc::new(registry.clone())));
+        let head_shared = Arc::new(AtomicU64::new(head));
+        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        let (tx, rx) = mpsc::channel(WRITER_QUEUE);
+        let datafile = std::fs::File::open(dir.join("db"))
+            .map_err(|e| StoreError::Io(format!("opening the data file for fsync: {e}")))?;
+        let w = writer::Writer {
+            db: db.clone(),
+            trees: trees.clone(),
+            datafile: options.fsync.then_some(datafile),
+            next_seq: head + 1,
+            registry,
+            registry_shared: registry_shared.clone(),
+            head: head_shared.clone(),
+            live: live.clone(),
+            rx,
+        };
+        let handle = std::thread::Builder::new()
+            .name("cbm-writer".into())
+            .spawn(move || w.run())
+            .map_err(|e| StoreError::Io(format!("starting the writer thread: {e}")))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                db,
+                trees,
+                commands: tx,
+                registry: registry_shared,
+                head: head_shared,
+                live,
+                writer_thread: std::sync::Mutex::new(Some(handle)),
+                path: dir.to_path_buf(),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The current registry snapshot.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.inner.registry.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Highest committed feed sequence (0 when empty).
+    pub fn head(&self) -> u64 {
+        self.inner.head.load(Ordering::Acquire)
+    }
+
+    /// Receives every event committed from now on, in order.
+    pub fn live(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.inner.live.subscribe()
+    }
+
+    /// Applies a submission change; resolves once it is durable.
+    pub async fn change(&self, actor: Arc<crate::domain::member::Member>, change: Change) -> Result<Outcome, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(writer::Command::Change { actor, change, reply }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Applies a registry change; resolves once it is durable.
+    pub async fn member(&self, op: MemberOp) -> Result<crate::domain::member::Member, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(writer::Command::Member { op, reply }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn send(&self, cmd: writer::Command) -> Result<(), StoreError> {
+        self.inner.commands.send(cmd).await.map_err(|_| StoreError::Closed)
+    }
+
+    /// The index entry of a submission.
+    pub fn head_of(&self, id: &str) -> Result<Option<SubmissionHead>, StoreError> {
+        read_head(&self.inner.trees.heads, id)
+    }
+
+    /// The event with sequence `seq`, checksum verified.
+    pub fn event(&self, seq: u64) -> Result<StoredEvent, StoreError> {
+        read_event(&self.inner.trees.events, seq)
+    }
+
+    /// Events after `after`, in order, checksum verified.
+    pub fn events_after(&self, after: u64) -> impl Iterator<Item = Result<StoredEvent, StoreError>> + use<> {
+        self.inner.trees.events.range((after + 1).to_be_bytes()..).map(|item| {
+            let (k, v) = item?;
+            codec::unframe(&v, || format!("event {}", key_u64(&k)))
+        })
+    }
+
+    /// Submissions in order of first publication, starting after `after_created`:
+    /// (created sequence, id).
+    pub fn submissions_after(&self, after_created: u64) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
+        self.inner
+            .trees
+            .by_created
+            .range((after_created + 1).to_be_bytes()..)
+            .map(|item| {
+                let (k, v) = item?;
+                let id = String::from_utf8(v.to_vec())
+                    .map_err(|_| StoreError::Corrupt(format!("submission id at {}", key_u64(&k))))?;
+                Ok((key_u64(&k), id))
+            })
+    }
+
+    /// Stops the writer after the commands already queued, and flushes.
+    pub fn close(&self) {
+        // Closing the queue lets the writer drain what is queued, then exit.
+        let handle = self.inner.writer_thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let (reply, _rx) = oneshot::channel();
+            let _ = self.inner.commands.try_send(writer::Command::Stop { reply });
+            let _ = handle.join();
+        }
+        if let Err(e) = self.inner.db.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+}
+
+pub(crate) fn key_u64(k: &[u8]) -> u64 {
+    k.try_into().map(u64::from_be_bytes).unwrap_or(u64::MAX)
+}
+
+fn last_sequence(events: &sled::Tree) -> Result<u64, StoreError> {
+    match events.last()? {
+        None => Ok(0),
+        Some((k, v)) => {
+            let seq = key_u64(&k);
+            let ev: StoredEvent = codec::unframe(&v, || format!("event {seq}"))?;
+            let first = events.first()?.map(|(k, _)| key_u64(&k));
+            if ev.sequence != seq || first != Some(1) {
+                return Err(StoreError::Corrupt(format!(
+                    "the feed does not run from 1: first key {first:?}, last key {seq}, whose event says {}",
+                    ev.sequence
+                )));
+            }
+            Ok(seq)
+        }
+    }
+}
+
+pub(crate) fn read_head(heads: &sled::Tree, id: &str) -> Result<Option<SubmissionHead>, StoreError> {
+    match heads.get(id.as_bytes())? {
+        None => Ok(None),
+        Some(v) => codec::unframe(&v, || format!("index of submission {id}")).map(Some),
+    }
+}
+
+pub(crate) fn read_event(events: &sled::Tree, seq: u64) -> Result<StoredEvent, StoreError> {
+    let v = events
+        .get(seq.to_be_bytes())?
+        .ok_or_else(|| StoreError::Corrupt(format!("event {seq} is indexed but missing")))?;
+    codec::unframe(&v, || format!("event {seq}"))
+}

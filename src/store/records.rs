@@ -1,0 +1,75 @@
+//! The internal records the store keeps, as prost messages (compact, and able to gain fields
+//! without a migration). The public `Submission` message is embedded as it is served.
+use crate::pb;
+
+/// What a change did.
+pub const PUBLISHED: &str = "published";
+pub const REVISED: &str = "revised";
+pub const WITHDRAWN: &str = "withdrawn";
+
+/// One entry of the feed: the change that received sequence number `sequence`. The event log is
+/// the truth: the revisions of a submission are the events that produced them.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StoredEvent {
+    #[prost(uint64, tag = "1")]
+    pub sequence: u64,
+    /// `published`, `revised` or `withdrawn`.
+    #[prost(string, tag = "2")]
+    pub action: String,
+    /// The revision this change produced, content included (kept for the publisher even when
+    /// withdrawn; exits strip it for others).
+    #[prost(message, optional, tag = "3")]
+    pub submission: Option<pb::Submission>,
+    /// The audience of the revision before this one, so that a reader who loses access through
+    /// a revision can be sent a withdrawal instead of the new content.
+    #[prost(message, optional, tag = "4")]
+    pub previous_audience: Option<AudienceRecord>,
+}
+
+/// The audience fields of a revision.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AudienceRecord {
+    #[prost(string, tag = "1")]
+    pub tlp: String,
+    #[prost(string, repeated, tag = "2")]
+    pub recipients: Vec<String>,
+    #[prost(string, tag = "3")]
+    pub community: String,
+}
+
+/// Index entry of one submission: where its revisions are in the event log.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SubmissionHead {
+    /// Sequence of revision 1: the key of the submission in `by_created`.
+    #[prost(uint64, tag = "1")]
+    pub created_seq: u64,
+    #[prost(string, tag = "2")]
+    pub publisher: String,
+    #[prost(string, tag = "3")]
+    pub kind: String,
+    /// Sequence number of revision `i + 1` at index `i`.
+    #[prost(uint64, repeated, tag = "4")]
+    pub revision_seqs: Vec<u64>,
+    #[prost(bool, tag = "5")]
+    pub withdrawn: bool,
+}
+
+impl SubmissionHead {
+    pub fn latest_revision(&self) -> u32 {
+        self.revision_seqs.len() as u32
+    }
+
+    pub fn latest_seq(&self) -> u64 {
+        self.revision_seqs.last().copied().unwrap_or(self.created_seq)
+    }
+}
+
+/// What an idempotency key was first used for, and the answer given.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IdempotencyRecord {
+    /// SHA-256 of the request the key was first used with.
+    #[prost(bytes = "vec", tag = "1")]
+    pub request_hash: Vec<u8>,
+    #[prost(message, optional, tag = "2")]
+    pub response: Option<pb::PublishResponse>,
+}
