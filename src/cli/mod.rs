@@ -1,1 +1,130 @@
-//! CLI
+//! The `cbm-hub` command line: one file per group of subcommands.
+mod client;
+mod home;
+mod init;
+mod member;
+mod output;
+mod pki;
+mod read;
+mod serve;
+mod write;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use client::ClientArgs;
+pub use home::Home;
+
+/// cbm-hub: exchange cyber confidence-building measures over mutual TLS.
+#[derive(Debug, Parser)]
+#[command(name = "cbm-hub", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Directory holding the dev PKI, config, profiles and data
+    /// (default: $CBM_HUB_HOME, else ~/.local/share/cbm-hub).
+    #[arg(long, global = true, env = "CBM_HUB_HOME")]
+    pub home: Option<PathBuf>,
+    /// Log filter (tracing EnvFilter syntax), for example "info" or "cbm_hub=debug".
+    #[arg(long, global = true, env = "CBM_HUB_LOG", default_value = "info")]
+    pub log: String,
+    /// Write logs as JSON lines instead of text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub. Without --config and on first run, creates a dev PKI, sample members, a
+    /// config and a data directory in the home directory, then serves.
+    Serve(serve::ServeArgs),
+    /// Create a dev PKI, sample members, a config and client profiles in a directory.
+    Init(init::InitArgs),
+    /// Publish a submission from a JSON or YAML file.
+    Publish(write::PublishArgs),
+    /// Publish a new revision of one of your submissions.
+    Revise(write::ReviseArgs),
+    /// Withdraw one of your submissions.
+    Withdraw(write::WithdrawArgs),
+    /// Read a submission (latest or a given revision).
+    Get(read::GetArgs),
+    /// List the submissions you may see.
+    List(read::ListArgs),
+    /// Show which member the hub takes you to be.
+    Whoami(read::WhoamiArgs),
+    /// Administer members (needs the admin role).
+    #[command(subcommand)]
+    Member(member::MemberCommand),
+    /// Development PKI: issue member certificates from the dev CA of the home directory.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
+}
+
+pub fn init_tracing(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    // Client commands keep stderr for errors; logs matter for the server.
+    let _ = if cli.log_json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let home = Home::resolve(cli.home.clone())?;
+    match cli.command {
+        Command::Serve(a) => serve::run(&home, a).await,
+        Command::Init(a) => init::run(&home, a).await,
+        Command::Publish(a) => write::publish(&home, a).await,
+        Command::Revise(a) => write::revise(&home, a).await,
+        Command::Withdraw(a) => write::withdraw(&home, a).await,
+        Command::Get(a) => read::get(&home, a).await,
+        Command::List(a) => read::list(&home, a).await,
+        Command::Whoami(a) => read::whoami(&home, a).await,
+        Command::Member(c) => member::run(&home, c).await,
+        Command::Pki(c) => pki::run(&home, c).await,
+    }
+}
+
+/// A one-line description of an error for the terminal: the server's message for gRPC
+/// statuses, the chain of causes otherwise.
+pub fn describe_error(e: &anyhow::Error) -> String {
+    if let Some(status) = e.downcast_ref::<tonic::Status>() {
+        return format!("{}: {}", code_name(status.code()), status.message());
+    }
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "ok",
+        Cancelled => "cancelled",
+        Unknown => "unknown error",
+        InvalidArgument => "invalid argument",
+        DeadlineExceeded => "deadline exceeded",
+        NotFound => "not found",
+        AlreadyExists => "already exists",
+        PermissionDenied => "permission denied",
+        ResourceExhausted => "resource exhausted",
+        FailedPrecondition => "failed precondition",
+        Aborted => "aborted",
+        OutOfRange => "out of range",
+        Unimplemented => "unimplemented",
+        Internal => "internal error",
+        Unavailable => "unavailable",
+        DataLoss => "data loss",
+        Unauthenticated => "unauthenticated",
+    }
+}

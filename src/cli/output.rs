@@ -1,0 +1,91 @@
+//! Readable and JSON output of client commands.
+use serde::Serialize;
+
+use crate::pb;
+
+pub fn json<T: Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(v)?);
+    Ok(())
+}
+
+pub fn change(r: &pb::PublishResponse, verb: &str, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(r);
+    }
+    let again = if r.replayed { " (repeated request: the original result)" } else { "" };
+    println!("{verb} {} revision {} at {} (sequence {}){again}", r.id, r.revision, r.accepted_at, r.sequence);
+    Ok(())
+}
+
+pub fn submission(s: &pb::Submission, as_json: bool) -> anyhow::Result<()> {
+    if as_json {
+        return json(s);
+    }
+    println!("id:        {}", s.id);
+    println!("revision:  {}  ({}, sequence {})", s.revision, s.status, s.sequence);
+    println!("kind:      {}", s.kind);
+    println!("publisher: {} ({})", s.publisher, s.state);
+    println!("created:   {}", s.created_at);
+    println!("updated:   {}", s.updated_at);
+    println!("hash:      {}", s.content_hash);
+    if !s.withdrawal_reason.is_empty() {
+        println!("withdrawn: {}", s.withdrawal_reason);
+    }
+    match &s.content {
+        Some(c) => {
+            println!("---");
+            print!("{}", serde_norway::to_string(c)?);
+        }
+        None => println!("(content not shown: the submission is withdrawn)"),
+    }
+    Ok(())
+}
+
+pub fn list_page(page: &pb::ListResponse, as_json: bool, header: bool) -> anyhow::Result<()> {
+    if as_json {
+        for s in &page.submissions {
+            json(s)?;
+        }
+        return Ok(());
+    }
+    if header {
+        println!("{:<36}  {:>3}  {:<32}  {:<10}  {:<16}  {:<24}  TITLE", "ID", "REV", "KIND", "PUBLISHER", "TLP", "UPDATED");
+    }
+    for s in &page.submissions {
+        let (tlp, title) = s.content.as_ref().map_or(("-", "(withdrawn)"), |c| (c.tlp.as_str(), c.title.as_str()));
+        println!("{:<36}  {:>3}  {:<32}  {:<10}  {:<16}  {:<24}  {title}", s.id, s.revision, s.kind, s.publisher, tlp, s.updated_at);
+    }
+    Ok(())
+}
+
+pub fn member(m: &pb::Member) {
+    println!("member:      {} ({})", m.id, m.display_name);
+    println!("state:       {}", m.state);
+    println!("status:      {}", m.status);
+    println!("roles:       {}", m.roles.join(", "));
+    println!("communities: {}", if m.communities.is_empty() { "-".to_string() } else { m.communities.join(", ") });
+    for b in &m.bindings {
+        let text = match &b.binding {
+            Some(pb::certificate_binding::Binding::CertSha256(v)) => format!("cert_sha256 {v}"),
+            Some(pb::certificate_binding::Binding::SpkiSha256(v)) => format!("spki_sha256 {v}"),
+            Some(pb::certificate_binding::Binding::UriSan(v)) => format!("uri_san {v}"),
+            None => "?".into(),
+        };
+        println!("binding:     {text}{}", if b.note.is_empty() { String::new() } else { format!(" ({})", b.note) });
+    }
+}
+
+pub fn member_table(members: &[pb::Member]) {
+    println!("{:<16}  {:<8}  {:<10}  {:<28}  {:<16}  NAME", "ID", "STATE", "STATUS", "ROLES", "COMMUNITIES");
+    for m in members {
+        println!(
+            "{:<16}  {:<8}  {:<10}  {:<28}  {:<16}  {}",
+            m.id,
+            m.state,
+            m.status,
+            m.roles.join(","),
+            m.communities.join(","),
+            m.display_name
+        );
+    }
+}

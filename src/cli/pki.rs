@@ -1,0 +1,71 @@
+//! `cbm-hub pki`: issue member certificates from the dev CA of a home directory.
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use sha2::{Digest, Sha256};
+
+use super::home::{Home, Profile, write_file};
+use crate::tls::devpki::{DevCa, LeafSpec};
+
+#[derive(Debug, Subcommand)]
+pub enum PkiCommand {
+    /// Issue a client certificate for a member from the dev CA and write a client profile for
+    /// it. Prints the certificate's SHA-256 to bind with `member register --cert-sha256` or
+    /// `member bind`.
+    Issue(IssueArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// Member id the certificate is for (also the profile name).
+    pub member: String,
+    /// Days of validity.
+    #[arg(long, default_value_t = 365)]
+    pub days: i64,
+    /// Endpoint written into the profile.
+    #[arg(long, default_value = "https://localhost:50051")]
+    pub endpoint: String,
+}
+
+pub async fn run(home: &Home, cmd: PkiCommand) -> anyhow::Result<()> {
+    match cmd {
+        PkiCommand::Issue(a) => {
+            crate::domain::member::check_member_id(&a.member).map_err(anyhow::Error::msg)?;
+            let ca = load_ca(home)?;
+            let sha = issue_member(home, &ca, &a.member, a.days, &a.endpoint)?;
+            println!("certificate: {}", home.member_cert(&a.member).display());
+            println!("key:         {}", home.member_key(&a.member).display());
+            println!("profile:     {}", home.profile_path(&a.member).display());
+            println!("cert_sha256: {sha}");
+            Ok(())
+        }
+    }
+}
+
+pub fn load_ca(home: &Home) -> anyhow::Result<DevCa> {
+    let cert = std::fs::read_to_string(home.ca_cert())
+        .with_context(|| format!("reading the dev CA {} (run `cbm-hub init` first)", home.ca_cert().display()))?;
+    let key = std::fs::read_to_string(home.ca_key()).with_context(|| format!("reading {}", home.ca_key().display()))?;
+    DevCa::load(&cert, &key).map_err(anyhow::Error::msg)
+}
+
+/// Issues a client certificate for `member`, writes it, its key and a profile; returns the
+/// certificate's SHA-256 (the binding to register).
+pub fn issue_member(home: &Home, ca: &DevCa, member: &str, days: i64, endpoint: &str) -> anyhow::Result<String> {
+    let mut spec = LeafSpec::client(member, days);
+    spec.uri_sans = vec![format!("urn:cbm:member:{member}")];
+    let issued = ca.issue(&spec).map_err(anyhow::Error::msg)?;
+    write_file(&home.member_cert(member), &issued.cert_pem, false)?;
+    write_file(&home.member_key(member), &issued.key_pem, true)?;
+    home.write_profile(
+        member,
+        &Profile {
+            member: member.to_string(),
+            endpoint: endpoint.to_string(),
+            server_name: "localhost".into(),
+            ca: home.ca_cert(),
+            cert: home.member_cert(member),
+            key: home.member_key(member),
+        },
+    )?;
+    Ok(hex::encode(Sha256::digest(&issued.cert_der)))
+}

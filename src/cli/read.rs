@@ -1,0 +1,105 @@
+//! `get`, `list`, `whoami`.
+use clap::Args;
+
+use super::{client::ClientArgs, home::Home, output};
+use crate::pb;
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Submission id.
+    pub id: String,
+    /// Revision number (default: the latest).
+    #[arg(long)]
+    pub revision: Option<u32>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this kind (repeatable): policy_document, terminology_list,
+    /// critical_infrastructure_approach, point_of_contact, incident_severity_schema, notice.
+    #[arg(long = "kind")]
+    pub kinds: Vec<String>,
+    /// Only publishers of this state or organisation code (repeatable).
+    #[arg(long = "state")]
+    pub states: Vec<String>,
+    /// Only this publisher member id (repeatable).
+    #[arg(long = "publisher")]
+    pub publishers: Vec<String>,
+    /// Only this TLP label (repeatable), such as TLP:GREEN.
+    #[arg(long = "tlp")]
+    pub tlp: Vec<String>,
+    /// Only submissions citing this CBM reference (repeatable), such as UN-CBM-1.
+    #[arg(long = "cbm")]
+    pub cbm_refs: Vec<String>,
+    /// Only submissions updated at or after this RFC 3339 instant.
+    #[arg(long)]
+    pub updated_since: Option<String>,
+    /// Include withdrawn submissions.
+    #[arg(long)]
+    pub include_withdrawn: bool,
+    /// Items per page (1-500).
+    #[arg(long, default_value_t = 50)]
+    pub page_size: u32,
+    /// Continue from a page token printed by a previous list.
+    #[arg(long)]
+    pub page_token: Option<String>,
+    /// Follow page tokens to the end.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+pub async fn get(home: &Home, a: GetArgs) -> anyhow::Result<()> {
+    let mut hub = a.client.hub(home).await?;
+    let s = hub.get(pb::GetRequest { id: a.id, revision: a.revision.unwrap_or(0) }).await?.into_inner();
+    output::submission(&s, a.client.json)
+}
+
+pub async fn list(home: &Home, a: ListArgs) -> anyhow::Result<()> {
+    let mut hub = a.client.hub(home).await?;
+    let mut req = pb::ListRequest {
+        kinds: a.kinds,
+        states: a.states,
+        publishers: a.publishers,
+        tlp: a.tlp,
+        cbm_refs: a.cbm_refs,
+        updated_since: a.updated_since.unwrap_or_default(),
+        include_withdrawn: a.include_withdrawn,
+        page_size: a.page_size,
+        page_token: a.page_token.unwrap_or_default(),
+    };
+    let mut first = true;
+    loop {
+        let page = hub.list(req.clone()).await?.into_inner();
+        output::list_page(&page, a.client.json, first)?;
+        first = false;
+        if !a.all || page.next_page_token.is_empty() {
+            if !page.next_page_token.is_empty() && !a.client.json {
+                println!("more: --page-token {}", page.next_page_token);
+            }
+            return Ok(());
+        }
+        req.page_token = page.next_page_token;
+    }
+}
+
+pub async fn whoami(home: &Home, a: WhoamiArgs) -> anyhow::Result<()> {
+    let mut hub = a.client.hub(home).await?;
+    let r = hub.who_am_i(pb::WhoAmIRequest {}).await?.into_inner();
+    if a.client.json {
+        return output::json(&r);
+    }
+    let m = r.member.unwrap_or_default();
+    output::member(&m);
+    println!("certificate sha256: {} (bound by {})", r.certificate_sha256, r.bound_by);
+    Ok(())
+}
