@@ -34,7 +34,8 @@ pub fn submission(s: &pb::Submission, as_json: bool) -> anyhow::Result<()> {
     match &s.content {
         Some(c) => {
             println!("---");
-            print!("{}", serde_norway::to_string(c)?);
+            // Through a JSON value, so the body kind prints as a key, as submission files write it.
+            print!("{}", serde_norway::to_string(&serde_json::to_value(c)?)?);
         }
         None => println!("(content not shown: the submission is withdrawn)"),
     }

@@ -60,10 +60,17 @@ pub fn read_content(path: &Path) -> anyhow::Result<pb::SubmissionContent> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let parsed = match ext {
         "json" => serde_json::from_str(&text).map_err(|e| e.to_string()),
-        "yaml" | "yml" => serde_norway::from_str(&text).map_err(|e| e.to_string()),
-        _ => serde_json::from_str(&text).or_else(|_| serde_norway::from_str(&text)).map_err(|e| e.to_string()),
+        "yaml" | "yml" => from_yaml(&text),
+        _ => serde_json::from_str(&text).or_else(|_| from_yaml(&text)),
     };
     parsed.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+/// YAML through a JSON value: serde_norway writes enums as YAML tags (`!notice`), while
+/// submission files name the body kind as a plain key (`body: {notice: ...}`), as JSON does.
+fn from_yaml(text: &str) -> Result<pb::SubmissionContent, String> {
+    let value: serde_json::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
+    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 pub async fn publish(home: &Home, a: PublishArgs) -> anyhow::Result<()> {
