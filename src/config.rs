@@ -127,13 +127,21 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> 
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigErrors(vec![format!("{}: {e}", path.display())]))?;
     let base = path.parent().unwrap_or(Path::new("."));
-    let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("CBM_HUB_")).collect();
+    let env: HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("CBM_HUB_"))
+        .collect();
     parse(&text, base, &env, overrides)
 }
 
 /// The pure core of [`load`].
-pub fn parse(text: &str, base: &Path, env: &HashMap<String, String>, overrides: &Overrides) -> Result<Config, ConfigErrors> {
-    let file: FileConfig = toml::from_str(text).map_err(|e| ConfigErrors(vec![format!("config file: {e}")]))?;
+pub fn parse(
+    text: &str,
+    base: &Path,
+    env: &HashMap<String, String>,
+    overrides: &Overrides,
+) -> Result<Config, ConfigErrors> {
+    let file: FileConfig =
+        toml::from_str(text).map_err(|e| ConfigErrors(vec![format!("config file: {e}")]))?;
     let mut errs = Vec::new();
     let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
 
@@ -144,7 +152,9 @@ pub fn parse(text: &str, base: &Path, env: &HashMap<String, String>, overrides: 
         .or(file.listen)
         .unwrap_or_else(|| "127.0.0.1:50051".into());
     let listen = listen_text.parse().unwrap_or_else(|_| {
-        errs.push(format!("listen: {listen_text:?} is not an address such as 127.0.0.1:50051"));
+        errs.push(format!(
+            "listen: {listen_text:?} is not an address such as 127.0.0.1:50051"
+        ));
         SocketAddr::from(([127, 0, 0, 1], 0))
     });
     let data_dir = overrides
@@ -158,7 +168,10 @@ pub fn parse(text: &str, base: &Path, env: &HashMap<String, String>, overrides: 
         Some(p) => {
             let p = resolve(p);
             if !p.is_file() {
-                errs.push(format!("tls.{name}: {} is not a readable file", p.display()));
+                errs.push(format!(
+                    "tls.{name}: {} is not a readable file",
+                    p.display()
+                ));
             }
             p
         }
@@ -175,7 +188,10 @@ pub fn parse(text: &str, base: &Path, env: &HashMap<String, String>, overrides: 
     };
     for crl in &tls.crls {
         if !crl.is_file() {
-            errs.push(format!("tls.crls: {} is not a readable file", crl.display()));
+            errs.push(format!(
+                "tls.crls: {} is not a readable file",
+                crl.display()
+            ));
         }
     }
 
@@ -192,27 +208,78 @@ pub fn parse(text: &str, base: &Path, env: &HashMap<String, String>, overrides: 
         }
     };
     let limits = Limits {
-        max_connections: positive("max_connections", l.max_connections.map(|v| v as u64), d.max_connections as u64) as usize,
-        max_concurrent_streams: positive("max_concurrent_streams", l.max_concurrent_streams.map(u64::from), u64::from(d.max_concurrent_streams)) as u32,
-        max_message_bytes: positive("max_message_bytes", l.max_message_bytes.map(|v| v as u64), d.max_message_bytes as u64) as usize,
-        handshake_timeout: Duration::from_millis(positive("handshake_timeout_ms", l.handshake_timeout_ms, d.handshake_timeout.as_millis() as u64)),
-        keepalive_interval: Duration::from_secs(positive("keepalive_interval_s", l.keepalive_interval_s, d.keepalive_interval.as_secs())),
-        keepalive_timeout: Duration::from_secs(positive("keepalive_timeout_s", l.keepalive_timeout_s, d.keepalive_timeout.as_secs())),
-        max_local_error_reset_streams: positive("max_local_error_reset_streams", l.max_local_error_reset_streams.map(|v| v as u64), d.max_local_error_reset_streams as u64) as usize,
-        max_pending_accept_reset_streams: positive("max_pending_accept_reset_streams", l.max_pending_accept_reset_streams.map(|v| v as u64), d.max_pending_accept_reset_streams as u64) as usize,
-        max_header_list_bytes: positive("max_header_list_bytes", l.max_header_list_bytes.map(u64::from), u64::from(d.max_header_list_bytes)) as u32,
-        request_timeout: Duration::from_secs(positive("request_timeout_s", l.request_timeout_s, d.request_timeout.as_secs())),
+        max_connections: positive(
+            "max_connections",
+            l.max_connections.map(|v| v as u64),
+            d.max_connections as u64,
+        ) as usize,
+        max_concurrent_streams: positive(
+            "max_concurrent_streams",
+            l.max_concurrent_streams.map(u64::from),
+            u64::from(d.max_concurrent_streams),
+        ) as u32,
+        max_message_bytes: positive(
+            "max_message_bytes",
+            l.max_message_bytes.map(|v| v as u64),
+            d.max_message_bytes as u64,
+        ) as usize,
+        handshake_timeout: Duration::from_millis(positive(
+            "handshake_timeout_ms",
+            l.handshake_timeout_ms,
+            d.handshake_timeout.as_millis() as u64,
+        )),
+        keepalive_interval: Duration::from_secs(positive(
+            "keepalive_interval_s",
+            l.keepalive_interval_s,
+            d.keepalive_interval.as_secs(),
+        )),
+        keepalive_timeout: Duration::from_secs(positive(
+            "keepalive_timeout_s",
+            l.keepalive_timeout_s,
+            d.keepalive_timeout.as_secs(),
+        )),
+        max_local_error_reset_streams: positive(
+            "max_local_error_reset_streams",
+            l.max_local_error_reset_streams.map(|v| v as u64),
+            d.max_local_error_reset_streams as u64,
+        ) as usize,
+        max_pending_accept_reset_streams: positive(
+            "max_pending_accept_reset_streams",
+            l.max_pending_accept_reset_streams.map(|v| v as u64),
+            d.max_pending_accept_reset_streams as u64,
+        ) as usize,
+        max_header_list_bytes: positive(
+            "max_header_list_bytes",
+            l.max_header_list_bytes.map(u64::from),
+            u64::from(d.max_header_list_bytes),
+        ) as u32,
+        request_timeout: Duration::from_secs(positive(
+            "request_timeout_s",
+            l.request_timeout_s,
+            d.request_timeout.as_secs(),
+        )),
     };
     let sd = StoreOptions::default();
     let store = StoreOptions {
-        cache_capacity: positive("store.cache_mb", file.store.cache_mb, sd.cache_capacity / (1024 * 1024)) * 1024 * 1024,
+        cache_capacity: positive(
+            "store.cache_mb",
+            file.store.cache_mb,
+            sd.cache_capacity / (1024 * 1024),
+        ) * 1024
+            * 1024,
         fsync: file.store.fsync.unwrap_or(sd.fsync),
     };
     if limits.max_message_bytes < 3 * 1024 * 1024 {
         errs.push("limits.max_message_bytes: must be at least 3 MiB to carry a submission with its attachments".into());
     }
     if errs.is_empty() {
-        Ok(Config { listen, data_dir, tls, limits, store })
+        Ok(Config {
+            listen,
+            data_dir,
+            tls,
+            limits,
+            store,
+        })
     } else {
         Err(ConfigErrors(errs))
     }
@@ -225,16 +292,34 @@ mod tests {
     #[test]
     fn reports_every_problem_at_once() {
         let text = "listen = \"nowhere\"\n[tls]\nclient_ca = \"missing.pem\"\n[limits]\nmax_connections = 0\n";
-        let err = parse(text, Path::new("/nonexistent"), &HashMap::new(), &Overrides::default()).unwrap_err();
+        let err = parse(
+            text,
+            Path::new("/nonexistent"),
+            &HashMap::new(),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         let all = err.0.join("\n");
-        for expected in ["listen:", "tls.client_ca:", "tls.cert: is required", "tls.key: is required", "limits.max_connections"] {
+        for expected in [
+            "listen:",
+            "tls.client_ca:",
+            "tls.cert: is required",
+            "tls.key: is required",
+            "limits.max_connections",
+        ] {
             assert!(all.contains(expected), "{expected} missing from {all}");
         }
     }
 
     #[test]
     fn unknown_keys_are_refused() {
-        let err = parse("lisen = \"x\"", Path::new("."), &HashMap::new(), &Overrides::default()).unwrap_err();
+        let err = parse(
+            "lisen = \"x\"",
+            Path::new("."),
+            &HashMap::new(),
+            &Overrides::default(),
+        )
+        .unwrap_err();
         assert!(err.0[0].contains("lisen"), "{err}");
     }
 
@@ -248,8 +333,19 @@ mod tests {
         let env = HashMap::from([("CBM_HUB_LISTEN".to_string(), "127.0.0.1:2".to_string())]);
         let c = parse(text, dir.path(), &env, &Overrides::default()).unwrap();
         assert_eq!(c.listen.port(), 2);
-        let flags = Overrides { listen: Some("127.0.0.1:3".into()), data_dir: None };
-        assert_eq!(parse(text, dir.path(), &env, &flags).unwrap().listen.port(), 3);
-        assert_eq!(parse(text, dir.path(), &HashMap::new(), &flags).unwrap().data_dir, dir.path().join("data"));
+        let flags = Overrides {
+            listen: Some("127.0.0.1:3".into()),
+            data_dir: None,
+        };
+        assert_eq!(
+            parse(text, dir.path(), &env, &flags).unwrap().listen.port(),
+            3
+        );
+        assert_eq!(
+            parse(text, dir.path(), &HashMap::new(), &flags)
+                .unwrap()
+                .data_dir,
+            dir.path().join("data")
+        );
     }
 }

@@ -2,7 +2,10 @@
 use crate::{
     domain::{
         Invalid,
-        member::{Binding, BoundCertificate, Member, MemberStatus, Role, Roles, check_binding, check_code, check_member_id},
+        member::{
+            Binding, BoundCertificate, Member, MemberStatus, Role, Roles, check_binding,
+            check_code, check_member_id,
+        },
     },
     pb,
 };
@@ -28,24 +31,41 @@ pub fn binding_to_pb(b: &BoundCertificate) -> pb::CertificateBinding {
         Binding::SpkiSha256(v) => B::SpkiSha256(v.clone()),
         Binding::UriSan(v) => B::UriSan(v.clone()),
     };
-    pb::CertificateBinding { binding: Some(binding), note: b.note.clone() }
+    pb::CertificateBinding {
+        binding: Some(binding),
+        note: b.note.clone(),
+    }
 }
 
 /// A binding from the wire, checked. `path` names the field in errors.
-pub fn binding_from_pb(b: Option<&pb::CertificateBinding>, path: &str) -> Result<BoundCertificate, Invalid> {
+pub fn binding_from_pb(
+    b: Option<&pb::CertificateBinding>,
+    path: &str,
+) -> Result<BoundCertificate, Invalid> {
     use pb::certificate_binding::Binding as B;
     let b = b.ok_or_else(|| Invalid::one(path, "is required"))?;
     let binding = match &b.binding {
         Some(B::CertSha256(v)) => Binding::CertSha256(v.clone()),
         Some(B::SpkiSha256(v)) => Binding::SpkiSha256(v.clone()),
         Some(B::UriSan(v)) => Binding::UriSan(v.clone()),
-        None => return Err(Invalid::one(path, "set one of cert_sha256, spki_sha256, uri_san")),
+        None => {
+            return Err(Invalid::one(
+                path,
+                "set one of cert_sha256, spki_sha256, uri_san",
+            ));
+        }
     };
     check_binding(&binding).map_err(|e| Invalid::one(format!("{path}.{}", binding.kind()), e))?;
     if b.note.chars().count() > 200 {
-        return Err(Invalid::one(format!("{path}.note"), "at most 200 characters"));
+        return Err(Invalid::one(
+            format!("{path}.note"),
+            "at most 200 characters",
+        ));
     }
-    Ok(BoundCertificate { binding, note: b.note.clone() })
+    Ok(BoundCertificate {
+        binding,
+        note: b.note.clone(),
+    })
 }
 
 /// Roles from the wire: known names, at least one.
@@ -91,13 +111,27 @@ pub fn member_from_registration(m: &pb::Member, path: &str) -> Result<Member, In
     if let Err(e) = check_code(&m.state, "state or organisation code") {
         errs.push(format!("{path}.state"), e);
     }
-    crate::domain::validate::fields::required(&mut errs, &format!("{path}.display_name"), &m.display_name, 200, false);
-    let roles = roles_from_pb(&m.roles, &format!("{path}.roles")).map_err(|e| errs.0.extend(e.0)).ok();
-    let communities = communities_from_pb(&m.communities, &format!("{path}.communities")).map_err(|e| errs.0.extend(e.0)).ok();
+    crate::domain::validate::fields::required(
+        &mut errs,
+        &format!("{path}.display_name"),
+        &m.display_name,
+        200,
+        false,
+    );
+    let roles = roles_from_pb(&m.roles, &format!("{path}.roles"))
+        .map_err(|e| errs.0.extend(e.0))
+        .ok();
+    let communities = communities_from_pb(&m.communities, &format!("{path}.communities"))
+        .map_err(|e| errs.0.extend(e.0))
+        .ok();
     let mut bindings = Vec::new();
     for (i, b) in m.bindings.iter().enumerate() {
         match binding_from_pb(Some(b), &format!("{path}.bindings[{i}]")) {
-            Ok(b) if bindings.iter().any(|x: &BoundCertificate| x.binding == b.binding) => {
+            Ok(b)
+                if bindings
+                    .iter()
+                    .any(|x: &BoundCertificate| x.binding == b.binding) =>
+            {
                 errs.push(format!("{path}.bindings[{i}]"), "appears more than once");
             }
             Ok(b) => bindings.push(b),

@@ -4,7 +4,10 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cbm_hub::cli::Cli::parse();
     cbm_hub::cli::init_tracing(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");

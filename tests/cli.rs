@@ -24,7 +24,15 @@ impl Drop for Served {
 
 fn serve(home: &Path) -> Served {
     let mut child = Command::new(BIN)
-        .args(["--home", home.to_str().unwrap(), "--log", "warn", "serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "--home",
+            home.to_str().unwrap(),
+            "--log",
+            "warn",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -43,12 +51,16 @@ fn serve(home: &Path) -> Served {
             if let Some(rest) = line.strip_prefix("cbm-hub listening on ") {
                 let addr = rest.split_whitespace().next().unwrap();
                 let port = addr.rsplit(':').next().unwrap();
-                return Served { child, endpoint: format!("https://localhost:{port}") };
+                return Served {
+                    child,
+                    endpoint: format!("https://localhost:{port}"),
+                };
             }
             seen.push(line);
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("serve did not report its address; output: {seen:?}");
 }
 
@@ -59,7 +71,11 @@ fn cli(home: &Path, endpoint: &str, args: &[&str]) -> (bool, String, String) {
         .args(["--endpoint", endpoint])
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -67,7 +83,14 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("hub");
     let served = serve(&home);
-    for f in ["config.toml", "pki/ca.pem", "pki/server.pem", "profiles/EE-MFA.toml", "profiles/HUB-ADMIN.toml", "data/db"] {
+    for f in [
+        "config.toml",
+        "pki/ca.pem",
+        "pki/server.pem",
+        "profiles/EE-MFA.toml",
+        "profiles/HUB-ADMIN.toml",
+        "data/db",
+    ] {
         assert!(home.join(f).exists(), "{f} created on first run");
     }
     let ep = served.endpoint.clone();
@@ -83,43 +106,86 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
         "title: Technical point of contact\nlanguage: en\ntlp: TLP:GREEN\ncbm_refs: [UN-CBM-1]\nbody:\n  point_of_contact:\n    level: technical\n    organisation: CERT-EE\n    function: Duty officer\n    channels:\n      - {type: email, value: cert@example.ee}\n    languages: [en]\n    time_zone: Europe/Tallinn\n    last_verified: 2026-01-15\n",
     )
     .unwrap();
-    let (ok, out, err) = cli(&home, &ep, &["publish", file.to_str().unwrap(), "-p", "EE-MFA", "--json"]);
+    let (ok, out, err) = cli(
+        &home,
+        &ep,
+        &["publish", file.to_str().unwrap(), "-p", "EE-MFA", "--json"],
+    );
     assert!(ok, "{err}");
     let reply: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let id = reply["id"].as_str().unwrap().to_string();
     let (ok, out, err) = cli(&home, &ep, &["get", &id, "-p", "CL-CSIRT"]);
     assert!(ok, "{err}");
-    assert!(out.contains("cert@example.ee") && out.contains("point_of_contact"), "{out}");
+    assert!(
+        out.contains("cert@example.ee") && out.contains("point_of_contact"),
+        "{out}"
+    );
     let (ok, out, _) = cli(&home, &ep, &["list", "-p", "CL-CSIRT"]);
     assert!(ok && out.contains(&id), "{out}");
 
     // Errors print the server's message, not a debug dump.
     std::fs::write(&file, "title: x\nlanguage: en\ntlp: TLP:RED\nbody:\n  notice: {category: ping, subject: s, text: t}\n").unwrap();
-    let (ok, _, err) = cli(&home, &ep, &["publish", file.to_str().unwrap(), "-p", "EE-MFA"]);
+    let (ok, _, err) = cli(
+        &home,
+        &ep,
+        &["publish", file.to_str().unwrap(), "-p", "EE-MFA"],
+    );
     assert!(!ok);
-    assert!(err.starts_with("error: invalid argument: content.recipients"), "{err}");
+    assert!(
+        err.starts_with("error: invalid argument: content.recipients"),
+        "{err}"
+    );
     assert!(!err.contains("Status {"), "{err}");
     // A typo in the file is caught before sending.
     std::fs::write(&file, "titel: x\n").unwrap();
-    let (ok, _, err) = cli(&home, &ep, &["publish", file.to_str().unwrap(), "-p", "EE-MFA"]);
+    let (ok, _, err) = cli(
+        &home,
+        &ep,
+        &["publish", file.to_str().unwrap(), "-p", "EE-MFA"],
+    );
     assert!(!ok && err.contains("titel"), "{err}");
 
     // Administer: issue a certificate from the dev CA, register the member, use it, suspend it.
     let (ok, out, err) = cli(&home, &ep, &["pki", "issue", "FI-MFA"]);
     assert!(ok, "{err}");
-    let sha = out.lines().find_map(|l| l.strip_prefix("cert_sha256: ")).unwrap().to_string();
+    let sha = out
+        .lines()
+        .find_map(|l| l.strip_prefix("cert_sha256: "))
+        .unwrap()
+        .to_string();
     let (ok, _, err) = cli(
         &home,
         &ep,
-        &["member", "register", "FI-MFA", "--state", "FI", "--name", "Finland MFA", "--role", "subscriber", "--cert-sha256", &sha, "-p", "HUB-ADMIN"],
+        &[
+            "member",
+            "register",
+            "FI-MFA",
+            "--state",
+            "FI",
+            "--name",
+            "Finland MFA",
+            "--role",
+            "subscriber",
+            "--cert-sha256",
+            &sha,
+            "-p",
+            "HUB-ADMIN",
+        ],
     );
     assert!(ok, "{err}");
     let (ok, out, err) = cli(&home, &ep, &["whoami", "-p", "FI-MFA"]);
     assert!(ok && out.contains("FI-MFA"), "{out}{err}");
-    let (ok, _, err) = cli(&home, &ep, &["member", "suspend", "FI-MFA", "-p", "HUB-ADMIN"]);
+    let (ok, _, err) = cli(
+        &home,
+        &ep,
+        &["member", "suspend", "FI-MFA", "-p", "HUB-ADMIN"],
+    );
     assert!(ok, "{err}");
     let (ok, _, err) = cli(&home, &ep, &["whoami", "-p", "FI-MFA"]);
-    assert!(!ok && err.contains("permission denied") && err.contains("suspended"), "{err}");
+    assert!(
+        !ok && err.contains("permission denied") && err.contains("suspended"),
+        "{err}"
+    );
     drop(served);
 
     // A second start reuses everything: no re-initialisation, data kept.

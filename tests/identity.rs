@@ -2,14 +2,19 @@
 mod common;
 
 use cbm_hub::{
-    pb::{self, GetRequest, ListRequest, PublishRequest, WhoAmIRequest, certificate_binding::Binding},
+    pb::{
+        self, GetRequest, ListRequest, PublishRequest, WhoAmIRequest, certificate_binding::Binding,
+    },
     tls::devpki::{DevCa, LeafSpec},
 };
 use common::{TestHub, connect, samples, sha256_hex};
 use tonic::Code;
 
 fn notice() -> PublishRequest {
-    PublishRequest { content: Some(samples::envelope("n", "TLP:CLEAR", samples::notice())), idempotency_key: String::new() }
+    PublishRequest {
+        content: Some(samples::envelope("n", "TLP:CLEAR", samples::notice())),
+        idempotency_key: String::new(),
+    }
 }
 
 #[tokio::test]
@@ -22,7 +27,10 @@ async fn certificate_from_an_unknown_ca_fails_the_handshake() {
     let refused = match result {
         Err(_) => true,
         // rustls clients may report the alert only on first use (TLS 1.3).
-        Ok(channel) => pb::hub_client::HubClient::new(channel).who_am_i(WhoAmIRequest {}).await.is_err(),
+        Ok(channel) => pb::hub_client::HubClient::new(channel)
+            .who_am_i(WhoAmIRequest {})
+            .await
+            .is_err(),
     };
     assert!(refused);
     t.stop().await;
@@ -35,7 +43,11 @@ async fn valid_but_unregistered_certificate_is_unauthenticated() {
     let mut hub = pb::hub_client::HubClient::new(t.channel_with(&cert).await.unwrap());
     let e = hub.who_am_i(WhoAmIRequest {}).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
-    assert!(e.message().contains(&sha256_hex(&cert.cert_der)), "names the certificate: {}", e.message());
+    assert!(
+        e.message().contains(&sha256_hex(&cert.cert_der)),
+        "names the certificate: {}",
+        e.message()
+    );
     let e = hub.publish(notice()).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
     t.stop().await;
@@ -47,7 +59,10 @@ async fn a_common_name_claims_nothing() {
     // A certificate of the right CA whose CN is an existing member's id, but which is not bound.
     let cert = t.ca.issue(&LeafSpec::client("EE-MFA", 30)).unwrap();
     let mut hub = pb::hub_client::HubClient::new(t.channel_with(&cert).await.unwrap());
-    assert_eq!(hub.who_am_i(WhoAmIRequest {}).await.unwrap_err().code(), Code::Unauthenticated);
+    assert_eq!(
+        hub.who_am_i(WhoAmIRequest {}).await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
     t.stop().await;
 }
 
@@ -63,7 +78,10 @@ async fn roles_decide_what_a_member_may_do() {
     csirt.list(ListRequest::default()).await.unwrap();
     // A publisher cannot administer.
     let mut admin_as_ee = t.admin("EE-MFA").await;
-    let e = admin_as_ee.list_members(pb::ListMembersRequest::default()).await.unwrap_err();
+    let e = admin_as_ee
+        .list_members(pb::ListMembersRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
     // An admin cannot read content (admin and auditor roles see metadata only).
     let mut ee = t.hub("EE-MFA").await;
@@ -73,7 +91,10 @@ async fn roles_decide_what_a_member_may_do() {
     assert_eq!(e.code(), Code::PermissionDenied);
     // Everybody may ask who it is.
     let who = admin.who_am_i(WhoAmIRequest {}).await.unwrap().into_inner();
-    assert_eq!((who.member.unwrap().id.as_str(), who.bound_by.as_str()), ("ADMIN", "cert_sha256"));
+    assert_eq!(
+        (who.member.unwrap().id.as_str(), who.bound_by.as_str()),
+        ("ADMIN", "cert_sha256")
+    );
     t.stop().await;
 }
 
@@ -83,13 +104,28 @@ async fn suspension_takes_effect_on_the_next_request_and_reinstatement_restores(
     let mut ee = t.hub("EE-MFA").await;
     ee.publish(notice()).await.unwrap();
     let mut admin = t.admin("ADMIN").await;
-    admin.suspend_member(pb::SetMemberStatusRequest { id: "EE-MFA".into(), reason: "test".into() }).await.unwrap();
+    admin
+        .suspend_member(pb::SetMemberStatusRequest {
+            id: "EE-MFA".into(),
+            reason: "test".into(),
+        })
+        .await
+        .unwrap();
     // Same open connection: refused now.
-    for e in [ee.publish(notice()).await.unwrap_err(), ee.who_am_i(WhoAmIRequest {}).await.unwrap_err()] {
+    for e in [
+        ee.publish(notice()).await.unwrap_err(),
+        ee.who_am_i(WhoAmIRequest {}).await.unwrap_err(),
+    ] {
         assert_eq!(e.code(), Code::PermissionDenied);
         assert!(e.message().contains("suspended"), "{}", e.message());
     }
-    admin.reinstate_member(pb::SetMemberStatusRequest { id: "EE-MFA".into(), reason: String::new() }).await.unwrap();
+    admin
+        .reinstate_member(pb::SetMemberStatusRequest {
+            id: "EE-MFA".into(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap();
     ee.publish(notice()).await.unwrap();
     t.stop().await;
 }
@@ -106,29 +142,67 @@ async fn member_administration_over_mtls() {
         display_name: "Finland, Ministry for Foreign Affairs".into(),
         roles: vec!["publisher".into(), "subscriber".into()],
         communities: vec!["OSCE".into()],
-        bindings: vec![pb::CertificateBinding { binding: Some(Binding::CertSha256(sha.clone())), note: "first".into() }],
+        bindings: vec![pb::CertificateBinding {
+            binding: Some(Binding::CertSha256(sha.clone())),
+            note: "first".into(),
+        }],
         ..Default::default()
     };
-    let m = admin.register_member(pb::RegisterMemberRequest { member: Some(member.clone()) }).await.unwrap().into_inner();
-    assert_eq!((m.status.as_str(), m.created_at.is_empty()), ("active", false));
+    let m = admin
+        .register_member(pb::RegisterMemberRequest {
+            member: Some(member.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (m.status.as_str(), m.created_at.is_empty()),
+        ("active", false)
+    );
     // The new member can act at once.
     let mut fi = pb::hub_client::HubClient::new(t.channel_with(&new_cert).await.unwrap());
-    assert_eq!(fi.who_am_i(WhoAmIRequest {}).await.unwrap().into_inner().member.unwrap().id, "FI-MFA");
+    assert_eq!(
+        fi.who_am_i(WhoAmIRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .member
+            .unwrap()
+            .id,
+        "FI-MFA"
+    );
 
     // Duplicate id, binding owned by another member, bad fields: refused with the right codes.
-    let e = admin.register_member(pb::RegisterMemberRequest { member: Some(member.clone()) }).await.unwrap_err();
+    let e = admin
+        .register_member(pb::RegisterMemberRequest {
+            member: Some(member.clone()),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
     let mut thief = member.clone();
     thief.id = "XX-THIEF".into();
-    let e = admin.register_member(pb::RegisterMemberRequest { member: Some(thief) }).await.unwrap_err();
+    let e = admin
+        .register_member(pb::RegisterMemberRequest {
+            member: Some(thief),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
     assert!(e.message().contains("FI-MFA"), "{}", e.message());
     let mut bad = member.clone();
     bad.id = "fi mfa".into();
     bad.roles = vec!["king".into()];
-    let e = admin.register_member(pb::RegisterMemberRequest { member: Some(bad) }).await.unwrap_err();
+    let e = admin
+        .register_member(pb::RegisterMemberRequest { member: Some(bad) })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("member.id") && e.message().contains("member.roles[0]"), "{}", e.message());
+    assert!(
+        e.message().contains("member.id") && e.message().contains("member.roles[0]"),
+        "{}",
+        e.message()
+    );
 
     // Rotation: bind a second certificate (by SPKI), unbind the first.
     let rotated = t.ca.issue(&LeafSpec::client("FI-MFA", 30)).unwrap();
@@ -136,20 +210,37 @@ async fn member_administration_over_mtls() {
     admin
         .bind_certificate(pb::BindCertificateRequest {
             id: "FI-MFA".into(),
-            binding: Some(pb::CertificateBinding { binding: Some(Binding::SpkiSha256(facts.spki_sha256)), note: "rotated".into() }),
+            binding: Some(pb::CertificateBinding {
+                binding: Some(Binding::SpkiSha256(facts.spki_sha256)),
+                note: "rotated".into(),
+            }),
         })
         .await
         .unwrap();
     admin
         .unbind_certificate(pb::UnbindCertificateRequest {
             id: "FI-MFA".into(),
-            binding: Some(pb::CertificateBinding { binding: Some(Binding::CertSha256(sha)), note: String::new() }),
+            binding: Some(pb::CertificateBinding {
+                binding: Some(Binding::CertSha256(sha)),
+                note: String::new(),
+            }),
         })
         .await
         .unwrap();
-    assert_eq!(fi.who_am_i(WhoAmIRequest {}).await.unwrap_err().code(), Code::Unauthenticated, "old certificate unbound");
+    assert_eq!(
+        fi.who_am_i(WhoAmIRequest {}).await.unwrap_err().code(),
+        Code::Unauthenticated,
+        "old certificate unbound"
+    );
     let mut fi2 = pb::hub_client::HubClient::new(t.channel_with(&rotated).await.unwrap());
-    assert_eq!(fi2.who_am_i(WhoAmIRequest {}).await.unwrap().into_inner().bound_by, "spki_sha256");
+    assert_eq!(
+        fi2.who_am_i(WhoAmIRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .bound_by,
+        "spki_sha256"
+    );
 
     // Update roles and communities.
     let m = admin
@@ -164,11 +255,32 @@ async fn member_administration_over_mtls() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((m.roles, m.communities), (vec!["subscriber".to_string()], vec!["OSCE".to_string(), "UN".to_string()]));
-    assert_eq!(fi2.publish(notice()).await.unwrap_err().code(), Code::PermissionDenied);
-    let e = admin.get_member(pb::GetMemberRequest { id: "NO-ONE".into() }).await.unwrap_err();
+    assert_eq!(
+        (m.roles, m.communities),
+        (
+            vec!["subscriber".to_string()],
+            vec!["OSCE".to_string(), "UN".to_string()]
+        )
+    );
+    assert_eq!(
+        fi2.publish(notice()).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let e = admin
+        .get_member(pb::GetMemberRequest {
+            id: "NO-ONE".into(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    let list = admin.list_members(pb::ListMembersRequest { state: "FI".into(), role: String::new() }).await.unwrap().into_inner();
+    let list = admin
+        .list_members(pb::ListMembersRequest {
+            state: "FI".into(),
+            role: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(list.members.len(), 1);
     t.stop().await;
 }
@@ -179,21 +291,35 @@ async fn health_and_reflection_are_served() {
     let channel = t.channel("CL-CSIRT").await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let r = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "cbm.v1.Hub".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "cbm.v1.Hub".into(),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(r.status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
+    assert_eq!(
+        r.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
 
     use tonic_reflection::pb::v1::{
-        ServerReflectionRequest, server_reflection_client::ServerReflectionClient, server_reflection_request::MessageRequest,
-        server_reflection_response::MessageResponse,
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
     let mut refl = ServerReflectionClient::new(channel);
-    let req = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut stream = refl.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
     let resp = stream.message().await.unwrap().unwrap();
-    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else { panic!("unexpected {resp:?}") };
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("unexpected {resp:?}")
+    };
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
     for expected in ["cbm.v1.Hub", "cbm.v1.MemberAdmin", "grpc.health.v1.Health"] {
         assert!(names.contains(&expected), "{expected} not in {names:?}");

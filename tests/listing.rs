@@ -9,7 +9,14 @@ use tonic::Code;
 
 async fn publish(t: &TestHub, member: &str, content: cbm_hub::pb::SubmissionContent) -> String {
     let mut c = t.hub(member).await;
-    c.publish(PublishRequest { content: Some(content), idempotency_key: String::new() }).await.unwrap().into_inner().id
+    c.publish(PublishRequest {
+        content: Some(content),
+        idempotency_key: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .id
 }
 
 async fn visible_ids(t: &TestHub, member: &str, req: ListRequest) -> Vec<String> {
@@ -37,19 +44,77 @@ async fn filters_select_and_pages_cover_everything_once_in_order() {
         c.cbm_refs = vec![if i < 3 { "UN-CBM-1" } else { "OAS-CBM-11" }.into()];
         all.push((member, c.tlp.clone(), publish(&t, member, c).await));
     }
-    let everything = visible_ids(&t, "CL-CSIRT", ListRequest { page_size: 2, ..Default::default() }).await;
-    assert_eq!(everything, all.iter().map(|a| a.2.clone()).collect::<Vec<_>>(), "order of first publication, no repeats");
+    let everything = visible_ids(
+        &t,
+        "CL-CSIRT",
+        ListRequest {
+            page_size: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        everything,
+        all.iter().map(|a| a.2.clone()).collect::<Vec<_>>(),
+        "order of first publication, no repeats"
+    );
 
-    let by_kind = visible_ids(&t, "CL-CSIRT", ListRequest { kinds: vec!["notice".into()], ..Default::default() }).await;
+    let by_kind = visible_ids(
+        &t,
+        "CL-CSIRT",
+        ListRequest {
+            kinds: vec!["notice".into()],
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(by_kind, vec![all[5].2.clone()]);
-    let by_state = visible_ids(&t, "CL-CSIRT", ListRequest { states: vec!["CL".into()], ..Default::default() }).await;
+    let by_state = visible_ids(
+        &t,
+        "CL-CSIRT",
+        ListRequest {
+            states: vec!["CL".into()],
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(by_state.len(), 3);
-    let by_publisher = visible_ids(&t, "CL-CSIRT", ListRequest { publishers: vec!["EE-MFA".into()], ..Default::default() }).await;
+    let by_publisher = visible_ids(
+        &t,
+        "CL-CSIRT",
+        ListRequest {
+            publishers: vec!["EE-MFA".into()],
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(by_publisher.len(), 3);
-    let by_label = visible_ids(&t, "CL-CSIRT", ListRequest { tlp: vec!["TLP:GREEN".into()], ..Default::default() }).await;
-    assert_eq!(by_label.len(), all.iter().filter(|a| a.1 == "TLP:GREEN").count());
-    let by_ref = visible_ids(&t, "CL-CSIRT", ListRequest { cbm_refs: vec!["OAS-CBM-11".into()], ..Default::default() }).await;
-    assert_eq!(by_ref, all[3..].iter().map(|a| a.2.clone()).collect::<Vec<_>>());
+    let by_label = visible_ids(
+        &t,
+        "CL-CSIRT",
+        ListRequest {
+            tlp: vec!["TLP:GREEN".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        by_label.len(),
+        all.iter().filter(|a| a.1 == "TLP:GREEN").count()
+    );
+    let by_ref = visible_ids(
+        &t,
+        "CL-CSIRT",
+        ListRequest {
+            cbm_refs: vec!["OAS-CBM-11".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        by_ref,
+        all[3..].iter().map(|a| a.2.clone()).collect::<Vec<_>>()
+    );
 
     // updated_since: revise the first; only it is newer than the instant taken before.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -58,18 +123,63 @@ async fn filters_select_and_pages_cover_everything_once_in_order() {
     let mut ee = t.hub("EE-MFA").await;
     let mut v2 = samples::every_kind().remove(0).1;
     v2.title = "v2".into();
-    ee.revise(ReviseRequest { id: all[0].2.clone(), content: Some(v2), expected_revision: 1, idempotency_key: String::new() }).await.unwrap();
-    let recent = visible_ids(&t, "CL-CSIRT", ListRequest { updated_since: since, ..Default::default() }).await;
+    ee.revise(ReviseRequest {
+        id: all[0].2.clone(),
+        content: Some(v2),
+        expected_revision: 1,
+        idempotency_key: String::new(),
+    })
+    .await
+    .unwrap();
+    let recent = visible_ids(
+        &t,
+        "CL-CSIRT",
+        ListRequest {
+            updated_since: since,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(recent, vec![all[0].2.clone()]);
 
     // Bad filters are named.
     let mut c = t.hub("CL-CSIRT").await;
     for (req, field) in [
-        (ListRequest { kinds: vec!["memo".into()], ..Default::default() }, "kinds[0]"),
-        (ListRequest { tlp: vec!["RED".into()], ..Default::default() }, "tlp[0]"),
-        (ListRequest { updated_since: "yesterday".into(), ..Default::default() }, "updated_since"),
-        (ListRequest { page_size: 10_000, ..Default::default() }, "page_size"),
-        (ListRequest { page_token: "garbage!".into(), ..Default::default() }, "page_token"),
+        (
+            ListRequest {
+                kinds: vec!["memo".into()],
+                ..Default::default()
+            },
+            "kinds[0]",
+        ),
+        (
+            ListRequest {
+                tlp: vec!["RED".into()],
+                ..Default::default()
+            },
+            "tlp[0]",
+        ),
+        (
+            ListRequest {
+                updated_since: "yesterday".into(),
+                ..Default::default()
+            },
+            "updated_since",
+        ),
+        (
+            ListRequest {
+                page_size: 10_000,
+                ..Default::default()
+            },
+            "page_size",
+        ),
+        (
+            ListRequest {
+                page_token: "garbage!".into(),
+                ..Default::default()
+            },
+            "page_token",
+        ),
     ] {
         let e = c.list(req).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument);
@@ -83,10 +193,24 @@ async fn page_tokens_stay_valid_while_the_hub_changes() {
     let t = TestHub::start().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(publish(&t, "EE-MFA", samples::envelope(&format!("n{i}"), "TLP:CLEAR", samples::notice())).await);
+        ids.push(
+            publish(
+                &t,
+                "EE-MFA",
+                samples::envelope(&format!("n{i}"), "TLP:CLEAR", samples::notice()),
+            )
+            .await,
+        );
     }
     let mut c = t.hub("CL-CSIRT").await;
-    let first = c.list(ListRequest { page_size: 2, ..Default::default() }).await.unwrap().into_inner();
+    let first = c
+        .list(ListRequest {
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     // Revisions and new publications between pages move nothing already listed.
     let mut ee = t.hub("EE-MFA").await;
     ee.revise(ReviseRequest {
@@ -97,9 +221,30 @@ async fn page_tokens_stay_valid_while_the_hub_changes() {
     })
     .await
     .unwrap();
-    ids.push(publish(&t, "EE-MFA", samples::envelope("n5", "TLP:CLEAR", samples::notice())).await);
-    let rest = visible_ids(&t, "CL-CSIRT", ListRequest { page_size: 2, page_token: first.next_page_token, ..Default::default() }).await;
-    let seen: Vec<_> = first.submissions.iter().map(|s| s.id.clone()).chain(rest).collect();
+    ids.push(
+        publish(
+            &t,
+            "EE-MFA",
+            samples::envelope("n5", "TLP:CLEAR", samples::notice()),
+        )
+        .await,
+    );
+    let rest = visible_ids(
+        &t,
+        "CL-CSIRT",
+        ListRequest {
+            page_size: 2,
+            page_token: first.next_page_token,
+            ..Default::default()
+        },
+    )
+    .await;
+    let seen: Vec<_> = first
+        .submissions
+        .iter()
+        .map(|s| s.id.clone())
+        .chain(rest)
+        .collect();
     assert_eq!(seen, ids);
     t.stop().await;
 }
@@ -107,8 +252,18 @@ async fn page_tokens_stay_valid_while_the_hub_changes() {
 #[tokio::test]
 async fn tlp_audiences_on_get_and_list() {
     let t = TestHub::start().await;
-    let clear = publish(&t, "EE-MFA", samples::envelope("clear", "TLP:CLEAR", samples::notice())).await;
-    let green_all = publish(&t, "EE-MFA", samples::envelope("green", "TLP:GREEN", samples::notice())).await;
+    let clear = publish(
+        &t,
+        "EE-MFA",
+        samples::envelope("clear", "TLP:CLEAR", samples::notice()),
+    )
+    .await;
+    let green_all = publish(
+        &t,
+        "EE-MFA",
+        samples::envelope("green", "TLP:GREEN", samples::notice()),
+    )
+    .await;
     let mut osce = samples::envelope("green osce", "TLP:GREEN", samples::notice());
     osce.community = "OSCE".into();
     let green_osce = publish(&t, "EE-MFA", osce).await;
@@ -122,20 +277,34 @@ async fn tlp_audiences_on_get_and_list() {
     red.recipients = vec!["CL-CSIRT".into()];
     let red = publish(&t, "EE-MFA", red).await;
 
-    let all: HashSet<_> = [&clear, &green_all, &green_osce, &amber, &strict, &red].into_iter().cloned().collect();
+    let all: HashSet<_> = [&clear, &green_all, &green_osce, &amber, &strict, &red]
+        .into_iter()
+        .cloned()
+        .collect();
     let expect = |ids: &[&String]| ids.iter().map(|s| (*s).clone()).collect::<HashSet<_>>();
     let cases = [
         ("EE-MFA", all.clone()),
-        ("EE-CERT", expect(&[&clear, &green_all, &green_osce, &strict])),
+        (
+            "EE-CERT",
+            expect(&[&clear, &green_all, &green_osce, &strict]),
+        ),
         ("CL-MINREL", expect(&[&clear, &green_all, &amber])),
         ("CL-CSIRT", expect(&[&clear, &green_all, &red])),
     ];
     for (member, expected) in cases {
-        let listed: HashSet<_> = visible_ids(&t, member, ListRequest::default()).await.into_iter().collect();
+        let listed: HashSet<_> = visible_ids(&t, member, ListRequest::default())
+            .await
+            .into_iter()
+            .collect();
         assert_eq!(listed, expected, "list for {member}");
         let mut c = t.hub(member).await;
         for id in &all {
-            let got = c.get(GetRequest { id: id.clone(), revision: 0 }).await;
+            let got = c
+                .get(GetRequest {
+                    id: id.clone(),
+                    revision: 0,
+                })
+                .await;
             match got {
                 Ok(_) => assert!(expected.contains(id), "{member} read {id}"),
                 Err(e) => {
@@ -150,17 +319,42 @@ async fn tlp_audiences_on_get_and_list() {
     let mut ee = t.hub("EE-MFA").await;
     let mut narrowed = samples::envelope("amber v2", "TLP:AMBER", samples::notice());
     narrowed.recipients = vec!["EE-CERT".into()];
-    ee.revise(ReviseRequest { id: amber.clone(), content: Some(narrowed), expected_revision: 1, idempotency_key: String::new() })
-        .await
-        .unwrap();
+    ee.revise(ReviseRequest {
+        id: amber.clone(),
+        content: Some(narrowed),
+        expected_revision: 1,
+        idempotency_key: String::new(),
+    })
+    .await
+    .unwrap();
     let mut cl = t.hub("CL-MINREL").await;
     for revision in [0, 1] {
-        let e = cl.get(GetRequest { id: amber.clone(), revision }).await.unwrap_err();
+        let e = cl
+            .get(GetRequest {
+                id: amber.clone(),
+                revision,
+            })
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), Code::NotFound);
     }
     // EE-CERT now sees revision 2 but not revision 1, which was not addressed to it.
     let mut cert = t.hub("EE-CERT").await;
-    cert.get(GetRequest { id: amber.clone(), revision: 2 }).await.unwrap();
-    assert_eq!(cert.get(GetRequest { id: amber.clone(), revision: 1 }).await.unwrap_err().code(), Code::NotFound);
+    cert.get(GetRequest {
+        id: amber.clone(),
+        revision: 2,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        cert.get(GetRequest {
+            id: amber.clone(),
+            revision: 1
+        })
+        .await
+        .unwrap_err()
+        .code(),
+        Code::NotFound
+    );
     t.stop().await;
 }

@@ -6,7 +6,10 @@ use common::{TestHub, samples};
 use tonic::Code;
 
 fn publish(content: pb::SubmissionContent) -> PublishRequest {
-    PublishRequest { content: Some(content), idempotency_key: String::new() }
+    PublishRequest {
+        content: Some(content),
+        idempotency_key: String::new(),
+    }
 }
 
 #[tokio::test]
@@ -15,18 +18,37 @@ async fn every_kind_is_published_and_read_back_intact() {
     let mut ee = t.hub("EE-MFA").await;
     let mut cl = t.hub("CL-MINREL").await;
     for (i, (kind, content)) in samples::every_kind().into_iter().enumerate() {
-        let r = ee.publish(publish(content.clone())).await.unwrap().into_inner();
+        let r = ee
+            .publish(publish(content.clone()))
+            .await
+            .unwrap()
+            .into_inner();
         assert_eq!(r.revision, 1);
-        assert_eq!(r.sequence, i as u64 + 1, "one sequence number per change, from 1");
+        assert_eq!(
+            r.sequence,
+            i as u64 + 1,
+            "one sequence number per change, from 1"
+        );
         assert_eq!(r.content_hash.len(), 64);
         // The publisher and another member (CLEAR/GREEN to all communities) read it back.
         for reader in [&mut ee, &mut cl] {
-            let s = reader.get(GetRequest { id: r.id.clone(), revision: 0 }).await.unwrap().into_inner();
+            let s = reader
+                .get(GetRequest {
+                    id: r.id.clone(),
+                    revision: 0,
+                })
+                .await
+                .unwrap()
+                .into_inner();
             assert_eq!(s.kind, kind);
             assert_eq!(s.publisher, "EE-MFA");
             assert_eq!(s.state, "EE");
             assert_eq!(s.status, "active");
-            assert_eq!(s.content.as_ref(), Some(&content), "{kind} content round-trips");
+            assert_eq!(
+                s.content.as_ref(),
+                Some(&content),
+                "{kind} content round-trips"
+            );
             assert_eq!(s.content_hash, r.content_hash);
             assert_eq!(s.sequence, r.sequence);
         }
@@ -39,12 +61,21 @@ async fn revise_and_withdraw_keep_history_and_refuse_stale_or_foreign_changes() 
     let t = TestHub::start().await;
     let mut ee = t.hub("EE-MFA").await;
     let (_, content) = samples::every_kind().remove(0);
-    let first = ee.publish(publish(content.clone())).await.unwrap().into_inner();
+    let first = ee
+        .publish(publish(content.clone()))
+        .await
+        .unwrap()
+        .into_inner();
 
     let mut v2 = content.clone();
     v2.title = "National strategy, second edition".into();
     let r2 = ee
-        .revise(ReviseRequest { id: first.id.clone(), content: Some(v2.clone()), expected_revision: 1, idempotency_key: String::new() })
+        .revise(ReviseRequest {
+            id: first.id.clone(),
+            content: Some(v2.clone()),
+            expected_revision: 1,
+            idempotency_key: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -52,7 +83,12 @@ async fn revise_and_withdraw_keep_history_and_refuse_stale_or_foreign_changes() 
 
     // Stale expected revision.
     let stale = ee
-        .revise(ReviseRequest { id: first.id.clone(), content: Some(v2.clone()), expected_revision: 1, idempotency_key: String::new() })
+        .revise(ReviseRequest {
+            id: first.id.clone(),
+            content: Some(v2.clone()),
+            expected_revision: 1,
+            idempotency_key: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(stale.code(), Code::FailedPrecondition, "{stale:?}");
@@ -60,7 +96,12 @@ async fn revise_and_withdraw_keep_history_and_refuse_stale_or_foreign_changes() 
     // The kind cannot change.
     let other_kind = samples::envelope("x", "TLP:CLEAR", samples::notice());
     let e = ee
-        .revise(ReviseRequest { id: first.id.clone(), content: Some(other_kind), expected_revision: 0, idempotency_key: String::new() })
+        .revise(ReviseRequest {
+            id: first.id.clone(),
+            content: Some(other_kind),
+            expected_revision: 0,
+            idempotency_key: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
@@ -69,39 +110,114 @@ async fn revise_and_withdraw_keep_history_and_refuse_stale_or_foreign_changes() 
     // Another publisher cannot revise or withdraw it (it can see it: permission denied).
     let mut cl = t.hub("CL-MINREL").await;
     let e = cl
-        .revise(ReviseRequest { id: first.id.clone(), content: Some(content.clone()), expected_revision: 0, idempotency_key: String::new() })
+        .revise(ReviseRequest {
+            id: first.id.clone(),
+            content: Some(content.clone()),
+            expected_revision: 0,
+            idempotency_key: String::new(),
+        })
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
-    let e = cl.withdraw(WithdrawRequest { id: first.id.clone(), ..Default::default() }).await.unwrap_err();
+    let e = cl
+        .withdraw(WithdrawRequest {
+            id: first.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied);
 
     // Both revisions stay readable.
-    let old = ee.get(GetRequest { id: first.id.clone(), revision: 1 }).await.unwrap().into_inner();
+    let old = ee
+        .get(GetRequest {
+            id: first.id.clone(),
+            revision: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(old.content.unwrap().title, content.title);
-    let latest = cl.get(GetRequest { id: first.id.clone(), revision: 0 }).await.unwrap().into_inner();
-    assert_eq!((latest.revision, latest.content.unwrap().title), (2, v2.title.clone()));
-    let e = ee.get(GetRequest { id: first.id.clone(), revision: 9 }).await.unwrap_err();
+    let latest = cl
+        .get(GetRequest {
+            id: first.id.clone(),
+            revision: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (latest.revision, latest.content.unwrap().title),
+        (2, v2.title.clone())
+    );
+    let e = ee
+        .get(GetRequest {
+            id: first.id.clone(),
+            revision: 9,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
 
     // Withdraw: the publisher keeps the content; others see a tombstone.
     let w = ee
-        .withdraw(WithdrawRequest { id: first.id.clone(), reason: "superseded".into(), expected_revision: 2, idempotency_key: String::new() })
+        .withdraw(WithdrawRequest {
+            id: first.id.clone(),
+            reason: "superseded".into(),
+            expected_revision: 2,
+            idempotency_key: String::new(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!((w.revision, w.sequence), (3, 3));
-    let own = ee.get(GetRequest { id: first.id.clone(), revision: 0 }).await.unwrap().into_inner();
+    let own = ee
+        .get(GetRequest {
+            id: first.id.clone(),
+            revision: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(own.status, "withdrawn");
     assert!(own.content.is_some());
-    let theirs = cl.get(GetRequest { id: first.id.clone(), revision: 0 }).await.unwrap().into_inner();
-    assert_eq!((theirs.status.as_str(), theirs.withdrawal_reason.as_str()), ("withdrawn", "superseded"));
-    assert!(theirs.content.is_none(), "withdrawn content is not served to others");
-    let older = cl.get(GetRequest { id: first.id.clone(), revision: 1 }).await.unwrap().into_inner();
-    assert!(older.content.is_none(), "older revisions of a withdrawn submission are not served either");
+    let theirs = cl
+        .get(GetRequest {
+            id: first.id.clone(),
+            revision: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (theirs.status.as_str(), theirs.withdrawal_reason.as_str()),
+        ("withdrawn", "superseded")
+    );
+    assert!(
+        theirs.content.is_none(),
+        "withdrawn content is not served to others"
+    );
+    let older = cl
+        .get(GetRequest {
+            id: first.id.clone(),
+            revision: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        older.content.is_none(),
+        "older revisions of a withdrawn submission are not served either"
+    );
 
     // A withdrawn submission cannot change again.
-    let e = ee.withdraw(WithdrawRequest { id: first.id.clone(), ..Default::default() }).await.unwrap_err();
+    let e = ee
+        .withdraw(WithdrawRequest {
+            id: first.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::FailedPrecondition);
     t.stop().await;
 }
@@ -113,12 +229,26 @@ async fn invalid_input_names_the_field_and_stores_nothing() {
     for (what, content, field) in samples::broken_per_kind() {
         let e = ee.publish(publish(content)).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
-        assert!(e.message().contains(field), "{what}: message {:?} does not name {field}", e.message());
+        assert!(
+            e.message().contains(field),
+            "{what}: message {:?} does not name {field}",
+            e.message()
+        );
     }
     let e = ee.publish(PublishRequest::default()).await.unwrap_err();
-    assert_eq!((e.code(), e.message()), (Code::InvalidArgument, "content: is required"));
+    assert_eq!(
+        (e.code(), e.message()),
+        (Code::InvalidArgument, "content: is required")
+    );
     assert_eq!(t.store().head(), 0, "nothing was stored");
-    let page = ee.list(ListRequest { include_withdrawn: true, ..Default::default() }).await.unwrap().into_inner();
+    let page = ee
+        .list(ListRequest {
+            include_withdrawn: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(page.submissions.is_empty());
     t.stop().await;
 }
@@ -128,16 +258,28 @@ async fn idempotent_retry_returns_the_original_result() {
     let t = TestHub::start().await;
     let mut ee = t.hub("EE-MFA").await;
     let (_, content) = samples::every_kind().remove(1);
-    let req = PublishRequest { content: Some(content.clone()), idempotency_key: "ee-mfa-2026-001".into() };
+    let req = PublishRequest {
+        content: Some(content.clone()),
+        idempotency_key: "ee-mfa-2026-001".into(),
+    };
     let first = ee.publish(req.clone()).await.unwrap().into_inner();
     let again = ee.publish(req.clone()).await.unwrap().into_inner();
-    assert_eq!((again.id.as_str(), again.sequence, again.replayed), (first.id.as_str(), first.sequence, true));
+    assert_eq!(
+        (again.id.as_str(), again.sequence, again.replayed),
+        (first.id.as_str(), first.sequence, true)
+    );
     assert_eq!(t.store().head(), 1, "the retry stored nothing");
 
     // Same key, different content: refused.
     let mut other = content.clone();
     other.title = "Something else".into();
-    let e = ee.publish(PublishRequest { content: Some(other), idempotency_key: req.idempotency_key.clone() }).await.unwrap_err();
+    let e = ee
+        .publish(PublishRequest {
+            content: Some(other),
+            idempotency_key: req.idempotency_key.clone(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists);
     // Keys are per member: another member may use the same key.
     let mut ee2 = t.hub("EE-CERT").await;
@@ -150,12 +292,22 @@ async fn idempotent_retry_returns_the_original_result() {
 async fn concurrent_publishes_get_a_gapless_sequence() {
     let t = TestHub::start().await;
     let mut tasks = Vec::new();
-    for (i, member) in ["EE-MFA", "EE-CERT", "CL-MINREL"].iter().cycle().take(60).enumerate() {
+    for (i, member) in ["EE-MFA", "EE-CERT", "CL-MINREL"]
+        .iter()
+        .cycle()
+        .take(60)
+        .enumerate()
+    {
         let mut client = t.hub(member).await;
         tasks.push(tokio::spawn(async move {
             let mut c = samples::envelope(&format!("notice {i}"), "TLP:CLEAR", samples::notice());
             c.summary = format!("{i}");
-            client.publish(publish(c)).await.unwrap().into_inner().sequence
+            client
+                .publish(publish(c))
+                .await
+                .unwrap()
+                .into_inner()
+                .sequence
         }));
     }
     let mut seqs = Vec::new();
@@ -179,18 +331,46 @@ async fn restart_keeps_everything_and_continues_the_sequence() {
         }
         // A registry change must survive too.
         let mut admin = t.admin("ADMIN").await;
-        admin.suspend_member(pb::SetMemberStatusRequest { id: "CL-CSIRT".into(), reason: "test".into() }).await.unwrap();
+        admin
+            .suspend_member(pb::SetMemberStatusRequest {
+                id: "CL-CSIRT".into(),
+                reason: "test".into(),
+            })
+            .await
+            .unwrap();
     }
     t.restart().await;
     let mut ee = t.hub("EE-MFA").await;
     for r in &ids {
-        let s = ee.get(GetRequest { id: r.id.clone(), revision: 0 }).await.unwrap().into_inner();
-        assert_eq!((s.sequence, s.content_hash.as_str()), (r.sequence, r.content_hash.as_str()));
+        let s = ee
+            .get(GetRequest {
+                id: r.id.clone(),
+                revision: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (s.sequence, s.content_hash.as_str()),
+            (r.sequence, r.content_hash.as_str())
+        );
     }
-    let next = ee.publish(publish(samples::every_kind().remove(0).1)).await.unwrap().into_inner();
-    assert_eq!(next.sequence, ids.len() as u64 + 1, "no gap, no reuse after restart");
+    let next = ee
+        .publish(publish(samples::every_kind().remove(0).1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        next.sequence,
+        ids.len() as u64 + 1,
+        "no gap, no reuse after restart"
+    );
     let mut csirt = t.hub("CL-CSIRT").await;
     let e = csirt.list(ListRequest::default()).await.unwrap_err();
-    assert_eq!(e.code(), Code::PermissionDenied, "suspension survived the restart");
+    assert_eq!(
+        e.code(),
+        Code::PermissionDenied,
+        "suspension survived the restart"
+    );
     t.stop().await;
 }

@@ -41,14 +41,24 @@ impl ClientArgs {
             Some(name) => Some(home.read_profile(name)?),
             None => None,
         };
-        let pick = |flag: &Option<PathBuf>, prof: Option<&PathBuf>, what: &str| -> anyhow::Result<PathBuf> {
+        let pick = |flag: &Option<PathBuf>,
+                    prof: Option<&PathBuf>,
+                    what: &str|
+         -> anyhow::Result<PathBuf> {
             flag.clone().or_else(|| prof.cloned()).with_context(|| {
                 let known = home.profile_names().join(", ");
-                format!("no {what}: pass --profile NAME (known in {}: {}) or --ca/--cert/--key", home.profiles().display(), if known.is_empty() { "none" } else { &known })
+                format!(
+                    "no {what}: pass --profile NAME (known in {}: {}) or --ca/--cert/--key",
+                    home.profiles().display(),
+                    if known.is_empty() { "none" } else { &known }
+                )
             })
         };
         Ok(Profile {
-            member: from_profile.as_ref().map(|p| p.member.clone()).unwrap_or_default(),
+            member: from_profile
+                .as_ref()
+                .map(|p| p.member.clone())
+                .unwrap_or_default(),
             endpoint: self
                 .endpoint
                 .clone()
@@ -59,9 +69,21 @@ impl ClientArgs {
                 .clone()
                 .or_else(|| from_profile.as_ref().map(|p| p.server_name.clone()))
                 .unwrap_or_else(|| "localhost".into()),
-            ca: pick(&self.ca, from_profile.as_ref().map(|p| &p.ca), "CA certificate")?,
-            cert: pick(&self.cert, from_profile.as_ref().map(|p| &p.cert), "client certificate")?,
-            key: pick(&self.key, from_profile.as_ref().map(|p| &p.key), "client key")?,
+            ca: pick(
+                &self.ca,
+                from_profile.as_ref().map(|p| &p.ca),
+                "CA certificate",
+            )?,
+            cert: pick(
+                &self.cert,
+                from_profile.as_ref().map(|p| &p.cert),
+                "client certificate",
+            )?,
+            key: pick(
+                &self.key,
+                from_profile.as_ref().map(|p| &p.key),
+                "client key",
+            )?,
         })
     }
 
@@ -81,7 +103,8 @@ impl ClientArgs {
 /// Opens an mTLS channel with the settings of a profile.
 pub async fn connect(p: &Profile) -> anyhow::Result<Channel> {
     crate::tls::install_crypto_provider();
-    let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let read =
+        |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read(&p.ca)?))
         .identity(Identity::from_pem(read(&p.cert)?, read(&p.key)?))
@@ -90,5 +113,8 @@ pub async fn connect(p: &Profile) -> anyhow::Result<Channel> {
         .with_context(|| format!("{:?} is not an endpoint URL", p.endpoint))?
         .tls_config(tls)?
         .connect_timeout(std::time::Duration::from_secs(10));
-    endpoint.connect().await.with_context(|| format!("connecting to {}", p.endpoint))
+    endpoint
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {}", p.endpoint))
 }

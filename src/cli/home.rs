@@ -33,7 +33,9 @@ impl Home {
             None => {
                 let base = std::env::var_os("XDG_DATA_HOME")
                     .map(PathBuf::from)
-                    .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share"))
+                    })
                     .context("no home directory: pass --home or set CBM_HUB_HOME")?;
                 base.join("cbm-hub")
             }
@@ -93,7 +95,12 @@ impl Home {
             .into_iter()
             .flatten()
             .flatten()
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".toml").map(str::to_string))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".toml")
+                    .map(str::to_string)
+            })
             .collect();
         names.sort();
         names

@@ -25,16 +25,73 @@ pub struct InitArgs {
 
 /// The sample members of a development hub: an administrator, and the foreign ministry and
 /// national CSIRT of two states in different regional organisations.
-const SAMPLE_MEMBERS: &[(&str, &str, &str, &[Role], &[&str])] = &[
-    ("HUB-ADMIN", "HUB", "Hub administrator", &[Role::Admin, Role::Auditor], &[]),
-    ("EE-MFA", "EE", "Estonia, Ministry of Foreign Affairs", &[Role::Publisher, Role::Subscriber], &["OSCE", "UN"]),
-    ("EE-CERT", "EE", "Estonia, CERT-EE", &[Role::Publisher, Role::Subscriber], &["OSCE", "UN"]),
-    ("CL-MINREL", "CL", "Chile, Ministry of Foreign Affairs", &[Role::Publisher, Role::Subscriber], &["OAS", "UN"]),
-    ("CL-CSIRT", "CL", "Chile, CSIRT of Government", &[Role::Subscriber], &["OAS", "UN"]),
+struct Sample {
+    id: &'static str,
+    state: &'static str,
+    name: &'static str,
+    roles: &'static [Role],
+    communities: &'static [&'static str],
+}
+
+const fn sample(
+    id: &'static str,
+    state: &'static str,
+    name: &'static str,
+    roles: &'static [Role],
+    communities: &'static [&'static str],
+) -> Sample {
+    Sample {
+        id,
+        state,
+        name,
+        roles,
+        communities,
+    }
+}
+
+const SAMPLE_MEMBERS: &[Sample] = &[
+    sample(
+        "HUB-ADMIN",
+        "HUB",
+        "Hub administrator",
+        &[Role::Admin, Role::Auditor],
+        &[],
+    ),
+    sample(
+        "EE-MFA",
+        "EE",
+        "Estonia, Ministry of Foreign Affairs",
+        &[Role::Publisher, Role::Subscriber],
+        &["OSCE", "UN"],
+    ),
+    sample(
+        "EE-CERT",
+        "EE",
+        "Estonia, CERT-EE",
+        &[Role::Publisher, Role::Subscriber],
+        &["OSCE", "UN"],
+    ),
+    sample(
+        "CL-MINREL",
+        "CL",
+        "Chile, Ministry of Foreign Affairs",
+        &[Role::Publisher, Role::Subscriber],
+        &["OAS", "UN"],
+    ),
+    sample(
+        "CL-CSIRT",
+        "CL",
+        "Chile, CSIRT of Government",
+        &[Role::Subscriber],
+        &["OAS", "UN"],
+    ),
 ];
 
 pub async fn run(home: &Home, args: InitArgs) -> anyhow::Result<()> {
-    let home = args.dir.map(|root| Home { root }).unwrap_or_else(|| home.clone());
+    let home = args
+        .dir
+        .map(|root| Home { root })
+        .unwrap_or_else(|| home.clone());
     initialise(&home, &args.listen).await?;
     print_summary(&home);
     Ok(())
@@ -48,18 +105,30 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
         "{} already exists; this directory is initialised",
         home.config().display()
     );
-    let listen_addr: std::net::SocketAddr = listen.parse().map_err(|_| anyhow::anyhow!("--listen {listen:?} is not an address"))?;
+    let listen_addr: std::net::SocketAddr = listen
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--listen {listen:?} is not an address"))?;
     let ca = DevCa::generate("cbm-hub development CA").map_err(anyhow::Error::msg)?;
     write_file(&home.ca_cert(), &ca.cert_pem, false)?;
     write_file(&home.ca_key(), &ca.key_pem, true)?;
-    let server = ca.issue(&LeafSpec::server(&[], 825)).map_err(anyhow::Error::msg)?;
+    let server = ca
+        .issue(&LeafSpec::server(&[], 825))
+        .map_err(anyhow::Error::msg)?;
     write_file(&home.pki().join("server.pem"), &server.cert_pem, false)?;
     write_file(&home.pki().join("server-key.pem"), &server.key_pem, true)?;
 
     let endpoint = format!("https://localhost:{}", listen_addr.port());
     let data = home.data();
-    let store = tokio::task::spawn_blocking(move || Store::open(&data, StoreOptions::default())).await??;
-    for (id, state, name, roles, communities) in SAMPLE_MEMBERS {
+    let store =
+        tokio::task::spawn_blocking(move || Store::open(&data, StoreOptions::default())).await??;
+    for Sample {
+        id,
+        state,
+        name,
+        roles,
+        communities,
+    } in SAMPLE_MEMBERS
+    {
         let sha = issue_member(home, &ca, id, 365, &endpoint)?;
         let member = Member {
             id: id.to_string(),
@@ -68,7 +137,10 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
             roles: roles.iter().copied().collect(),
             communities: communities.iter().map(|c| c.to_string()).collect(),
             status: MemberStatus::Active,
-            bindings: vec![BoundCertificate { binding: Binding::CertSha256(sha), note: "dev PKI".into() }],
+            bindings: vec![BoundCertificate {
+                binding: Binding::CertSha256(sha),
+                note: "dev PKI".into(),
+            }],
             created_at: String::new(),
             updated_at: String::new(),
         };
@@ -106,6 +178,13 @@ pub fn print_summary(home: &Home) {
     println!("  config:   {}", home.config().display());
     println!("  data:     {}", home.data().display());
     println!("  CA:       {}", home.ca_cert().display());
-    println!("  profiles: {} ({})", home.profiles().display(), home.profile_names().join(", "));
-    println!("Use a profile with `cbm-hub --home {} <command> --profile EE-MFA`.", home.root.display());
+    println!(
+        "  profiles: {} ({})",
+        home.profiles().display(),
+        home.profile_names().join(", ")
+    );
+    println!(
+        "Use a profile with `cbm-hub --home {} <command> --profile EE-MFA`.",
+        home.root.display()
+    );
 }

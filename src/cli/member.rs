@@ -126,14 +126,26 @@ impl BindingArgs {
         } else {
             Binding::UriSan(self.uri_san.clone().context("give one binding")?)
         };
-        Ok(pb::CertificateBinding { binding: Some(binding), note: self.note.clone() })
+        Ok(pb::CertificateBinding {
+            binding: Some(binding),
+            note: self.note.clone(),
+        })
     }
 }
 
 pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
     let (client, result) = match cmd {
-        MemberCommand::List { state, role, client } => {
-            let r = client.admin(home).await?.list_members(pb::ListMembersRequest { state, role }).await?.into_inner();
+        MemberCommand::List {
+            state,
+            role,
+            client,
+        } => {
+            let r = client
+                .admin(home)
+                .await?
+                .list_members(pb::ListMembersRequest { state, role })
+                .await?
+                .into_inner();
             if client.json {
                 for m in &r.members {
                     output::json(m)?;
@@ -144,10 +156,22 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
             return Ok(());
         }
         MemberCommand::Show { id, client } => {
-            let m = client.admin(home).await?.get_member(pb::GetMemberRequest { id }).await?;
+            let m = client
+                .admin(home)
+                .await?
+                .get_member(pb::GetMemberRequest { id })
+                .await?;
             (client, m)
         }
-        MemberCommand::Register { id, state, name, roles, communities, binding, client } => {
+        MemberCommand::Register {
+            id,
+            state,
+            name,
+            roles,
+            communities,
+            binding,
+            client,
+        } => {
             let member = pb::Member {
                 id,
                 state,
@@ -157,11 +181,24 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
                 bindings: vec![binding.to_pb()?],
                 ..Default::default()
             };
-            let m = client.admin(home).await?.register_member(pb::RegisterMemberRequest { member: Some(member) }).await?;
+            let m = client
+                .admin(home)
+                .await?
+                .register_member(pb::RegisterMemberRequest {
+                    member: Some(member),
+                })
+                .await?;
             (client, m)
         }
-        MemberCommand::Update { id, name, roles, communities, client } => {
-            let communities = communities.map(|c| c.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>());
+        MemberCommand::Update {
+            id,
+            name,
+            roles,
+            communities,
+            client,
+        } => {
+            let communities =
+                communities.map(|c| c.into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>());
             let req = pb::UpdateMemberRequest {
                 id,
                 display_name: name.unwrap_or_default(),
@@ -173,22 +210,44 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
             let m = client.admin(home).await?.update_member(req).await?;
             (client, m)
         }
-        MemberCommand::Bind { id, binding, client } => {
-            let req = pb::BindCertificateRequest { id, binding: Some(binding.to_pb()?) };
+        MemberCommand::Bind {
+            id,
+            binding,
+            client,
+        } => {
+            let req = pb::BindCertificateRequest {
+                id,
+                binding: Some(binding.to_pb()?),
+            };
             let m = client.admin(home).await?.bind_certificate(req).await?;
             (client, m)
         }
-        MemberCommand::Unbind { id, binding, client } => {
-            let req = pb::UnbindCertificateRequest { id, binding: Some(binding.to_pb()?) };
+        MemberCommand::Unbind {
+            id,
+            binding,
+            client,
+        } => {
+            let req = pb::UnbindCertificateRequest {
+                id,
+                binding: Some(binding.to_pb()?),
+            };
             let m = client.admin(home).await?.unbind_certificate(req).await?;
             (client, m)
         }
         MemberCommand::Suspend { id, reason, client } => {
-            let m = client.admin(home).await?.suspend_member(pb::SetMemberStatusRequest { id, reason }).await?;
+            let m = client
+                .admin(home)
+                .await?
+                .suspend_member(pb::SetMemberStatusRequest { id, reason })
+                .await?;
             (client, m)
         }
         MemberCommand::Reinstate { id, reason, client } => {
-            let m = client.admin(home).await?.reinstate_member(pb::SetMemberStatusRequest { id, reason }).await?;
+            let m = client
+                .admin(home)
+                .await?
+                .reinstate_member(pb::SetMemberStatusRequest { id, reason })
+                .await?;
             (client, m)
         }
     };

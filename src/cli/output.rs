@@ -12,8 +12,15 @@ pub fn change(r: &pb::PublishResponse, verb: &str, as_json: bool) -> anyhow::Res
     if as_json {
         return json(r);
     }
-    let again = if r.replayed { " (repeated request: the original result)" } else { "" };
-    println!("{verb} {} revision {} at {} (sequence {}){again}", r.id, r.revision, r.accepted_at, r.sequence);
+    let again = if r.replayed {
+        " (repeated request: the original result)"
+    } else {
+        ""
+    };
+    println!(
+        "{verb} {} revision {} at {} (sequence {}){again}",
+        r.id, r.revision, r.accepted_at, r.sequence
+    );
     Ok(())
 }
 
@@ -22,7 +29,10 @@ pub fn submission(s: &pb::Submission, as_json: bool) -> anyhow::Result<()> {
         return json(s);
     }
     println!("id:        {}", s.id);
-    println!("revision:  {}  ({}, sequence {})", s.revision, s.status, s.sequence);
+    println!(
+        "revision:  {}  ({}, sequence {})",
+        s.revision, s.status, s.sequence
+    );
     println!("kind:      {}", s.kind);
     println!("publisher: {} ({})", s.publisher, s.state);
     println!("created:   {}", s.created_at);
@@ -50,11 +60,20 @@ pub fn list_page(page: &pb::ListResponse, as_json: bool, header: bool) -> anyhow
         return Ok(());
     }
     if header {
-        println!("{:<36}  {:>3}  {:<32}  {:<10}  {:<16}  {:<24}  TITLE", "ID", "REV", "KIND", "PUBLISHER", "TLP", "UPDATED");
+        println!(
+            "{:<36}  {:>3}  {:<32}  {:<10}  {:<16}  {:<24}  TITLE",
+            "ID", "REV", "KIND", "PUBLISHER", "TLP", "UPDATED"
+        );
     }
     for s in &page.submissions {
-        let (tlp, title) = s.content.as_ref().map_or(("-", "(withdrawn)"), |c| (c.tlp.as_str(), c.title.as_str()));
-        println!("{:<36}  {:>3}  {:<32}  {:<10}  {:<16}  {:<24}  {title}", s.id, s.revision, s.kind, s.publisher, tlp, s.updated_at);
+        let (tlp, title) = s
+            .content
+            .as_ref()
+            .map_or(("-", "(withdrawn)"), |c| (c.tlp.as_str(), c.title.as_str()));
+        println!(
+            "{:<36}  {:>3}  {:<32}  {:<10}  {:<16}  {:<24}  {title}",
+            s.id, s.revision, s.kind, s.publisher, tlp, s.updated_at
+        );
     }
     Ok(())
 }
@@ -64,7 +83,14 @@ pub fn member(m: &pb::Member) {
     println!("state:       {}", m.state);
     println!("status:      {}", m.status);
     println!("roles:       {}", m.roles.join(", "));
-    println!("communities: {}", if m.communities.is_empty() { "-".to_string() } else { m.communities.join(", ") });
+    println!(
+        "communities: {}",
+        if m.communities.is_empty() {
+            "-".to_string()
+        } else {
+            m.communities.join(", ")
+        }
+    );
     for b in &m.bindings {
         let text = match &b.binding {
             Some(pb::certificate_binding::Binding::CertSha256(v)) => format!("cert_sha256 {v}"),
@@ -72,12 +98,22 @@ pub fn member(m: &pb::Member) {
             Some(pb::certificate_binding::Binding::UriSan(v)) => format!("uri_san {v}"),
             None => "?".into(),
         };
-        println!("binding:     {text}{}", if b.note.is_empty() { String::new() } else { format!(" ({})", b.note) });
+        println!(
+            "binding:     {text}{}",
+            if b.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", b.note)
+            }
+        );
     }
 }
 
 pub fn member_table(members: &[pb::Member]) {
-    println!("{:<16}  {:<8}  {:<10}  {:<28}  {:<16}  NAME", "ID", "STATE", "STATUS", "ROLES", "COMMUNITIES");
+    println!(
+        "{:<16}  {:<8}  {:<10}  {:<28}  {:<16}  NAME",
+        "ID", "STATE", "STATUS", "ROLES", "COMMUNITIES"
+    );
     for m in members {
         println!(
             "{:<16}  {:<8}  {:<10}  {:<28}  {:<16}  {}",

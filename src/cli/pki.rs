@@ -42,15 +42,26 @@ pub async fn run(home: &Home, cmd: PkiCommand) -> anyhow::Result<()> {
 }
 
 pub fn load_ca(home: &Home) -> anyhow::Result<DevCa> {
-    let cert = std::fs::read_to_string(home.ca_cert())
-        .with_context(|| format!("reading the dev CA {} (run `cbm-hub init` first)", home.ca_cert().display()))?;
-    let key = std::fs::read_to_string(home.ca_key()).with_context(|| format!("reading {}", home.ca_key().display()))?;
+    let cert = std::fs::read_to_string(home.ca_cert()).with_context(|| {
+        format!(
+            "reading the dev CA {} (run `cbm-hub init` first)",
+            home.ca_cert().display()
+        )
+    })?;
+    let key = std::fs::read_to_string(home.ca_key())
+        .with_context(|| format!("reading {}", home.ca_key().display()))?;
     DevCa::load(&cert, &key).map_err(anyhow::Error::msg)
 }
 
 /// Issues a client certificate for `member`, writes it, its key and a profile; returns the
 /// certificate's SHA-256 (the binding to register).
-pub fn issue_member(home: &Home, ca: &DevCa, member: &str, days: i64, endpoint: &str) -> anyhow::Result<String> {
+pub fn issue_member(
+    home: &Home,
+    ca: &DevCa,
+    member: &str,
+    days: i64,
+    endpoint: &str,
+) -> anyhow::Result<String> {
     let mut spec = LeafSpec::client(member, days);
     spec.uri_sans = vec![format!("urn:cbm:member:{member}")];
     let issued = ca.issue(&spec).map_err(anyhow::Error::msg)?;

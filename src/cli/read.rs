@@ -60,7 +60,13 @@ pub struct WhoamiArgs {
 
 pub async fn get(home: &Home, a: GetArgs) -> anyhow::Result<()> {
     let mut hub = a.client.hub(home).await?;
-    let s = hub.get(pb::GetRequest { id: a.id, revision: a.revision.unwrap_or(0) }).await?.into_inner();
+    let s = hub
+        .get(pb::GetRequest {
+            id: a.id,
+            revision: a.revision.unwrap_or(0),
+        })
+        .await?
+        .into_inner();
     output::submission(&s, a.client.json)
 }
 
@@ -100,6 +106,9 @@ pub async fn whoami(home: &Home, a: WhoamiArgs) -> anyhow::Result<()> {
     }
     let m = r.member.unwrap_or_default();
     output::member(&m);
-    println!("certificate sha256: {} (bound by {})", r.certificate_sha256, r.bound_by);
+    println!(
+        "certificate sha256: {} (bound by {})",
+        r.certificate_sha256, r.bound_by
+    );
     Ok(())
 }

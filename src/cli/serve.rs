@@ -26,18 +26,30 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
         Some(p) => p.clone(),
         None => {
             if !home.config().exists() {
-                let listen = args.listen.clone().unwrap_or_else(|| "127.0.0.1:50051".into());
-                init::initialise(home, &listen).await.context("first-run set-up")?;
+                let listen = args
+                    .listen
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1:50051".into());
+                init::initialise(home, &listen)
+                    .await
+                    .context("first-run set-up")?;
                 init::print_summary(home);
             }
             home.config()
         }
     };
-    let overrides = config::Overrides { listen: args.listen, data_dir: args.data_dir };
+    let overrides = config::Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+    };
     let config = config::load(&path, &overrides)?;
     let hub = service::start(&config).await?;
     // The first line on stdout tells scripts and tests where the hub listens.
-    println!("cbm-hub listening on {} (data: {})", hub.addr, config.data_dir.display());
+    println!(
+        "cbm-hub listening on {} (data: {})",
+        hub.addr,
+        config.data_dir.display()
+    );
     let token = hub.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;

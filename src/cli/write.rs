@@ -76,7 +76,10 @@ fn from_yaml(text: &str) -> Result<pb::SubmissionContent, String> {
 pub async fn publish(home: &Home, a: PublishArgs) -> anyhow::Result<()> {
     let content = read_content(&a.file)?;
     let mut hub = a.client.hub(home).await?;
-    let req = pb::PublishRequest { content: Some(content), idempotency_key: a.idempotency_key.unwrap_or_default() };
+    let req = pb::PublishRequest {
+        content: Some(content),
+        idempotency_key: a.idempotency_key.unwrap_or_default(),
+    };
     let r = hub.publish(req).await?.into_inner();
     output::change(&r, "published", a.client.json)
 }

@@ -77,7 +77,11 @@ impl Catalogue {
         let fi = self.frameworks.len();
         for (mi, m) in fw.measures.iter().enumerate() {
             if m.reference.is_empty() || m.title.is_empty() {
-                return Err(format!("framework {}: measure {} lacks a reference or title", fw.id, mi + 1));
+                return Err(format!(
+                    "framework {}: measure {} lacks a reference or title",
+                    fw.id,
+                    mi + 1
+                ));
             }
             if self.index.insert(m.reference.clone(), (fi, mi)).is_some() {
                 return Err(format!("reference {} appears twice", m.reference));

@@ -1,6 +1,7 @@
 //! Instants and dates in the textual forms of the contract (RFC 3339 UTC, ISO 8601 dates).
 use time::{
-    Date, OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339, macros::format_description,
+    Date, OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339,
+    macros::format_description,
 };
 
 /// Now, as the hub writes it: RFC 3339, UTC, milliseconds ("2026-11-23T22:14:00.123Z").

@@ -49,9 +49,12 @@ impl Kind {
 impl FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            let names: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-            format!("{s:?} is not a kind; use one of {}", names.join(", "))
-        })
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("{s:?} is not a kind; use one of {}", names.join(", "))
+            })
     }
 }

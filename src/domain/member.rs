@@ -11,7 +11,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Publisher, Role::Subscriber, Role::Auditor, Role::Admin];
+    pub const ALL: [Role; 4] = [
+        Role::Publisher,
+        Role::Subscriber,
+        Role::Auditor,
+        Role::Admin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,7 +38,9 @@ impl FromStr for Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("{s:?} is not a role; use publisher, subscriber, auditor or admin"))
+            .ok_or_else(|| {
+                format!("{s:?} is not a role; use publisher, subscriber, auditor or admin")
+            })
     }
 }
 
@@ -228,12 +235,11 @@ impl Registry {
     }
 
     /// Resolves a verified certificate to its member and the binding that matched.
-    pub fn resolve(
-        &self,
-        cert: &CertificateFacts,
-    ) -> Result<(Arc<Member>, Binding), Unresolved> {
+    pub fn resolve(&self, cert: &CertificateFacts) -> Result<(Arc<Member>, Binding), Unresolved> {
         let candidates = std::iter::once(Binding::CertSha256(cert.cert_sha256.clone()))
-            .chain(std::iter::once(Binding::SpkiSha256(cert.spki_sha256.clone())))
+            .chain(std::iter::once(Binding::SpkiSha256(
+                cert.spki_sha256.clone(),
+            )))
             .chain(cert.uri_sans.iter().cloned().map(Binding::UriSan));
         let mut found: Option<(&String, Binding)> = None;
         for b in candidates {
@@ -256,7 +262,9 @@ impl Registry {
 pub fn check_member_id(id: &str) -> Result<(), String> {
     let ok = (2..=64).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_uppercase())
-        && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -270,7 +278,9 @@ pub fn check_member_id(id: &str) -> Result<(), String> {
 pub fn check_code(code: &str, what: &str) -> Result<(), String> {
     let ok = (2..=32).contains(&code.len())
         && code.starts_with(|c: char| c.is_ascii_uppercase())
-        && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+        && code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(())
     } else {
@@ -284,7 +294,10 @@ pub fn check_code(code: &str, what: &str) -> Result<(), String> {
 pub fn check_binding(b: &Binding) -> Result<(), String> {
     match b {
         Binding::CertSha256(v) | Binding::SpkiSha256(v) => {
-            if v.len() == 64 && v.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)) {
+            if v.len() == 64
+                && v.chars()
+                    .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+            {
                 Ok(())
             } else {
                 Err("must be 64 lowercase hex digits (a SHA-256 digest)".into())

@@ -17,7 +17,13 @@ pub enum Tlp {
 }
 
 impl Tlp {
-    pub const ALL: [Tlp; 5] = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red];
+    pub const ALL: [Tlp; 5] = [
+        Tlp::Clear,
+        Tlp::Green,
+        Tlp::Amber,
+        Tlp::AmberStrict,
+        Tlp::Red,
+    ];
 
     /// The exact label text; the only accepted spelling.
     pub fn as_str(self) -> &'static str {
@@ -89,8 +95,6 @@ pub fn may_read(reader: &Member, audience: &Audience<'_>) -> bool {
     match audience.tlp {
         Tlp::Clear => true,
         Tlp::Green => audience.community.is_empty() || reader.in_community(audience.community),
-        Tlp::Amber | Tlp::AmberStrict | Tlp::Red => {
-            audience.recipients.iter().any(|r| *r == reader.id)
-        }
+        Tlp::Amber | Tlp::AmberStrict | Tlp::Red => audience.recipients.contains(&reader.id),
     }
 }

@@ -23,9 +23,15 @@ pub fn audience_of(s: &Submission) -> Option<(Tlp, &[String], &str)> {
 /// May `reader` see revision `s` under its own audience?
 pub fn may_read_revision(reader: &Member, s: &Submission) -> bool {
     match audience_of(s) {
-        Some((tlp, recipients, community)) => {
-            may_read(reader, &Audience { publisher: &s.publisher, tlp, recipients, community })
-        }
+        Some((tlp, recipients, community)) => may_read(
+            reader,
+            &Audience {
+                publisher: &s.publisher,
+                tlp,
+                recipients,
+                community,
+            },
+        ),
         // Unreadable audience: only the publisher.
         None => reader.id == s.publisher && reader.is_active(),
     }
@@ -48,5 +54,8 @@ pub fn view(reader: &Member, latest: &Submission, wanted: &Submission) -> Option
 
 /// The envelope of a revision without its content.
 pub fn tombstone(s: &Submission) -> Submission {
-    Submission { content: None, ..s.clone() }
+    Submission {
+        content: None,
+        ..s.clone()
+    }
 }

@@ -25,19 +25,30 @@ fn member_id(id: &str) -> Result<String, Status> {
 }
 
 impl AdminService {
-    async fn apply<T>(&self, req: &Request<T>, op: impl FnOnce() -> Result<MemberOp, Status>) -> Result<Response<pb::Member>, Status> {
+    async fn apply<T>(
+        &self,
+        req: &Request<T>,
+        op: impl FnOnce() -> Result<MemberOp, Status>,
+    ) -> Result<Response<pb::Member>, Status> {
         authenticate(&self.store, req, Action::AdministerMembers)?;
         let member = self.store.member(op()?).await?;
         Ok(Response::new(convert::member_to_pb(&member)))
     }
 
-    async fn set_status(&self, req: Request<pb::SetMemberStatusRequest>, status: MemberStatus) -> Result<Response<pb::Member>, Status> {
+    async fn set_status(
+        &self,
+        req: Request<pb::SetMemberStatusRequest>,
+        status: MemberStatus,
+    ) -> Result<Response<pb::Member>, Status> {
         self.apply(&req, || {
             let r = req.get_ref();
             let mut errs = Invalid::default();
             fields::optional(&mut errs, "reason", &r.reason, 1000, true);
             errs.into_result()?;
-            Ok(MemberOp::SetStatus { id: member_id(&r.id)?, status })
+            Ok(MemberOp::SetStatus {
+                id: member_id(&r.id)?,
+                status,
+            })
         })
         .await
     }
@@ -45,15 +56,27 @@ impl AdminService {
 
 #[tonic::async_trait]
 impl MemberAdmin for AdminService {
-    async fn register_member(&self, req: Request<pb::RegisterMemberRequest>) -> Result<Response<pb::Member>, Status> {
+    async fn register_member(
+        &self,
+        req: Request<pb::RegisterMemberRequest>,
+    ) -> Result<Response<pb::Member>, Status> {
         self.apply(&req, || {
-            let m = req.get_ref().member.as_ref().ok_or_else(|| Invalid::one("member", "is required"))?;
-            Ok(MemberOp::Register(convert::member_from_registration(m, "member")?))
+            let m = req
+                .get_ref()
+                .member
+                .as_ref()
+                .ok_or_else(|| Invalid::one("member", "is required"))?;
+            Ok(MemberOp::Register(convert::member_from_registration(
+                m, "member",
+            )?))
         })
         .await
     }
 
-    async fn update_member(&self, req: Request<pb::UpdateMemberRequest>) -> Result<Response<pb::Member>, Status> {
+    async fn update_member(
+        &self,
+        req: Request<pb::UpdateMemberRequest>,
+    ) -> Result<Response<pb::Member>, Status> {
         self.apply(&req, || {
             let r = req.get_ref();
             let id = member_id(&r.id)?;
@@ -63,65 +86,107 @@ impl MemberAdmin for AdminService {
                 fields::required(&mut errs, "display_name", name, 200, false);
             }
             let roles = if r.set_roles {
-                convert::roles_from_pb(&r.roles, "roles").map_err(|e| errs.0.extend(e.0)).ok()
+                convert::roles_from_pb(&r.roles, "roles")
+                    .map_err(|e| errs.0.extend(e.0))
+                    .ok()
             } else {
                 None
             };
             let communities = if r.set_communities {
-                convert::communities_from_pb(&r.communities, "communities").map_err(|e| errs.0.extend(e.0)).ok()
+                convert::communities_from_pb(&r.communities, "communities")
+                    .map_err(|e| errs.0.extend(e.0))
+                    .ok()
             } else {
                 None
             };
             if display_name.is_none() && !r.set_roles && !r.set_communities {
-                errs.push("display_name", "nothing to update: set display_name, set_roles or set_communities");
+                errs.push(
+                    "display_name",
+                    "nothing to update: set display_name, set_roles or set_communities",
+                );
             }
             errs.into_result()?;
-            Ok(MemberOp::Update { id, display_name, roles, communities })
+            Ok(MemberOp::Update {
+                id,
+                display_name,
+                roles,
+                communities,
+            })
         })
         .await
     }
 
-    async fn bind_certificate(&self, req: Request<pb::BindCertificateRequest>) -> Result<Response<pb::Member>, Status> {
+    async fn bind_certificate(
+        &self,
+        req: Request<pb::BindCertificateRequest>,
+    ) -> Result<Response<pb::Member>, Status> {
         self.apply(&req, || {
             let r = req.get_ref();
             let certificate = convert::binding_from_pb(r.binding.as_ref(), "binding")?;
-            Ok(MemberOp::Bind { id: member_id(&r.id)?, certificate })
+            Ok(MemberOp::Bind {
+                id: member_id(&r.id)?,
+                certificate,
+            })
         })
         .await
     }
 
-    async fn unbind_certificate(&self, req: Request<pb::UnbindCertificateRequest>) -> Result<Response<pb::Member>, Status> {
+    async fn unbind_certificate(
+        &self,
+        req: Request<pb::UnbindCertificateRequest>,
+    ) -> Result<Response<pb::Member>, Status> {
         self.apply(&req, || {
             let r = req.get_ref();
             let binding = convert::binding_from_pb(r.binding.as_ref(), "binding")?.binding;
-            Ok(MemberOp::Unbind { id: member_id(&r.id)?, binding })
+            Ok(MemberOp::Unbind {
+                id: member_id(&r.id)?,
+                binding,
+            })
         })
         .await
     }
 
-    async fn suspend_member(&self, req: Request<pb::SetMemberStatusRequest>) -> Result<Response<pb::Member>, Status> {
+    async fn suspend_member(
+        &self,
+        req: Request<pb::SetMemberStatusRequest>,
+    ) -> Result<Response<pb::Member>, Status> {
         self.set_status(req, MemberStatus::Suspended).await
     }
 
-    async fn reinstate_member(&self, req: Request<pb::SetMemberStatusRequest>) -> Result<Response<pb::Member>, Status> {
+    async fn reinstate_member(
+        &self,
+        req: Request<pb::SetMemberStatusRequest>,
+    ) -> Result<Response<pb::Member>, Status> {
         self.set_status(req, MemberStatus::Active).await
     }
 
-    async fn get_member(&self, req: Request<pb::GetMemberRequest>) -> Result<Response<pb::Member>, Status> {
+    async fn get_member(
+        &self,
+        req: Request<pb::GetMemberRequest>,
+    ) -> Result<Response<pb::Member>, Status> {
         authenticate(&self.store, &req, Action::AdministerMembers)?;
         let id = member_id(&req.get_ref().id)?;
         let registry = self.store.registry();
-        let m = registry.get(&id).ok_or_else(|| Status::not_found(format!("no member {id}")))?;
+        let m = registry
+            .get(&id)
+            .ok_or_else(|| Status::not_found(format!("no member {id}")))?;
         Ok(Response::new(convert::member_to_pb(m)))
     }
 
-    async fn list_members(&self, req: Request<pb::ListMembersRequest>) -> Result<Response<pb::ListMembersResponse>, Status> {
+    async fn list_members(
+        &self,
+        req: Request<pb::ListMembersRequest>,
+    ) -> Result<Response<pb::ListMembersResponse>, Status> {
         authenticate(&self.store, &req, Action::AdministerMembers)?;
         let r = req.get_ref();
         let role = if r.role.is_empty() {
             None
         } else {
-            Some(r.role.parse().map_err(|e: String| Invalid::one("role", e))?)
+            Some(
+                r.role
+                    .parse()
+                    .map_err(|e: String| Invalid::one("role", e))?,
+            )
         };
         let members = self
             .store

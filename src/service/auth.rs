@@ -15,11 +15,14 @@ use crate::{
 ///
 /// Fails closed: no connection facts (not served through the TLS accept loop), an unparsable or
 /// unbound certificate -> UNAUTHENTICATED; suspended or lacking the role -> PERMISSION_DENIED.
-pub fn authenticate<T>(store: &Store, req: &Request<T>, action: Action) -> Result<Principal, Status> {
-    let info = req
-        .extensions()
-        .get::<ConnInfo>()
-        .ok_or_else(|| Status::unauthenticated("no verified client certificate on this connection"))?;
+pub fn authenticate<T>(
+    store: &Store,
+    req: &Request<T>,
+    action: Action,
+) -> Result<Principal, Status> {
+    let info = req.extensions().get::<ConnInfo>().ok_or_else(|| {
+        Status::unauthenticated("no verified client certificate on this connection")
+    })?;
     let cert = info
         .cert
         .as_ref()
@@ -37,5 +40,10 @@ pub fn authenticate<T>(store: &Store, req: &Request<T>, action: Action) -> Resul
     })?;
     authorize(&member, action)
         .map_err(|r| Status::permission_denied(format!("member {}: {r}", member.id)))?;
-    Ok(Principal { member, cert_sha256: cert.cert_sha256.clone(), bound_by, peer: info.peer })
+    Ok(Principal {
+        member,
+        cert_sha256: cert.cert_sha256.clone(),
+        bound_by,
+        peer: info.peer,
+    })
 }

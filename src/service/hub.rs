@@ -26,15 +26,26 @@ pub struct HubService {
 
 impl HubService {
     /// Validates content against the current registry, catalogue and clock.
-    fn validate(&self, content: Option<&pb::SubmissionContent>) -> Result<(pb::SubmissionContent, Kind), Status> {
+    fn validate(
+        &self,
+        content: Option<&pb::SubmissionContent>,
+    ) -> Result<(pb::SubmissionContent, Kind), Status> {
         let content = content.ok_or_else(|| Invalid::one("content", "is required"))?;
         let registry = self.store.registry();
-        let ctx = Context { registry: &registry, catalogue: &self.catalogue, now: time::OffsetDateTime::now_utc() };
+        let ctx = Context {
+            registry: &registry,
+            catalogue: &self.catalogue,
+            now: time::OffsetDateTime::now_utc(),
+        };
         let valid = validate::content(&ctx, content, "content")?;
         Ok((content.clone(), valid.kind))
     }
 
-    async fn apply(&self, req_member: Arc<crate::domain::member::Member>, change: Change) -> Result<Response<pb::PublishResponse>, Status> {
+    async fn apply(
+        &self,
+        req_member: Arc<crate::domain::member::Member>,
+        change: Change,
+    ) -> Result<Response<pb::PublishResponse>, Status> {
         let outcome = self.store.change(req_member, change).await?;
         Ok(Response::new(outcome))
     }
@@ -45,7 +56,11 @@ fn idempotency_key(key: &str) -> Result<Option<String>, Status> {
         return Ok(None);
     }
     if key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(Invalid::one("idempotency_key", "must be 1 to 128 printable ASCII characters without spaces").into());
+        return Err(Invalid::one(
+            "idempotency_key",
+            "must be 1 to 128 printable ASCII characters without spaces",
+        )
+        .into());
     }
     Ok(Some(key.to_string()))
 }
@@ -62,26 +77,50 @@ fn required_id(id: &str) -> Result<String, Status> {
 
 #[tonic::async_trait]
 impl Hub for HubService {
-    async fn publish(&self, req: Request<pb::PublishRequest>) -> Result<Response<pb::PublishResponse>, Status> {
+    async fn publish(
+        &self,
+        req: Request<pb::PublishRequest>,
+    ) -> Result<Response<pb::PublishResponse>, Status> {
         let who = authenticate(&self.store, &req, Action::Publish)?;
         let r = req.into_inner();
         let key = idempotency_key(&r.idempotency_key)?;
         let (content, kind) = self.validate(r.content.as_ref())?;
-        let change = Change { op: ChangeOp::Publish { content, kind }, idempotency_key: key };
+        let change = Change {
+            op: ChangeOp::Publish { content, kind },
+            idempotency_key: key,
+        };
         self.apply(who.member, change).await
     }
 
-    async fn revise(&self, req: Request<pb::ReviseRequest>) -> Result<Response<pb::PublishResponse>, Status> {
+    async fn revise(
+        &self,
+        req: Request<pb::ReviseRequest>,
+    ) -> Result<Response<pb::PublishResponse>, Status> {
         let who = authenticate(&self.store, &req, Action::Revise)?;
         let r = req.into_inner();
         let id = required_id(&r.id)?;
         let key = idempotency_key(&r.idempotency_key)?;
         let (content, kind) = self.validate(r.content.as_ref())?;
-        let op = ChangeOp::Revise { id, content, kind, expected_revision: r.expected_revision };
-        self.apply(who.member, Change { op, idempotency_key: key }).await
+        let op = ChangeOp::Revise {
+            id,
+            content,
+            kind,
+            expected_revision: r.expected_revision,
+        };
+        self.apply(
+            who.member,
+            Change {
+                op,
+                idempotency_key: key,
+            },
+        )
+        .await
     }
 
-    async fn withdraw(&self, req: Request<pb::WithdrawRequest>) -> Result<Response<pb::PublishResponse>, Status> {
+    async fn withdraw(
+        &self,
+        req: Request<pb::WithdrawRequest>,
+    ) -> Result<Response<pb::PublishResponse>, Status> {
         let who = authenticate(&self.store, &req, Action::Withdraw)?;
         let r = req.into_inner();
         let id = required_id(&r.id)?;
@@ -89,8 +128,19 @@ impl Hub for HubService {
         let mut errs = Invalid::default();
         validate::fields::optional(&mut errs, "reason", &r.reason, 1000, true);
         errs.into_result()?;
-        let op = ChangeOp::Withdraw { id, reason: r.reason, expected_revision: r.expected_revision };
-        self.apply(who.member, Change { op, idempotency_key: key }).await
+        let op = ChangeOp::Withdraw {
+            id,
+            reason: r.reason,
+            expected_revision: r.expected_revision,
+        };
+        self.apply(
+            who.member,
+            Change {
+                op,
+                idempotency_key: key,
+            },
+        )
+        .await
     }
 
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::Submission>, Status> {
@@ -98,24 +148,39 @@ impl Hub for HubService {
         let r = req.into_inner();
         let id = required_id(&r.id)?;
         // One answer for "absent" and "not yours to see", so existence does not leak.
-        let not_found = || Status::not_found(format!("no submission {id} visible to {}", who.member.id));
+        let not_found =
+            || Status::not_found(format!("no submission {id} visible to {}", who.member.id));
         let head = self.store.head_of(&id)?.ok_or_else(not_found)?;
-        let latest = self.store.event(head.latest_seq())?.submission.unwrap_or_default();
+        let latest = self
+            .store
+            .event(head.latest_seq())?
+            .submission
+            .unwrap_or_default();
         let wanted = match r.revision {
             0 => latest.clone(),
-            n if n <= head.latest_revision() => {
-                self.store.event(head.revision_seqs[n as usize - 1])?.submission.unwrap_or_default()
-            }
+            n if n <= head.latest_revision() => self
+                .store
+                .event(head.revision_seqs[n as usize - 1])?
+                .submission
+                .unwrap_or_default(),
             _ => {
                 // Same answer whether or not the caller can see the submission.
                 visibility::view(&who.member, &latest, &latest).ok_or_else(not_found)?;
-                return Err(Status::not_found(format!("submission {id} has no revision {}", r.revision)));
+                return Err(Status::not_found(format!(
+                    "submission {id} has no revision {}",
+                    r.revision
+                )));
             }
         };
-        visibility::view(&who.member, &latest, &wanted).map(Response::new).ok_or_else(not_found)
+        visibility::view(&who.member, &latest, &wanted)
+            .map(Response::new)
+            .ok_or_else(not_found)
     }
 
-    async fn list(&self, req: Request<pb::ListRequest>) -> Result<Response<pb::ListResponse>, Status> {
+    async fn list(
+        &self,
+        req: Request<pb::ListRequest>,
+    ) -> Result<Response<pb::ListResponse>, Status> {
         let who = authenticate(&self.store, &req, Action::Read)?;
         let query = listing::Query::parse(req.get_ref())?;
         let store = self.store.clone();
@@ -126,7 +191,10 @@ impl Hub for HubService {
         Ok(Response::new(page))
     }
 
-    async fn who_am_i(&self, req: Request<pb::WhoAmIRequest>) -> Result<Response<pb::WhoAmIResponse>, Status> {
+    async fn who_am_i(
+        &self,
+        req: Request<pb::WhoAmIRequest>,
+    ) -> Result<Response<pb::WhoAmIResponse>, Status> {
         let who = authenticate(&self.store, &req, Action::WhoAmI)?;
         Ok(Response::new(pb::WhoAmIResponse {
             member: Some(crate::convert::member_to_pb(&who.member)),

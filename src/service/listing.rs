@@ -50,14 +50,21 @@ impl Query {
             0 => DEFAULT_PAGE,
             n if n <= MAX_PAGE => n,
             n => {
-                errs.push("page_size", format!("{n} is over the maximum of {MAX_PAGE}"));
+                errs.push(
+                    "page_size",
+                    format!("{n} is over the maximum of {MAX_PAGE}"),
+                );
                 DEFAULT_PAGE
             }
         };
         let after_created = if r.page_token.is_empty() {
             0
         } else {
-            match URL_SAFE_NO_PAD.decode(&r.page_token).ok().and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            match URL_SAFE_NO_PAD
+                .decode(&r.page_token)
+                .ok()
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            {
                 Some(b) => u64::from_be_bytes(b),
                 None => {
                     errs.push("page_token", "is not a token returned by List");
@@ -90,11 +97,19 @@ impl Query {
                 || content.is_some_and(|c| self.labels.iter().any(|l| l.as_str() == c.tlp)))
             && (self.cbm_refs.is_empty()
                 || content.is_some_and(|c| c.cbm_refs.iter().any(|r| self.cbm_refs.contains(r))))
-            && self.updated_since.as_ref().is_none_or(|since| s.updated_at.as_str() >= since.as_str())
+            && self
+                .updated_since
+                .as_ref()
+                .is_none_or(|since| s.updated_at.as_str() >= since.as_str())
     }
 }
 
-fn collect<T>(errs: &mut Invalid, field: &str, items: &[String], parse: impl Fn(&str) -> Result<T, String>) -> Vec<T> {
+fn collect<T>(
+    errs: &mut Invalid,
+    field: &str,
+    items: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Vec<T> {
     let mut out = Vec::new();
     for (i, s) in items.iter().enumerate() {
         match parse(s) {
@@ -117,8 +132,13 @@ pub fn page(store: &Store, reader: &Member, q: &Query) -> Result<pb::ListRespons
         }
         let (created, id) = item?;
         last_examined = Some(created);
-        let Some(head) = store.head_of(&id)? else { continue };
-        let latest = store.event(head.latest_seq())?.submission.unwrap_or_default();
+        let Some(head) = store.head_of(&id)? else {
+            continue;
+        };
+        let latest = store
+            .event(head.latest_seq())?
+            .submission
+            .unwrap_or_default();
         if !q.matches(&latest) {
             continue;
         }
@@ -130,5 +150,8 @@ pub fn page(store: &Store, reader: &Member, q: &Query) -> Result<pb::ListRespons
         (false, Some(created)) => URL_SAFE_NO_PAD.encode(created.to_be_bytes()),
         _ => String::new(),
     };
-    Ok(pb::ListResponse { submissions, next_page_token })
+    Ok(pb::ListResponse {
+        submissions,
+        next_page_token,
+    })
 }

@@ -34,7 +34,10 @@ pub enum StartError {
     #[error("opening the store: {0}")]
     Store(#[from] StoreError),
     #[error("listening on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("reflection service: {0}")]
     Reflection(String),
 }
@@ -86,29 +89,45 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         .map_err(|e| StoreError::Io(e.to_string()))??;
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let shutdown = CancellationToken::new();
     let limits = &config.limits;
     let incoming = incoming::accept(
         listener,
         Arc::new(RwLock::new(tls_config)),
-        incoming::AcceptLimits { max_connections: limits.max_connections, handshake_timeout: limits.handshake_timeout },
+        incoming::AcceptLimits {
+            max_connections: limits.max_connections,
+            handshake_timeout: limits.handshake_timeout,
+        },
         shutdown.clone(),
     );
 
     let catalogue = Arc::new(Catalogue::builtin());
     let max = limits.max_message_bytes;
-    let hub = HubServer::new(HubService { store: store.clone(), catalogue })
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
-    let admin = MemberAdminServer::new(AdminService { store: store.clone() })
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
+    let hub = HubServer::new(HubService {
+        store: store.clone(),
+        catalogue,
+    })
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
+    let admin = MemberAdminServer::new(AdminService {
+        store: store.clone(),
+    })
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<HubServer<HubService>>().await;
-    health_reporter.set_serving::<MemberAdminServer<AdminService>>().await;
+    health_reporter
+        .set_serving::<MemberAdminServer<AdminService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -129,10 +148,19 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         .add_service(admin);
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
-        let result = router.serve_with_incoming_shutdown(incoming, token.cancelled()).await;
-        health_reporter.set_not_serving::<HubServer<HubService>>().await;
+        let result = router
+            .serve_with_incoming_shutdown(incoming, token.cancelled())
+            .await;
+        health_reporter
+            .set_not_serving::<HubServer<HubService>>()
+            .await;
         result
     });
     tracing::info!(%addr, "cbm-hub serving");
-    Ok(RunningHub { addr, store, shutdown, task })
+    Ok(RunningHub {
+        addr,
+        store,
+        shutdown,
+        task,
+    })
 }

@@ -23,7 +23,10 @@ pub fn frame<M: Message>(msg: &M) -> Vec<u8> {
 }
 
 /// Checks a frame and decodes its payload. `what` names the value in the error.
-pub fn unframe<M: Message + Default>(bytes: &[u8], what: impl FnOnce() -> String) -> Result<M, StoreError> {
+pub fn unframe<M: Message + Default>(
+    bytes: &[u8],
+    what: impl FnOnce() -> String,
+) -> Result<M, StoreError> {
     let corrupt = |why: &str, what: String| StoreError::Corrupt(format!("{what}: {why}"));
     if bytes.len() < HEADER || bytes[0] != FORMAT {
         return Err(corrupt("unknown frame format", what()));
@@ -43,14 +46,22 @@ mod tests {
 
     #[test]
     fn round_trip_and_every_flipped_bit_is_caught() {
-        let msg = PublishResponse { id: "x".into(), revision: 3, sequence: 9, ..Default::default() };
+        let msg = PublishResponse {
+            id: "x".into(),
+            revision: 3,
+            sequence: 9,
+            ..Default::default()
+        };
         let framed = frame(&msg);
         let back: PublishResponse = unframe(&framed, || "t".into()).unwrap();
         assert_eq!(back, msg);
         for i in 0..framed.len() * 8 {
             let mut bad = framed.clone();
             bad[i / 8] ^= 1 << (i % 8);
-            assert!(unframe::<PublishResponse>(&bad, || "t".into()).is_err(), "bit {i}");
+            assert!(
+                unframe::<PublishResponse>(&bad, || "t".into()).is_err(),
+                "bit {i}"
+            );
         }
     }
 }

@@ -10,10 +10,24 @@ use crate::{
 #[derive(Debug, Clone)]
 pub enum MemberOp {
     Register(Member),
-    Update { id: String, display_name: Option<String>, roles: Option<Roles>, communities: Option<Vec<String>> },
-    Bind { id: String, certificate: BoundCertificate },
-    Unbind { id: String, binding: Binding },
-    SetStatus { id: String, status: MemberStatus },
+    Update {
+        id: String,
+        display_name: Option<String>,
+        roles: Option<Roles>,
+        communities: Option<Vec<String>>,
+    },
+    Bind {
+        id: String,
+        certificate: BoundCertificate,
+    },
+    Unbind {
+        id: String,
+        binding: Binding,
+    },
+    SetStatus {
+        id: String,
+        status: MemberStatus,
+    },
 }
 
 pub fn load_registry(tree: &sled::Tree) -> Result<Registry, StoreError> {
@@ -22,7 +36,10 @@ pub fn load_registry(tree: &sled::Tree) -> Result<Registry, StoreError> {
         let (k, v) = item?;
         let id = String::from_utf8_lossy(&k).into_owned();
         let stored: pb::Member = codec::unframe(&v, || format!("member {id}"))?;
-        members.push(convert::member_from_stored(&stored).map_err(|e| StoreError::Corrupt(format!("member {id}: {e}")))?);
+        members.push(
+            convert::member_from_stored(&stored)
+                .map_err(|e| StoreError::Corrupt(format!("member {id}: {e}")))?,
+        );
     }
     Ok(Registry::new(members))
 }
@@ -38,7 +55,10 @@ pub fn apply(registry: &mut Registry, op: MemberOp, now: &str) -> Result<Member,
     let member = match op {
         MemberOp::Register(mut m) => {
             if registry.contains(&m.id) {
-                return Err(StoreError::AlreadyExists(format!("member {} already exists", m.id)));
+                return Err(StoreError::AlreadyExists(format!(
+                    "member {} already exists",
+                    m.id
+                )));
             }
             for b in &m.bindings {
                 ensure_free(registry, &b.binding, &m.id)?;
@@ -47,7 +67,12 @@ pub fn apply(registry: &mut Registry, op: MemberOp, now: &str) -> Result<Member,
             m.created_at = now.to_string();
             m
         }
-        MemberOp::Update { id, display_name, roles, communities } => {
+        MemberOp::Update {
+            id,
+            display_name,
+            roles,
+            communities,
+        } => {
             let mut m = existing(registry, &id)?;
             if let Some(name) = display_name {
                 m.display_name = name;
@@ -63,7 +88,11 @@ pub fn apply(registry: &mut Registry, op: MemberOp, now: &str) -> Result<Member,
         MemberOp::Bind { id, certificate } => {
             let mut m = existing(registry, &id)?;
             ensure_free(registry, &certificate.binding, &id)?;
-            match m.bindings.iter_mut().find(|b| b.binding == certificate.binding) {
+            match m
+                .bindings
+                .iter_mut()
+                .find(|b| b.binding == certificate.binding)
+            {
                 // Binding again is idempotent; the note is updated.
                 Some(b) => b.note = certificate.note,
                 None => m.bindings.push(certificate),
@@ -75,7 +104,9 @@ pub fn apply(registry: &mut Registry, op: MemberOp, now: &str) -> Result<Member,
             let before = m.bindings.len();
             m.bindings.retain(|b| b.binding != binding);
             if m.bindings.len() == before {
-                return Err(StoreError::NotFound(format!("member {id} has no binding {binding}")));
+                return Err(StoreError::NotFound(format!(
+                    "member {id} has no binding {binding}"
+                )));
             }
             m
         }

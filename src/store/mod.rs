@@ -13,13 +13,16 @@
 //! transaction across trees, then one flush and one fdatasync, before any of them is
 //! acknowledged.
 pub mod codec;
-pub mod records;
 mod members;
+pub mod records;
 mod writer;
 
 use std::{
     path::{Path, PathBuf},
-    sync::{Arc, RwLock, atomic::{AtomicU64, Ordering}},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     thread::JoinHandle,
 };
 
@@ -113,14 +116,18 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { cache_capacity: 256 * 1024 * 1024, fsync: true }
+        StoreOptions {
+            cache_capacity: 256 * 1024 * 1024,
+            fsync: true,
+        }
     }
 }
 
 impl Store {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_capacity)
@@ -193,7 +200,11 @@ impl Store {
 
     /// The current registry snapshot.
     pub fn registry(&self) -> Arc<Registry> {
-        self.inner.registry.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Highest committed feed sequence (0 when empty).
@@ -207,9 +218,18 @@ impl Store {
     }
 
     /// Applies a submission change; resolves once it is durable.
-    pub async fn change(&self, actor: Arc<crate::domain::member::Member>, change: Change) -> Result<Outcome, StoreError> {
+    pub async fn change(
+        &self,
+        actor: Arc<crate::domain::member::Member>,
+        change: Change,
+    ) -> Result<Outcome, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.send(writer::Command::Change { actor, change, reply }).await?;
+        self.send(writer::Command::Change {
+            actor,
+            change: Box::new(change),
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -221,7 +241,11 @@ impl Store {
     }
 
     async fn send(&self, cmd: writer::Command) -> Result<(), StoreError> {
-        self.inner.commands.send(cmd).await.map_err(|_| StoreError::Closed)
+        self.inner
+            .commands
+            .send(cmd)
+            .await
+            .map_err(|_| StoreError::Closed)
     }
 
     /// The index entry of a submission.
@@ -235,24 +259,35 @@ impl Store {
     }
 
     /// Events after `after`, in order, checksum verified.
-    pub fn events_after(&self, after: u64) -> impl Iterator<Item = Result<StoredEvent, StoreError>> + use<> {
-        self.inner.trees.events.range((after + 1).to_be_bytes()..).map(|item| {
-            let (k, v) = item?;
-            codec::unframe(&v, || format!("event {}", key_u64(&k)))
-        })
+    pub fn events_after(
+        &self,
+        after: u64,
+    ) -> impl Iterator<Item = Result<StoredEvent, StoreError>> + use<> {
+        self.inner
+            .trees
+            .events
+            .range((after + 1).to_be_bytes()..)
+            .map(|item| {
+                let (k, v) = item?;
+                codec::unframe(&v, || format!("event {}", key_u64(&k)))
+            })
     }
 
     /// Submissions in order of first publication, starting after `after_created`:
     /// (created sequence, id).
-    pub fn submissions_after(&self, after_created: u64) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
+    pub fn submissions_after(
+        &self,
+        after_created: u64,
+    ) -> impl Iterator<Item = Result<(u64, String), StoreError>> + use<> {
         self.inner
             .trees
             .by_created
             .range((after_created + 1).to_be_bytes()..)
             .map(|item| {
                 let (k, v) = item?;
-                let id = String::from_utf8(v.to_vec())
-                    .map_err(|_| StoreError::Corrupt(format!("submission id at {}", key_u64(&k))))?;
+                let id = String::from_utf8(v.to_vec()).map_err(|_| {
+                    StoreError::Corrupt(format!("submission id at {}", key_u64(&k)))
+                })?;
                 Ok((key_u64(&k), id))
             })
     }
@@ -260,10 +295,18 @@ impl Store {
     /// Stops the writer after the commands already queued, and flushes.
     pub fn close(&self) {
         // Closing the queue lets the writer drain what is queued, then exit.
-        let handle = self.inner.writer_thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let handle = self
+            .inner
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
         if let Some(handle) = handle {
             let (reply, _rx) = oneshot::channel();
-            let _ = self.inner.commands.try_send(writer::Command::Stop { reply });
+            let _ = self
+                .inner
+                .commands
+                .try_send(writer::Command::Stop { reply });
             let _ = handle.join();
         }
         if let Err(e) = self.inner.db.flush() {
@@ -294,7 +337,10 @@ fn last_sequence(events: &sled::Tree) -> Result<u64, StoreError> {
     }
 }
 
-pub(crate) fn read_head(heads: &sled::Tree, id: &str) -> Result<Option<SubmissionHead>, StoreError> {
+pub(crate) fn read_head(
+    heads: &sled::Tree,
+    id: &str,
+) -> Result<Option<SubmissionHead>, StoreError> {
     match heads.get(id.as_bytes())? {
         None => Ok(None),
         Some(v) => codec::unframe(&v, || format!("index of submission {id}")).map(Some),

@@ -60,7 +60,10 @@ impl SubmissionHead {
     }
 
     pub fn latest_seq(&self) -> u64 {
-        self.revision_seqs.last().copied().unwrap_or(self.created_seq)
+        self.revision_seqs
+            .last()
+            .copied()
+            .unwrap_or(self.created_seq)
     }
 }
 

@@ -45,18 +45,40 @@ pub struct Change {
 
 #[derive(Debug, Clone)]
 pub enum ChangeOp {
-    Publish { content: SubmissionContent, kind: Kind },
-    Revise { id: String, content: SubmissionContent, kind: Kind, expected_revision: u32 },
-    Withdraw { id: String, reason: String, expected_revision: u32 },
+    Publish {
+        content: SubmissionContent,
+        kind: Kind,
+    },
+    Revise {
+        id: String,
+        content: SubmissionContent,
+        kind: Kind,
+        expected_revision: u32,
+    },
+    Withdraw {
+        id: String,
+        reason: String,
+        expected_revision: u32,
+    },
 }
 
 /// The answer to an accepted change.
 pub type Outcome = PublishResponse;
 
 pub(crate) enum Command {
-    Change { actor: Arc<Member>, change: Change, reply: oneshot::Sender<Result<Outcome, StoreError>> },
-    Member { op: MemberOp, reply: oneshot::Sender<Result<Member, StoreError>> },
-    Stop { reply: oneshot::Sender<()> },
+    Change {
+        actor: Arc<Member>,
+        // Boxed: content is large next to the other commands.
+        change: Box<Change>,
+        reply: oneshot::Sender<Result<Outcome, StoreError>>,
+    },
+    Member {
+        op: MemberOp,
+        reply: oneshot::Sender<Result<Member, StoreError>>,
+    },
+    Stop {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// An answer held back until its group is durable.
@@ -138,17 +160,28 @@ impl Writer {
 
     fn prepare(&mut self, cmd: Command, group: &mut Group) {
         match cmd {
-            Command::Change { actor, change, reply } => match self.prepare_change(&actor, change, group) {
+            Command::Change {
+                actor,
+                change,
+                reply,
+            } => match self.prepare_change(&actor, *change, group) {
                 Ok(outcome) => group.pending.push(Pending::Change(reply, outcome)),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
             },
             Command::Member { op, reply } => {
-                let mut registry = group.registry.take().unwrap_or_else(|| self.registry.clone());
+                let mut registry = group
+                    .registry
+                    .take()
+                    .unwrap_or_else(|| self.registry.clone());
                 match members::apply(&mut registry, op, &clock::now_rfc3339()) {
                     Ok(member) => {
-                        group.writes.push((T::Members, member.id.as_bytes().to_vec(), members::encode(&member)));
+                        group.writes.push((
+                            T::Members,
+                            member.id.as_bytes().to_vec(),
+                            members::encode(&member),
+                        ));
                         group.pending.push(Pending::Member(reply, member));
                     }
                     Err(e) => {
@@ -161,7 +194,12 @@ impl Writer {
         }
     }
 
-    fn prepare_change(&self, actor: &Member, change: Change, group: &mut Group) -> Result<Outcome, StoreError> {
+    fn prepare_change(
+        &self,
+        actor: &Member,
+        change: Change,
+        group: &mut Group,
+    ) -> Result<Outcome, StoreError> {
         let request_hash = request_hash(&change.op);
         let idem_key = change.idempotency_key.as_ref().map(|k| {
             let mut key = actor.id.as_bytes().to_vec();
@@ -208,7 +246,9 @@ impl Writer {
                     revision_seqs: vec![seq],
                     withdrawn: false,
                 };
-                group.writes.push((T::ByCreated, seq.to_be_bytes().to_vec(), id.into_bytes()));
+                group
+                    .writes
+                    .push((T::ByCreated, seq.to_be_bytes().to_vec(), id.into_bytes()));
                 let event = StoredEvent {
                     sequence: seq,
                     action: records::PUBLISHED.into(),
@@ -217,12 +257,20 @@ impl Writer {
                 };
                 (event, head)
             }
-            ChangeOp::Revise { id, content, kind, expected_revision } => {
+            ChangeOp::Revise {
+                id,
+                content,
+                kind,
+                expected_revision,
+            } => {
                 let (mut head, latest) = self.current(&id, actor, expected_revision, group)?;
                 if head.kind != kind.as_str() {
                     return Err(StoreError::Invalid(Invalid::one(
                         "content.body",
-                        format!("a revision keeps the kind; this submission is a {}", head.kind),
+                        format!(
+                            "a revision keeps the kind; this submission is a {}",
+                            head.kind
+                        ),
                     )));
                 }
                 let previous = latest.submission.unwrap_or_default();
@@ -243,7 +291,11 @@ impl Writer {
                 };
                 (event, head)
             }
-            ChangeOp::Withdraw { id, reason, expected_revision } => {
+            ChangeOp::Withdraw {
+                id,
+                reason,
+                expected_revision,
+            } => {
                 let (mut head, latest) = self.current(&id, actor, expected_revision, group)?;
                 let previous = latest.submission.unwrap_or_default();
                 let submission = Submission {
@@ -275,11 +327,20 @@ impl Writer {
             replayed: false,
         };
         let id = sub.id.clone();
-        group.writes.push((T::Events, seq.to_be_bytes().to_vec(), codec::frame(&event)));
-        group.writes.push((T::Heads, id.as_bytes().to_vec(), codec::frame(&head)));
+        group
+            .writes
+            .push((T::Events, seq.to_be_bytes().to_vec(), codec::frame(&event)));
+        group
+            .writes
+            .push((T::Heads, id.as_bytes().to_vec(), codec::frame(&head)));
         if let Some(key) = idem_key {
-            let record = IdempotencyRecord { request_hash, response: Some(outcome.clone()) };
-            group.writes.push((T::Idempotency, key.clone(), codec::frame(&record)));
+            let record = IdempotencyRecord {
+                request_hash,
+                response: Some(outcome.clone()),
+            };
+            group
+                .writes
+                .push((T::Idempotency, key.clone(), codec::frame(&record)));
             group.idempotency.insert(key, record);
         }
         group.events.push(event.clone());
@@ -312,17 +373,30 @@ impl Writer {
             let sub = latest.submission.as_ref().ok_or_else(not_found)?;
             let visible = sub.content.as_ref().is_some_and(|c| {
                 c.tlp.parse().is_ok_and(|t| {
-                    tlp::may_read(actor, &Audience { publisher: &sub.publisher, tlp: t, recipients: &c.recipients, community: &c.community })
+                    tlp::may_read(
+                        actor,
+                        &Audience {
+                            publisher: &sub.publisher,
+                            tlp: t,
+                            recipients: &c.recipients,
+                            community: &c.community,
+                        },
+                    )
                 })
             });
             return Err(if visible {
-                StoreError::PermissionDenied(format!("only its publisher {} may change submission {id}", head.publisher))
+                StoreError::PermissionDenied(format!(
+                    "only its publisher {} may change submission {id}",
+                    head.publisher
+                ))
             } else {
                 not_found()
             });
         }
         if head.withdrawn {
-            return Err(StoreError::FailedPrecondition(format!("submission {id} is withdrawn and cannot change")));
+            return Err(StoreError::FailedPrecondition(format!(
+                "submission {id} is withdrawn and cannot change"
+            )));
         }
         if expected_revision != 0 && expected_revision != head.latest_revision() {
             return Err(StoreError::FailedPrecondition(format!(
@@ -333,7 +407,11 @@ impl Writer {
         Ok((head, latest))
     }
 
-    fn idempotency_record(&self, key: &[u8], group: &Group) -> Result<Option<IdempotencyRecord>, StoreError> {
+    fn idempotency_record(
+        &self,
+        key: &[u8],
+        group: &Group,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         if let Some(r) = group.idempotency.get(key) {
             return Ok(Some(r.clone()));
         }
@@ -355,10 +433,14 @@ impl Writer {
             Ok(()) => {
                 self.next_seq = group.next_seq;
                 if let Some(registry) = group.registry.take() {
-                    *self.registry_shared.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(registry.clone());
+                    *self
+                        .registry_shared
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner()) = Arc::new(registry.clone());
                     self.registry = registry;
                 }
-                self.head.store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
+                self.head
+                    .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
                 answer(pending, None);
                 for ev in group.events.drain(..) {
                     // No receiver is not an error: nobody is subscribed.
@@ -374,7 +456,13 @@ impl Writer {
 
     fn write_durably(&self, writes: &[(T, Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
         let t = &self.trees;
-        let trees = [&t.events, &t.heads, &t.by_created, &t.idempotency, &t.members];
+        let trees = [
+            &t.events,
+            &t.heads,
+            &t.by_created,
+            &t.idempotency,
+            &t.members,
+        ];
         trees[..]
             .transaction(|tx| {
                 for (tree, key, value) in writes {
@@ -384,11 +472,14 @@ impl Writer {
             })
             .map_err(|e: sled::transaction::TransactionError<()>| match e {
                 sled::transaction::TransactionError::Storage(e) => StoreError::from(e),
-                sled::transaction::TransactionError::Abort(()) => StoreError::Io("transaction aborted".into()),
+                sled::transaction::TransactionError::Abort(()) => {
+                    StoreError::Io("transaction aborted".into())
+                }
             })?;
         self.db.flush()?;
         if let Some(f) = &self.datafile {
-            f.sync_data().map_err(|e| StoreError::Io(format!("fdatasync of the data file: {e}")))?;
+            f.sync_data()
+                .map_err(|e| StoreError::Io(format!("fdatasync of the data file: {e}")))?;
         }
         Ok(())
     }
@@ -427,13 +518,22 @@ fn request_hash(op: &ChangeOp) -> Vec<u8> {
             h.update(b"publish\0");
             h.update(content.encode_to_vec());
         }
-        ChangeOp::Revise { id, content, expected_revision, .. } => {
+        ChangeOp::Revise {
+            id,
+            content,
+            expected_revision,
+            ..
+        } => {
             h.update(b"revise\0");
             h.update(id.as_bytes());
             h.update(expected_revision.to_be_bytes());
             h.update(content.encode_to_vec());
         }
-        ChangeOp::Withdraw { id, reason, expected_revision } => {
+        ChangeOp::Withdraw {
+            id,
+            reason,
+            expected_revision,
+        } => {
             h.update(b"withdraw\0");
             h.update(id.as_bytes());
             h.update(expected_revision.to_be_bytes());

@@ -4,9 +4,9 @@
 use std::net::IpAddr;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
-    RevokedCertParams, SanType, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevocationReason, RevokedCertParams, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -57,8 +57,13 @@ impl LeafSpec {
         let mut spec = LeafSpec::client("cbm-hub", days);
         spec.client_auth = false;
         spec.server_auth = true;
-        spec.dns_names = std::iter::once("localhost".to_string()).chain(extra_names.iter().cloned()).collect();
-        spec.ip_addresses = vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])];
+        spec.dns_names = std::iter::once("localhost".to_string())
+            .chain(extra_names.iter().cloned())
+            .collect();
+        spec.ip_addresses = vec![
+            IpAddr::from([127, 0, 0, 1]),
+            IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+        ];
         spec
     }
 }
@@ -91,21 +96,33 @@ impl DevCa {
         dn.push(DnType::OrganizationName, "cbm-hub development PKI");
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         params.not_before = OffsetDateTime::now_utc() - Duration::hours(1);
         params.not_after = OffsetDateTime::now_utc() + Duration::days(3650);
         params.serial_number = Some(random_serial());
         params.key_identifier_method = KeyIdMethod::Sha256;
         let cert = params.self_signed(&key).map_err(err)?;
         let key_pem = key.serialize_pem();
-        Ok(DevCa { cert_pem: cert.pem(), key_pem, issuer: Issuer::new(params, key) })
+        Ok(DevCa {
+            cert_pem: cert.pem(),
+            key_pem,
+            issuer: Issuer::new(params, key),
+        })
     }
 
     /// A CA from its PEM certificate and key (to issue more certificates later).
     pub fn load(cert_pem: &str, key_pem: &str) -> Result<DevCa, String> {
         let key = KeyPair::from_pem(key_pem).map_err(err)?;
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(err)?;
-        Ok(DevCa { issuer, cert_pem: cert_pem.to_string(), key_pem: key_pem.to_string() })
+        Ok(DevCa {
+            issuer,
+            cert_pem: cert_pem.to_string(),
+            key_pem: key_pem.to_string(),
+        })
     }
 
     /// Issues a leaf certificate with a fresh key.
@@ -127,14 +144,20 @@ impl DevCa {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         if spec.server_auth {
-            params.extended_key_usages.push(ExtendedKeyUsagePurpose::ServerAuth);
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ServerAuth);
         }
         if spec.client_auth {
-            params.extended_key_usages.push(ExtendedKeyUsagePurpose::ClientAuth);
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::ClientAuth);
         }
         if !spec.server_auth && !spec.client_auth {
             // An explicit EKU without clientAuth, so verifiers must refuse it for clients.
-            params.extended_key_usages.push(ExtendedKeyUsagePurpose::CodeSigning);
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::CodeSigning);
         }
         params.not_before = spec.not_before;
         params.not_after = spec.not_after;
@@ -151,7 +174,12 @@ impl DevCa {
     }
 
     /// A CRL revoking the given serial numbers, valid for `days`.
-    pub fn crl(&self, revoked_serials: &[Vec<u8>], crl_number: u64, days: i64) -> Result<String, String> {
+    pub fn crl(
+        &self,
+        revoked_serials: &[Vec<u8>],
+        crl_number: u64,
+        days: i64,
+    ) -> Result<String, String> {
         let now = OffsetDateTime::now_utc();
         let params = CertificateRevocationListParams {
             this_update: now - Duration::minutes(5),
@@ -169,6 +197,9 @@ impl DevCa {
                 .collect(),
             key_identifier_method: KeyIdMethod::Sha256,
         };
-        params.signed_by(&self.issuer).map(|c| c.pem().map_err(err)).map_err(err)?
+        params
+            .signed_by(&self.issuer)
+            .map(|c| c.pem().map_err(err))
+            .map_err(err)?
     }
 }

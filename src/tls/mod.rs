@@ -6,11 +6,10 @@ pub mod incoming;
 
 use std::{path::Path, sync::Arc};
 
-use rustls::{
-    ServerConfig,
-    server::WebPkiClientVerifier,
+use rustls::{ServerConfig, server::WebPkiClientVerifier};
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, pem::PemObject,
 };
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, pem::PemObject};
 
 /// Errors loading certificates or building TLS configurations.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +21,10 @@ pub enum TlsError {
 }
 
 fn file_error(path: &Path, reason: impl std::fmt::Display) -> TlsError {
-    TlsError::File { path: path.display().to_string(), reason: reason.to_string() }
+    TlsError::File {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
 }
 
 /// Installs the one rustls crypto provider of the process (ring). Safe to call repeatedly.
@@ -44,7 +46,8 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
 
 /// Reads the private key of a PEM file (PKCS#8, PKCS#1 or SEC1).
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| file_error(path, format!("no usable private key: {e}")))
+    PrivateKeyDer::from_pem_file(path)
+        .map_err(|e| file_error(path, format!("no usable private key: {e}")))
 }
 
 /// Reads every CRL of a PEM file.
@@ -73,7 +76,12 @@ pub fn server_config(files: &ServerTlsFiles) -> Result<Arc<ServerConfig>, TlsErr
     install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     for ca in load_certs(&files.client_ca)? {
-        roots.add(ca).map_err(|e| file_error(&files.client_ca, format!("not a usable CA certificate: {e}")))?;
+        roots.add(ca).map_err(|e| {
+            file_error(
+                &files.client_ca,
+                format!("not a usable CA certificate: {e}"),
+            )
+        })?;
     }
     let mut crls = Vec::new();
     for path in &files.crls {

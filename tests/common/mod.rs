@@ -31,12 +31,42 @@ pub struct Spec {
 /// The members most tests use: an admin, two publishers of different states and communities,
 /// a subscriber-only CSIRT, and an auditor.
 pub const MEMBERS: &[Spec] = &[
-    Spec { id: "ADMIN", state: "HUB", roles: &[Role::Admin], communities: &[] },
-    Spec { id: "EE-MFA", state: "EE", roles: &[Role::Publisher, Role::Subscriber], communities: &["OSCE", "UN"] },
-    Spec { id: "EE-CERT", state: "EE", roles: &[Role::Publisher, Role::Subscriber], communities: &["OSCE", "UN"] },
-    Spec { id: "CL-MINREL", state: "CL", roles: &[Role::Publisher, Role::Subscriber], communities: &["OAS", "UN"] },
-    Spec { id: "CL-CSIRT", state: "CL", roles: &[Role::Subscriber], communities: &["OAS", "UN"] },
-    Spec { id: "AUDITOR", state: "HUB", roles: &[Role::Auditor], communities: &[] },
+    Spec {
+        id: "ADMIN",
+        state: "HUB",
+        roles: &[Role::Admin],
+        communities: &[],
+    },
+    Spec {
+        id: "EE-MFA",
+        state: "EE",
+        roles: &[Role::Publisher, Role::Subscriber],
+        communities: &["OSCE", "UN"],
+    },
+    Spec {
+        id: "EE-CERT",
+        state: "EE",
+        roles: &[Role::Publisher, Role::Subscriber],
+        communities: &["OSCE", "UN"],
+    },
+    Spec {
+        id: "CL-MINREL",
+        state: "CL",
+        roles: &[Role::Publisher, Role::Subscriber],
+        communities: &["OAS", "UN"],
+    },
+    Spec {
+        id: "CL-CSIRT",
+        state: "CL",
+        roles: &[Role::Subscriber],
+        communities: &["OAS", "UN"],
+    },
+    Spec {
+        id: "AUDITOR",
+        state: "HUB",
+        roles: &[Role::Auditor],
+        communities: &[],
+    },
 ];
 
 pub struct TestHub {
@@ -73,9 +103,17 @@ impl TestHub {
         let config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: p("data"),
-            tls: ServerTlsFiles { client_ca: p("ca.pem"), cert: p("server.pem"), key: p("server-key.pem"), crls: vec![] },
+            tls: ServerTlsFiles {
+                client_ca: p("ca.pem"),
+                cert: p("server.pem"),
+                key: p("server-key.pem"),
+                crls: vec![],
+            },
             limits: Limits::default(),
-            store: StoreOptions { cache_capacity: 16 * 1024 * 1024, fsync: true },
+            store: StoreOptions {
+                cache_capacity: 16 * 1024 * 1024,
+                fsync: true,
+            },
         };
         let store = Store::open(&config.data_dir, config.store.clone()).unwrap();
         let mut certs = HashMap::new();
@@ -88,16 +126,27 @@ impl TestHub {
                 roles: spec.roles.iter().copied().collect(),
                 communities: spec.communities.iter().map(|c| c.to_string()).collect(),
                 status: MemberStatus::Active,
-                bindings: vec![BoundCertificate { binding: Binding::CertSha256(sha256_hex(&issued.cert_der)), note: String::new() }],
+                bindings: vec![BoundCertificate {
+                    binding: Binding::CertSha256(sha256_hex(&issued.cert_der)),
+                    note: String::new(),
+                }],
                 created_at: String::new(),
                 updated_at: String::new(),
             };
             store.member(MemberOp::Register(member)).await.unwrap();
             certs.insert(spec.id.to_string(), issued);
         }
-        tokio::task::spawn_blocking(move || store.close()).await.unwrap();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .unwrap();
         let hub = service::start(&config).await.unwrap();
-        TestHub { dir, ca, certs, config, hub: Some(hub) }
+        TestHub {
+            dir,
+            ca,
+            certs,
+            config,
+            hub: Some(hub),
+        }
     }
 
     pub fn addr(&self) -> std::net::SocketAddr {
@@ -139,7 +188,11 @@ impl TestHub {
 }
 
 /// Connects to `addr` trusting `ca_pem`, presenting `cert`.
-pub async fn connect(addr: std::net::SocketAddr, ca_pem: &str, cert: &Issued) -> Result<Channel, tonic::transport::Error> {
+pub async fn connect(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    cert: &Issued,
+) -> Result<Channel, tonic::transport::Error> {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca_pem))
         .identity(Identity::from_pem(&cert.cert_pem, &cert.key_pem))

@@ -30,7 +30,10 @@ pub fn terminology_list() -> Body {
             term: "cyber incident".into(),
             definition: "An event that jeopardises information systems.".into(),
             source: "National Cybersecurity Act".into(),
-            equivalents: vec![pb::TermEquivalent { language: "et".into(), term: "küberintsident".into() }],
+            equivalents: vec![pb::TermEquivalent {
+                language: "et".into(),
+                term: "küberintsident".into(),
+            }],
         }],
     })
 }
@@ -51,8 +54,16 @@ pub fn point_of_contact() -> Body {
         organisation: "CERT-EE".into(),
         function: "Duty officer".into(),
         channels: vec![
-            pb::ContactChannel { r#type: "email".into(), value: "cert@example.ee".into(), note: String::new() },
-            pb::ContactChannel { r#type: "phone".into(), value: "+372 600 0000".into(), note: "24/7".into() },
+            pb::ContactChannel {
+                r#type: "email".into(),
+                value: "cert@example.ee".into(),
+                note: String::new(),
+            },
+            pb::ContactChannel {
+                r#type: "phone".into(),
+                value: "+372 600 0000".into(),
+                note: "24/7".into(),
+            },
         ],
         languages: vec!["en".into(), "et".into()],
         availability: "24/7".into(),
@@ -64,8 +75,14 @@ pub fn point_of_contact() -> Body {
 pub fn severity_schema() -> Body {
     Body::IncidentSeveritySchema(pb::IncidentSeveritySchema {
         levels: vec![
-            pb::SeverityLevel { name: "low".into(), criteria: "Limited local effect.".into() },
-            pb::SeverityLevel { name: "high".into(), criteria: "National effect.".into() },
+            pb::SeverityLevel {
+                name: "low".into(),
+                criteria: "Limited local effect.".into(),
+            },
+            pb::SeverityLevel {
+                name: "high".into(),
+                criteria: "National effect.".into(),
+            },
         ],
     })
 }
@@ -83,11 +100,26 @@ pub fn notice() -> Body {
 /// One valid content of every kind, with the kind name.
 pub fn every_kind() -> Vec<(&'static str, SubmissionContent)> {
     vec![
-        ("policy_document", envelope("National strategy", "TLP:CLEAR", policy_document())),
-        ("terminology_list", envelope("Terminology", "TLP:GREEN", terminology_list())),
-        ("critical_infrastructure_approach", envelope("CI approach", "TLP:GREEN", critical_infrastructure())),
-        ("point_of_contact", envelope("Technical POC", "TLP:GREEN", point_of_contact())),
-        ("incident_severity_schema", envelope("Severity schema", "TLP:CLEAR", severity_schema())),
+        (
+            "policy_document",
+            envelope("National strategy", "TLP:CLEAR", policy_document()),
+        ),
+        (
+            "terminology_list",
+            envelope("Terminology", "TLP:GREEN", terminology_list()),
+        ),
+        (
+            "critical_infrastructure_approach",
+            envelope("CI approach", "TLP:GREEN", critical_infrastructure()),
+        ),
+        (
+            "point_of_contact",
+            envelope("Technical POC", "TLP:GREEN", point_of_contact()),
+        ),
+        (
+            "incident_severity_schema",
+            envelope("Severity schema", "TLP:CLEAR", severity_schema()),
+        ),
         ("notice", envelope("Consultation", "TLP:CLEAR", notice())),
     ]
 }
@@ -101,31 +133,51 @@ pub fn broken_per_kind() -> Vec<(&'static str, SubmissionContent, &'static str)>
     if let Body::PolicyDocument(x) = &mut d {
         x.adoption_date = "2024-13-45".into();
     }
-    out.push(("policy_document", with(d), "content.body.policy_document.adoption_date"));
+    out.push((
+        "policy_document",
+        with(d),
+        "content.body.policy_document.adoption_date",
+    ));
 
     let mut t = terminology_list();
     if let Body::TerminologyList(x) = &mut t {
         x.terms[0].equivalents[0].language = "not a tag!".into();
     }
-    out.push(("terminology_list", with(t), "content.body.terminology_list.terms[0].equivalents[0].language"));
+    out.push((
+        "terminology_list",
+        with(t),
+        "content.body.terminology_list.terms[0].equivalents[0].language",
+    ));
 
     let mut c = critical_infrastructure();
     if let Body::CriticalInfrastructureApproach(x) = &mut c {
         x.sectors.clear();
     }
-    out.push(("critical_infrastructure_approach", with(c), "content.body.critical_infrastructure_approach.sectors"));
+    out.push((
+        "critical_infrastructure_approach",
+        with(c),
+        "content.body.critical_infrastructure_approach.sectors",
+    ));
 
     let mut p = point_of_contact();
     if let Body::PointOfContact(x) = &mut p {
         x.channels[0].value = "not-an-address".into();
     }
-    out.push(("point_of_contact", with(p), "content.body.point_of_contact.channels[0].value"));
+    out.push((
+        "point_of_contact",
+        with(p),
+        "content.body.point_of_contact.channels[0].value",
+    ));
 
     let mut s = severity_schema();
     if let Body::IncidentSeveritySchema(x) = &mut s {
         x.levels[1].name = "LOW".into();
     }
-    out.push(("incident_severity_schema", with(s), "content.body.incident_severity_schema.levels[1]"));
+    out.push((
+        "incident_severity_schema",
+        with(s),
+        "content.body.incident_severity_schema.levels[1]",
+    ));
 
     let mut n = notice();
     if let Body::Notice(x) = &mut n {
@@ -137,8 +189,16 @@ pub fn broken_per_kind() -> Vec<(&'static str, SubmissionContent, &'static str)>
     let mut e = envelope("x", "TLP:RED", notice());
     e.recipients.clear();
     out.push(("envelope", e, "content.recipients"));
-    out.push(("envelope", envelope("x", "tlp:red", notice()), "content.tlp"));
-    out.push(("envelope", envelope("x", "TLP:AMBER ", notice()), "content.tlp"));
+    out.push((
+        "envelope",
+        envelope("x", "tlp:red", notice()),
+        "content.tlp",
+    ));
+    out.push((
+        "envelope",
+        envelope("x", "TLP:AMBER ", notice()),
+        "content.tlp",
+    ));
     let mut e = envelope("x", "TLP:CLEAR", notice());
     e.cbm_refs = vec!["UN-CBM-99".into()];
     out.push(("envelope", e, "content.cbm_refs[0]"));

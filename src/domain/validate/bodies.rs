@@ -3,7 +3,14 @@ use super::{Context, fields as f};
 use crate::domain::{Invalid, clock};
 use crate::pb::{self, SubmissionContent, submission_content::Body};
 
-const DOCUMENT_TYPES: &[&str] = &["strategy", "white_paper", "legal_framework", "policy", "programme", "other"];
+const DOCUMENT_TYPES: &[&str] = &[
+    "strategy",
+    "white_paper",
+    "legal_framework",
+    "policy",
+    "programme",
+    "other",
+];
 const POC_LEVELS: &[&str] = &["policy", "technical", "legal"];
 const CHANNEL_TYPES: &[&str] = &["email", "phone", "secure_channel", "web"];
 pub const NOTICE_CATEGORIES: &[&str] = &[
@@ -15,28 +22,60 @@ pub const NOTICE_CATEGORIES: &[&str] = &[
     "ping",
 ];
 
-pub fn check(ctx: &Context<'_>, body: &Body, content: &SubmissionContent, errs: &mut Invalid, path: &str) {
+pub fn check(
+    ctx: &Context<'_>,
+    body: &Body,
+    content: &SubmissionContent,
+    errs: &mut Invalid,
+    path: &str,
+) {
     let today = Some(ctx.now.date());
     match body {
-        Body::PolicyDocument(d) => policy_document(d, content, errs, &format!("{path}.policy_document"), today),
+        Body::PolicyDocument(d) => {
+            policy_document(d, content, errs, &format!("{path}.policy_document"), today)
+        }
         Body::TerminologyList(t) => terminology(t, errs, &format!("{path}.terminology_list")),
         Body::CriticalInfrastructureApproach(c) => {
             critical_infrastructure(c, errs, &format!("{path}.critical_infrastructure_approach"))
         }
-        Body::PointOfContact(p) => point_of_contact(p, errs, &format!("{path}.point_of_contact"), today),
-        Body::IncidentSeveritySchema(s) => severity_schema(s, errs, &format!("{path}.incident_severity_schema")),
+        Body::PointOfContact(p) => {
+            point_of_contact(p, errs, &format!("{path}.point_of_contact"), today)
+        }
+        Body::IncidentSeveritySchema(s) => {
+            severity_schema(s, errs, &format!("{path}.incident_severity_schema"))
+        }
         Body::Notice(n) => notice(ctx, n, errs, &format!("{path}.notice")),
     }
 }
 
-fn policy_document(d: &pb::PolicyDocument, c: &SubmissionContent, errs: &mut Invalid, p: &str, today: Option<time::Date>) {
-    f::one_of(errs, &format!("{p}.document_type"), &d.document_type, DOCUMENT_TYPES);
-    f::required(errs, &format!("{p}.issuing_authority"), &d.issuing_authority, 300, false);
+fn policy_document(
+    d: &pb::PolicyDocument,
+    c: &SubmissionContent,
+    errs: &mut Invalid,
+    p: &str,
+    today: Option<time::Date>,
+) {
+    f::one_of(
+        errs,
+        &format!("{p}.document_type"),
+        &d.document_type,
+        DOCUMENT_TYPES,
+    );
+    f::required(
+        errs,
+        &format!("{p}.issuing_authority"),
+        &d.issuing_authority,
+        300,
+        false,
+    );
     f::date(errs, &format!("{p}.adoption_date"), &d.adoption_date, today);
     f::optional(errs, &format!("{p}.version"), &d.version, 64, false);
     if d.url.is_empty() {
         if c.attachments.is_empty() {
-            errs.push(format!("{p}.url"), "a link to the document or an attachment is required");
+            errs.push(
+                format!("{p}.url"),
+                "a link to the document or an attachment is required",
+            );
         }
     } else {
         f::https_url(errs, &format!("{p}.url"), &d.url);
@@ -50,30 +89,93 @@ fn terminology(t: &pb::TerminologyList, errs: &mut Invalid, p: &str) {
     for (i, term) in t.terms.iter().enumerate() {
         let tp = format!("{p}.terms[{i}]");
         f::required(errs, &format!("{tp}.term"), &term.term, 200, false);
-        f::required(errs, &format!("{tp}.definition"), &term.definition, 4000, true);
+        f::required(
+            errs,
+            &format!("{tp}.definition"),
+            &term.definition,
+            4000,
+            true,
+        );
         f::optional(errs, &format!("{tp}.source"), &term.source, 500, false);
         if f::count(errs, &format!("{tp}.equivalents"), &term.equivalents, 0, 50) {
             for (j, eq) in term.equivalents.iter().enumerate() {
-                f::language(errs, &format!("{tp}.equivalents[{j}].language"), &eq.language);
-                f::required(errs, &format!("{tp}.equivalents[{j}].term"), &eq.term, 200, false);
+                f::language(
+                    errs,
+                    &format!("{tp}.equivalents[{j}].language"),
+                    &eq.language,
+                );
+                f::required(
+                    errs,
+                    &format!("{tp}.equivalents[{j}].term"),
+                    &eq.term,
+                    200,
+                    false,
+                );
             }
         }
     }
-    f::unique(errs, &format!("{p}.terms"), t.terms.iter().map(|t| t.term.as_str()), str::to_lowercase);
+    f::unique(
+        errs,
+        &format!("{p}.terms"),
+        t.terms.iter().map(|t| t.term.as_str()),
+        str::to_lowercase,
+    );
 }
 
 fn critical_infrastructure(c: &pb::CriticalInfrastructureApproach, errs: &mut Invalid, p: &str) {
     list(errs, &format!("{p}.sectors"), &c.sectors, 1, 100, 200);
-    f::unique(errs, &format!("{p}.sectors"), c.sectors.iter().map(String::as_str), str::to_lowercase);
-    f::required(errs, &format!("{p}.designation_criteria"), &c.designation_criteria, 4000, true);
-    list(errs, &format!("{p}.responsible_authorities"), &c.responsible_authorities, 1, 50, 300);
-    list(errs, &format!("{p}.protection_measures"), &c.protection_measures, 0, 100, 1000);
-    f::required(errs, &format!("{p}.legal_basis"), &c.legal_basis, 2000, true);
+    f::unique(
+        errs,
+        &format!("{p}.sectors"),
+        c.sectors.iter().map(String::as_str),
+        str::to_lowercase,
+    );
+    f::required(
+        errs,
+        &format!("{p}.designation_criteria"),
+        &c.designation_criteria,
+        4000,
+        true,
+    );
+    list(
+        errs,
+        &format!("{p}.responsible_authorities"),
+        &c.responsible_authorities,
+        1,
+        50,
+        300,
+    );
+    list(
+        errs,
+        &format!("{p}.protection_measures"),
+        &c.protection_measures,
+        0,
+        100,
+        1000,
+    );
+    f::required(
+        errs,
+        &format!("{p}.legal_basis"),
+        &c.legal_basis,
+        2000,
+        true,
+    );
 }
 
-fn point_of_contact(c: &pb::PointOfContact, errs: &mut Invalid, p: &str, today: Option<time::Date>) {
+fn point_of_contact(
+    c: &pb::PointOfContact,
+    errs: &mut Invalid,
+    p: &str,
+    today: Option<time::Date>,
+) {
     f::one_of(errs, &format!("{p}.level"), &c.level, POC_LEVELS);
-    f::required(errs, &format!("{p}.organisation"), &c.organisation, 300, false);
+    f::required(
+        errs,
+        &format!("{p}.organisation"),
+        &c.organisation,
+        300,
+        false,
+    );
     f::required(errs, &format!("{p}.function"), &c.function, 200, false);
     if f::count(errs, &format!("{p}.channels"), &c.channels, 1, 20) {
         for (i, ch) in c.channels.iter().enumerate() {
@@ -97,9 +199,18 @@ fn point_of_contact(c: &pb::PointOfContact, errs: &mut Invalid, p: &str, today: 
             f::language(errs, &format!("{p}.languages[{i}]"), l);
         }
     }
-    f::optional(errs, &format!("{p}.availability"), &c.availability, 200, false);
+    f::optional(
+        errs,
+        &format!("{p}.availability"),
+        &c.availability,
+        200,
+        false,
+    );
     if c.time_zone.is_empty() {
-        errs.push(format!("{p}.time_zone"), "is required (an IANA time zone such as Europe/Tallinn, or UTC)");
+        errs.push(
+            format!("{p}.time_zone"),
+            "is required (an IANA time zone such as Europe/Tallinn, or UTC)",
+        );
     } else {
         f::time_zone(errs, &format!("{p}.time_zone"), &c.time_zone);
     }
@@ -112,19 +223,38 @@ fn severity_schema(s: &pb::IncidentSeveritySchema, errs: &mut Invalid, p: &str) 
     }
     for (i, l) in s.levels.iter().enumerate() {
         f::required(errs, &format!("{p}.levels[{i}].name"), &l.name, 64, false);
-        f::required(errs, &format!("{p}.levels[{i}].criteria"), &l.criteria, 2000, true);
+        f::required(
+            errs,
+            &format!("{p}.levels[{i}].criteria"),
+            &l.criteria,
+            2000,
+            true,
+        );
     }
-    f::unique(errs, &format!("{p}.levels"), s.levels.iter().map(|l| l.name.as_str()), str::to_lowercase);
+    f::unique(
+        errs,
+        &format!("{p}.levels"),
+        s.levels.iter().map(|l| l.name.as_str()),
+        str::to_lowercase,
+    );
 }
 
 fn notice(ctx: &Context<'_>, n: &pb::Notice, errs: &mut Invalid, p: &str) {
-    f::one_of(errs, &format!("{p}.category"), &n.category, NOTICE_CATEGORIES);
+    f::one_of(
+        errs,
+        &format!("{p}.category"),
+        &n.category,
+        NOTICE_CATEGORIES,
+    );
     f::required(errs, &format!("{p}.subject"), &n.subject, 200, false);
     f::required(errs, &format!("{p}.text"), &n.text, 20_000, true);
     f::optional(errs, &format!("{p}.severity"), &n.severity, 64, false);
     if !n.ack_deadline.is_empty() {
         match clock::parse_instant(&n.ack_deadline) {
-            Ok(t) if t <= ctx.now => errs.push(format!("{p}.ack_deadline"), format!("{} is not in the future", n.ack_deadline)),
+            Ok(t) if t <= ctx.now => errs.push(
+                format!("{p}.ack_deadline"),
+                format!("{} is not in the future", n.ack_deadline),
+            ),
             Ok(_) => {}
             Err(e) => errs.push(format!("{p}.ack_deadline"), e),
         }

@@ -16,7 +16,10 @@ pub fn required(errs: &mut Invalid, path: &str, value: &str, max: usize, multili
 pub fn optional(errs: &mut Invalid, path: &str, value: &str, max: usize, multiline: bool) -> bool {
     let len = value.chars().count();
     if len > max {
-        errs.push(path, format!("is {len} characters long; at most {max} are allowed"));
+        errs.push(
+            path,
+            format!("is {len} characters long; at most {max} are allowed"),
+        );
         return false;
     }
     let bad = value
@@ -25,7 +28,15 @@ pub fn optional(errs: &mut Invalid, path: &str, value: &str, max: usize, multili
     if let Some(c) = bad {
         errs.push(
             path,
-            format!("contains the control character U+{:04X}{}", c as u32, if multiline { "" } else { " (it must be a single line)" }),
+            format!(
+                "contains the control character U+{:04X}{}",
+                c as u32,
+                if multiline {
+                    ""
+                } else {
+                    " (it must be a single line)"
+                }
+            ),
         );
         return false;
     }
@@ -39,10 +50,20 @@ pub fn optional(errs: &mut Invalid, path: &str, value: &str, max: usize, multili
 /// A list no longer than `max` items.
 pub fn count<T>(errs: &mut Invalid, path: &str, items: &[T], min: usize, max: usize) -> bool {
     if items.len() < min {
-        errs.push(path, if min == 1 { "needs at least one entry".to_string() } else { format!("needs at least {min} entries") });
+        errs.push(
+            path,
+            if min == 1 {
+                "needs at least one entry".to_string()
+            } else {
+                format!("needs at least {min} entries")
+            },
+        );
         false
     } else if items.len() > max {
-        errs.push(path, format!("has {} entries; at most {max} are allowed", items.len()));
+        errs.push(
+            path,
+            format!("has {} entries; at most {max} are allowed", items.len()),
+        );
         false
     } else {
         true
@@ -55,15 +76,25 @@ pub fn one_of(errs: &mut Invalid, path: &str, value: &str, allowed: &[&str]) -> 
         return true;
     }
     if value.is_empty() {
-        errs.push(path, format!("is required; use one of {}", allowed.join(", ")));
+        errs.push(
+            path,
+            format!("is required; use one of {}", allowed.join(", ")),
+        );
     } else {
-        errs.push(path, format!("{value:?} is not allowed; use one of {}", allowed.join(", ")));
+        errs.push(
+            path,
+            format!(
+                "{value:?} is not allowed; use one of {}",
+                allowed.join(", ")
+            ),
+        );
     }
     false
 }
 
-/// A BCP 47 language tag in its common form: a 2-3 letter primary language (or 4-8 letters),
-/// then subtags of 1-8 letters or digits, at most 35 characters in all.
+/// A BCP 47 language tag in its common form: a 2-3 letter primary language subtag (the IANA
+/// registry has no longer ones in use), then subtags of 1-8 letters or digits, at most 35
+/// characters in all.
 pub fn language(errs: &mut Invalid, path: &str, value: &str) -> bool {
     if is_language_tag(value) {
         return true;
@@ -85,8 +116,10 @@ pub fn is_language_tag(value: &str) -> bool {
     }
     let mut parts = value.split('-');
     let primary = parts.next().unwrap_or_default();
-    let primary_ok = matches!(primary.len(), 2..=3 | 5..=8) && primary.chars().all(|c| c.is_ascii_alphabetic());
-    primary_ok && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+    let primary_ok =
+        matches!(primary.len(), 2..=3) && primary.chars().all(|c| c.is_ascii_alphabetic());
+    primary_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// A calendar date; with `not_future`, not after `today`.
@@ -110,12 +143,17 @@ pub fn date(errs: &mut Invalid, path: &str, value: &str, today: Option<time::Dat
 
 /// An `https://` URL with a host.
 pub fn https_url(errs: &mut Invalid, path: &str, value: &str) -> bool {
-    let host = value.strip_prefix("https://").map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
+    let host = value
+        .strip_prefix("https://")
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
     let ok = value.len() <= 2048
         && host.is_some_and(|h| !h.is_empty() && h.contains('.') || h.starts_with("localhost"))
         && !value.chars().any(|c| c.is_whitespace() || c.is_control());
     if !ok {
-        errs.push(path, format!("{value:?} is not an https:// URL with a host"));
+        errs.push(
+            path,
+            format!("{value:?} is not an https:// URL with a host"),
+        );
     }
     ok
 }
@@ -128,7 +166,9 @@ pub fn email(errs: &mut Invalid, path: &str, value: &str) -> bool {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
-                && domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+                && domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
         })
         && !value.chars().any(|c| c.is_whitespace() || c.is_control());
     if !ok {
@@ -144,7 +184,10 @@ pub fn phone(errs: &mut Invalid, path: &str, value: &str) -> bool {
         && (8..=16).contains(&digits.len())
         && digits[1..].chars().all(|c| c.is_ascii_digit());
     if !ok {
-        errs.push(path, format!("{value:?} is not an international phone number such as +372 600 0000"));
+        errs.push(
+            path,
+            format!("{value:?} is not an international phone number such as +372 600 0000"),
+        );
     }
     ok
 }
@@ -164,10 +207,14 @@ pub fn time_zone(errs: &mut Invalid, path: &str, value: &str) -> bool {
         && value.split('/').all(|p| {
             !p.is_empty()
                 && p.starts_with(|c: char| c.is_ascii_uppercase())
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
         });
     if !(utc_offset || iana) {
-        errs.push(path, format!("{value:?} is not an IANA time zone such as Europe/Tallinn, or UTC"));
+        errs.push(
+            path,
+            format!("{value:?} is not an IANA time zone such as Europe/Tallinn, or UTC"),
+        );
         return false;
     }
     true
@@ -175,7 +222,10 @@ pub fn time_zone(errs: &mut Invalid, path: &str, value: &str) -> bool {
 
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(errs: &mut Invalid, path: &str, value: &str) -> bool {
-    let ok = value.len() == 64 && value.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+    let ok = value.len() == 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
     if !ok {
         errs.push(path, "must be 64 lowercase hex digits (SHA-256)");
     }
@@ -192,7 +242,10 @@ pub fn unique<'a, K: Eq + std::hash::Hash>(
     let mut seen = std::collections::HashSet::new();
     for (i, item) in items.into_iter().enumerate() {
         if !seen.insert(key(item)) {
-            errs.push(format!("{path}[{i}]"), format!("{item:?} appears more than once"));
+            errs.push(
+                format!("{path}[{i}]"),
+                format!("{item:?} appears more than once"),
+            );
             return false;
         }
     }

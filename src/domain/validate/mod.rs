@@ -44,7 +44,14 @@ pub fn content(ctx: &Context<'_>, c: &SubmissionContent, prefix: &str) -> Result
     let tlp = match c.tlp.parse::<Tlp>() {
         Ok(t) => Some(t),
         Err(e) => {
-            errs.push(p("tlp"), if c.tlp.is_empty() { "is required".into() } else { e });
+            errs.push(
+                p("tlp"),
+                if c.tlp.is_empty() {
+                    "is required".into()
+                } else {
+                    e
+                },
+            );
             None
         }
     };
@@ -53,17 +60,29 @@ pub fn content(ctx: &Context<'_>, c: &SubmissionContent, prefix: &str) -> Result
     if fields::count(&mut errs, &p("cbm_refs"), &c.cbm_refs, 0, 50) {
         for (i, r) in c.cbm_refs.iter().enumerate() {
             if !ctx.catalogue.contains(r) {
-                errs.push(format!("{}[{i}]", p("cbm_refs")), format!("{r:?} is not in the CBM catalogue"));
+                errs.push(
+                    format!("{}[{i}]", p("cbm_refs")),
+                    format!("{r:?} is not in the CBM catalogue"),
+                );
             }
         }
-        fields::unique(&mut errs, &p("cbm_refs"), c.cbm_refs.iter().map(String::as_str), str::to_string);
+        fields::unique(
+            &mut errs,
+            &p("cbm_refs"),
+            c.cbm_refs.iter().map(String::as_str),
+            str::to_string,
+        );
     }
     if fields::count(&mut errs, &p("tags"), &c.tags, 0, 50) {
         for (i, t) in c.tags.iter().enumerate() {
             let ok = (1..=64).contains(&t.len())
-                && t.chars().all(|ch| ch.is_alphanumeric() || matches!(ch, '-' | '_' | '.' | ':'));
+                && t.chars()
+                    .all(|ch| ch.is_alphanumeric() || matches!(ch, '-' | '_' | '.' | ':'));
             if !ok {
-                errs.push(format!("{}[{i}]", p("tags")), format!("{t:?} must be 1 to 64 letters, digits, '-', '_', '.' or ':'"));
+                errs.push(
+                    format!("{}[{i}]", p("tags")),
+                    format!("{t:?} must be 1 to 64 letters, digits, '-', '_', '.' or ':'"),
+                );
             }
         }
     }
@@ -94,22 +113,42 @@ pub fn content(ctx: &Context<'_>, c: &SubmissionContent, prefix: &str) -> Result
     }
 }
 
-fn audience(ctx: &Context<'_>, c: &SubmissionContent, tlp: Option<Tlp>, errs: &mut Invalid, p: &dyn Fn(&str) -> String) {
+fn audience(
+    ctx: &Context<'_>,
+    c: &SubmissionContent,
+    tlp: Option<Tlp>,
+    errs: &mut Invalid,
+    p: &dyn Fn(&str) -> String,
+) {
     if fields::count(errs, &p("recipients"), &c.recipients, 0, MAX_RECIPIENTS) {
         for (i, r) in c.recipients.iter().enumerate() {
             if !ctx.registry.contains(r) {
-                errs.push(format!("{}[{i}]", p("recipients")), format!("{r:?} is not a registered member"));
+                errs.push(
+                    format!("{}[{i}]", p("recipients")),
+                    format!("{r:?} is not a registered member"),
+                );
             }
         }
-        fields::unique(errs, &p("recipients"), c.recipients.iter().map(String::as_str), str::to_string);
+        fields::unique(
+            errs,
+            &p("recipients"),
+            c.recipients.iter().map(String::as_str),
+            str::to_string,
+        );
     }
     let Some(tlp) = tlp else { return };
     if tlp.needs_recipients() && c.recipients.is_empty() {
-        errs.push(p("recipients"), format!("{tlp} is shared only with named recipients: name at least one member"));
+        errs.push(
+            p("recipients"),
+            format!("{tlp} is shared only with named recipients: name at least one member"),
+        );
     }
     if !c.community.is_empty() {
         if tlp != Tlp::Green {
-            errs.push(p("community"), format!("only TLP:GREEN is shared with a community; {tlp} is not"));
+            errs.push(
+                p("community"),
+                format!("only TLP:GREEN is shared with a community; {tlp} is not"),
+            );
         } else if let Err(e) = super::member::check_code(&c.community, "community") {
             errs.push(p("community"), e);
         }
@@ -129,29 +168,54 @@ fn attachments(c: &SubmissionContent, errs: &mut Invalid, p: &dyn Fn(&str) -> St
     let mut total = 0usize;
     for (i, a) in c.attachments.iter().enumerate() {
         let ap = |f: &str| format!("{}[{i}].{f}", p("attachments"));
-        if fields::required(errs, &ap("name"), &a.name, 255, false) && a.name.contains(['/', '\\']) {
+        if fields::required(errs, &ap("name"), &a.name, 255, false) && a.name.contains(['/', '\\'])
+        {
             errs.push(ap("name"), "must be a file name without directories");
         }
-        let media_ok = a.media_type.split_once('/').is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
+        let media_ok = a
+            .media_type
+            .split_once('/')
+            .is_some_and(|(t, s)| !t.is_empty() && !s.is_empty())
             && a.media_type.len() <= 127
-            && !a.media_type.chars().any(|ch| ch.is_whitespace() || ch.is_control());
+            && !a
+                .media_type
+                .chars()
+                .any(|ch| ch.is_whitespace() || ch.is_control());
         if !media_ok {
-            errs.push(ap("media_type"), format!("{:?} is not a media type such as application/pdf", a.media_type));
+            errs.push(
+                ap("media_type"),
+                format!(
+                    "{:?} is not a media type such as application/pdf",
+                    a.media_type
+                ),
+            );
         }
         total += a.content.len();
         if a.content.is_empty() {
             errs.push(ap("content"), "is empty");
         } else if a.content.len() > MAX_ATTACHMENT_BYTES {
-            errs.push(ap("content"), format!("is {} bytes; at most {MAX_ATTACHMENT_BYTES} are allowed", a.content.len()));
+            errs.push(
+                ap("content"),
+                format!(
+                    "is {} bytes; at most {MAX_ATTACHMENT_BYTES} are allowed",
+                    a.content.len()
+                ),
+            );
         } else if fields::sha256_hex(errs, &ap("sha256"), &a.sha256) {
             let actual = hex::encode(Sha256::digest(&a.content));
             if actual != a.sha256 {
-                errs.push(ap("sha256"), format!("does not match the content, whose SHA-256 is {actual}"));
+                errs.push(
+                    ap("sha256"),
+                    format!("does not match the content, whose SHA-256 is {actual}"),
+                );
             }
         }
     }
     if total > MAX_ATTACHMENTS_TOTAL {
-        errs.push(p("attachments"), format!("total {total} bytes; at most {MAX_ATTACHMENTS_TOTAL} are allowed"));
+        errs.push(
+            p("attachments"),
+            format!("total {total} bytes; at most {MAX_ATTACHMENTS_TOTAL} are allowed"),
+        );
     }
 }
 
