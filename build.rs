@@ -6,6 +6,7 @@ const PROTOS: &[&str] = &[
     "proto/cbm/v1/submission.proto",
     "proto/cbm/v1/hub.proto",
     "proto/cbm/v1/admin.proto",
+    "proto/cbm/v1/feed.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,6 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".cbm.v1.Attachment.content",
             "#[serde(with = \"crate::pb::base64_bytes\")]",
         )
+        // Feed events are encoded once and shared by every subscriber: the stream's message type
+        // is our own, which writes pre-encoded bytes on the server and decodes normally on
+        // clients (see src/feed/wire.rs). The wire format is the FeedEvent of feed.proto.
+        .extern_path(".cbm.v1.FeedEvent", "crate::feed::wire::FeedEvent")
         // Byte fields as `bytes::Bytes`: one encoded value can be shared without copies.
         .bytes(".")
         .compile_fds(fds)?;

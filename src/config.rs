@@ -115,6 +115,7 @@ struct FileLimits {
 struct FileStore {
     cache_mb: Option<u64>,
     fsync: Option<bool>,
+    live_buffer: Option<usize>,
 }
 
 /// Every problem of a configuration.
@@ -268,6 +269,11 @@ pub fn parse(
         ) * 1024
             * 1024,
         fsync: file.store.fsync.unwrap_or(sd.fsync),
+        live_buffer: positive(
+            "store.live_buffer",
+            file.store.live_buffer.map(|v| v as u64),
+            sd.live_buffer as u64,
+        ) as usize,
     };
     if limits.max_message_bytes < 3 * 1024 * 1024 {
         errs.push("limits.max_message_bytes: must be at least 3 MiB to carry a submission with its attachments".into());

@@ -8,6 +8,7 @@
 //! - [`tls`]: rustls server and client configurations, certificate identity, the dev PKI.
 //! - [`domain`]: members and roles, TLP audience rules, submission validation, the CBM catalogue.
 //!   Pure code: no tonic, no sled.
+//! - [`feed`]: subscriptions: filters, the delivery decision per change, replay then live.
 //! - [`store`]: the sled layout, the single writer that assigns the gapless feed sequence and
 //!   commits changes in groups with one flush, checksummed records, reads.
 //! - [`config`]: the validated server configuration, from file, environment and flags.
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod convert;
 pub mod domain;
+pub mod feed;
 pub mod pb;
 pub mod service;
 pub mod store;

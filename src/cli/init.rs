@@ -167,7 +167,9 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
          [store]\n\
          cache_mb = 256\n\
          # fdatasync the data file in every group commit (power-loss durability).\n\
-         fsync = true\n"
+         fsync = true\n\
+         # Live events kept for slow subscribers; subscribers further behind read storage.\n\
+         live_buffer = 4096\n"
     );
     write_file(&home.config(), &config, false)?;
     Ok(())

@@ -7,6 +7,7 @@ mod output;
 mod pki;
 mod read;
 mod serve;
+mod subscribe;
 mod write;
 
 use std::path::PathBuf;
@@ -51,6 +52,8 @@ pub enum Command {
     Get(read::GetArgs),
     /// List the submissions you may see.
     List(read::ListArgs),
+    /// Follow the feed: the history after a cursor you may see, then live changes.
+    Subscribe(subscribe::SubscribeArgs),
     /// Show which member the hub takes you to be.
     Whoami(read::WhoamiArgs),
     /// Administer members (needs the admin role).
@@ -88,6 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get(a) => read::get(&home, a).await,
         Command::List(a) => read::list(&home, a).await,
         Command::Whoami(a) => read::whoami(&home, a).await,
+        Command::Subscribe(a) => subscribe::run(&home, a).await,
         Command::Member(c) => member::run(&home, c).await,
         Command::Pki(c) => pki::run(&home, c).await,
     }

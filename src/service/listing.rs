@@ -3,7 +3,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use tonic::Status;
 
 use crate::{
-    domain::{Invalid, clock, kind::Kind, member::Member, tlp::Tlp, visibility},
+    domain::{Invalid, clock, kind::Kind, member::Member, tlp::Tlp, validate::fields, visibility},
     pb,
     store::Store,
 };
@@ -33,8 +33,8 @@ pub struct Query {
 impl Query {
     pub fn parse(r: &pb::ListRequest) -> Result<Query, Invalid> {
         let mut errs = Invalid::default();
-        let kinds = collect(&mut errs, "kinds", &r.kinds, |s| s.parse::<Kind>());
-        let labels = collect(&mut errs, "tlp", &r.tlp, |s| s.parse::<Tlp>());
+        let kinds = fields::parse_each(&mut errs, "kinds", &r.kinds, |s| s.parse::<Kind>());
+        let labels = fields::parse_each(&mut errs, "tlp", &r.tlp, |s| s.parse::<Tlp>());
         let updated_since = if r.updated_since.is_empty() {
             None
         } else {
@@ -102,22 +102,6 @@ impl Query {
                 .as_ref()
                 .is_none_or(|since| s.updated_at.as_str() >= since.as_str())
     }
-}
-
-fn collect<T>(
-    errs: &mut Invalid,
-    field: &str,
-    items: &[String],
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Vec<T> {
-    let mut out = Vec::new();
-    for (i, s) in items.iter().enumerate() {
-        match parse(s) {
-            Ok(v) => out.push(v),
-            Err(e) => errs.push(format!("{field}[{i}]"), e),
-        }
-    }
-    out
 }
 
 /// One page of the submissions `reader` may see, in order of first publication.

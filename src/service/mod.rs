@@ -2,6 +2,7 @@
 //! loop with explicit HTTP/2 limits, plus grpc.health.v1 and server reflection.
 mod admin;
 pub mod auth;
+mod feed;
 mod hub;
 mod listing;
 mod status;
@@ -16,12 +17,13 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
 pub use admin::AdminService;
+pub use feed::FeedService;
 pub use hub::HubService;
 
 use crate::{
     config::Config,
     domain::catalogue::Catalogue,
-    pb::{hub_server::HubServer, member_admin_server::MemberAdminServer},
+    pb::{feed_server::FeedServer, hub_server::HubServer, member_admin_server::MemberAdminServer},
     store::{Store, StoreError},
     tls::{self, TlsError, incoming},
 };
@@ -123,6 +125,13 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
 
+    let feed = FeedServer::new(FeedService {
+        store: store.clone(),
+        shutdown: shutdown.clone(),
+    })
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
+
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<HubServer<HubService>>().await;
     health_reporter
@@ -145,7 +154,8 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         .add_service(health)
         .add_service(reflection)
         .add_service(hub)
-        .add_service(admin);
+        .add_service(admin)
+        .add_service(feed);
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
         let result = router

@@ -37,8 +37,23 @@ pub use writer::{Change, ChangeOp, Outcome};
 const LAYOUT_VERSION: &[u8] = b"1";
 /// Commands queued for the writer; publishers wait (backpressure) beyond this.
 const WRITER_QUEUE: usize = 8192;
-/// Live events buffered for subscribers that are behind; those further behind read storage.
-const LIVE_BUFFER: usize = 4096;
+
+/// A committed change as live subscribers receive it. The feed fills `encoded` lazily, once per
+/// audience variant, so that one encoding serves every subscriber.
+#[derive(Debug)]
+pub struct Committed {
+    pub event: StoredEvent,
+    pub encoded: [std::sync::OnceLock<bytes::Bytes>; 3],
+}
+
+impl Committed {
+    pub fn new(event: StoredEvent) -> Committed {
+        Committed {
+            event,
+            encoded: Default::default(),
+        }
+    }
+}
 
 /// Errors of the storage layer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -92,8 +107,10 @@ struct Inner {
     registry: Arc<RwLock<Arc<Registry>>>,
     /// Highest committed (durable) feed sequence.
     head: Arc<AtomicU64>,
+    /// Bumped after every registry change, so long-lived streams re-check their member cheaply.
+    registry_generation: Arc<AtomicU64>,
     /// Committed events, in sequence order, for live subscribers.
-    live: broadcast::Sender<Arc<StoredEvent>>,
+    live: broadcast::Sender<Arc<Committed>>,
     writer_thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
 }
@@ -112,6 +129,9 @@ pub struct StoreOptions {
     /// Also fdatasync the data file in each group commit (sled's own flush only orders the
     /// writes with sync_file_range, which survives a process crash but not a power loss).
     pub fsync: bool,
+    /// Live events buffered for subscribers that are behind; those further behind read
+    /// storage until they catch up.
+    pub live_buffer: usize,
 }
 
 impl Default for StoreOptions {
@@ -119,6 +139,7 @@ impl Default for StoreOptions {
         StoreOptions {
             cache_capacity: 256 * 1024 * 1024,
             fsync: true,
+            live_buffer: 4096,
         }
     }
 }
@@ -161,7 +182,8 @@ impl Store {
         let head = last_sequence(&trees.events)?;
         let registry_shared = Arc::new(RwLock::new(Arc::new(registry.clone())));
         let head_shared = Arc::new(AtomicU64::new(head));
-        let (live, _) = broadcast::channel(LIVE_BUFFER);
+        let generation = Arc::new(AtomicU64::new(0));
+        let (live, _) = broadcast::channel(options.live_buffer.max(1));
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         let datafile = std::fs::File::open(dir.join("db"))
             .map_err(|e| StoreError::Io(format!("opening the data file for fsync: {e}")))?;
@@ -173,6 +195,7 @@ impl Store {
             registry,
             registry_shared: registry_shared.clone(),
             head: head_shared.clone(),
+            registry_generation: generation.clone(),
             live: live.clone(),
             rx,
         };
@@ -187,6 +210,7 @@ impl Store {
                 commands: tx,
                 registry: registry_shared,
                 head: head_shared,
+                registry_generation: generation,
                 live,
                 writer_thread: std::sync::Mutex::new(Some(handle)),
                 path: dir.to_path_buf(),
@@ -212,8 +236,14 @@ impl Store {
         self.inner.head.load(Ordering::Acquire)
     }
 
-    /// Receives every event committed from now on, in order.
-    pub fn live(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+    /// Changes whenever the registry changes.
+    pub fn registry_generation(&self) -> u64 {
+        self.inner.registry_generation.load(Ordering::Acquire)
+    }
+
+    /// Receives every event committed from now on, in order. A receiver that falls more than
+    /// the live buffer behind gets `Lagged` and must read the rest from storage.
+    pub fn live(&self) -> broadcast::Receiver<Arc<Committed>> {
         self.inner.live.subscribe()
     }
 

@@ -123,7 +123,8 @@ pub(crate) struct Writer {
     pub registry: Registry,
     pub registry_shared: Arc<RwLock<Arc<Registry>>>,
     pub head: Arc<AtomicU64>,
-    pub live: broadcast::Sender<Arc<StoredEvent>>,
+    pub registry_generation: Arc<AtomicU64>,
+    pub live: broadcast::Sender<Arc<super::Committed>>,
     pub rx: mpsc::Receiver<Command>,
 }
 
@@ -438,13 +439,15 @@ impl Writer {
                         .write()
                         .unwrap_or_else(|p| p.into_inner()) = Arc::new(registry.clone());
                     self.registry = registry;
+                    self.registry_generation
+                        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                 }
                 self.head
                     .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
                 answer(pending, None);
                 for ev in group.events.drain(..) {
                     // No receiver is not an error: nobody is subscribed.
-                    let _ = self.live.send(Arc::new(ev));
+                    let _ = self.live.send(Arc::new(super::Committed::new(ev)));
                 }
             }
             Err(e) => {

@@ -2,6 +2,7 @@
 //! reached through the generated clients over mutual TLS.
 #![allow(dead_code)]
 
+pub mod feed;
 pub mod samples;
 
 use std::{collections::HashMap, path::PathBuf};
@@ -113,6 +114,7 @@ impl TestHub {
             store: StoreOptions {
                 cache_capacity: 16 * 1024 * 1024,
                 fsync: true,
+                live_buffer: 4096,
             },
         };
         let store = Store::open(&config.data_dir, config.store.clone()).unwrap();

@@ -251,3 +251,20 @@ pub fn unique<'a, K: Eq + std::hash::Hash>(
     }
     true
 }
+
+/// Parses every item of a list, naming each failure `field[i]`; returns the parsed items.
+pub fn parse_each<T>(
+    errs: &mut Invalid,
+    field: &str,
+    items: &[String],
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for (i, s) in items.iter().enumerate() {
+        match parse(s) {
+            Ok(v) => out.push(v),
+            Err(e) => errs.push(format!("{field}[{i}]"), e),
+        }
+    }
+    out
+}

@@ -1,0 +1,182 @@
+//! `cbm-hub subscribe`: follow the feed, print each event, persist the cursor, reconnect.
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::Args;
+use tonic::Code;
+
+use super::{client::ClientArgs, home::Home, output};
+use crate::{
+    feed::wire::{Event, FeedEventFields},
+    pb::{self, feed_client::FeedClient},
+};
+
+#[derive(Debug, Args)]
+pub struct SubscribeArgs {
+    /// Only this kind (repeatable).
+    #[arg(long = "kind")]
+    pub kinds: Vec<String>,
+    /// Only publishers of this state (repeatable).
+    #[arg(long = "state")]
+    pub states: Vec<String>,
+    /// Only this publisher (repeatable).
+    #[arg(long = "publisher")]
+    pub publishers: Vec<String>,
+    /// Only submissions shared with, or published by members of, this community (repeatable).
+    #[arg(long = "community")]
+    pub communities: Vec<String>,
+    /// Only this TLP label (repeatable).
+    #[arg(long = "tlp")]
+    pub tlp: Vec<String>,
+    /// Only submissions citing this CBM reference (repeatable).
+    #[arg(long = "cbm")]
+    pub cbm_refs: Vec<String>,
+    /// Start after this sequence number (default 0: the whole history; ignored when the cursor
+    /// file exists).
+    #[arg(long, default_value_t = 0)]
+    pub after: u64,
+    /// Start at the current head: live changes only (unless the cursor file exists).
+    #[arg(long)]
+    pub from_now: bool,
+    /// File holding the last sequence received: read at start, rewritten after every event and
+    /// heartbeat, so a restarted subscriber resumes exactly where it stopped.
+    #[arg(long)]
+    pub cursor_file: Option<PathBuf>,
+    /// Seconds between heartbeats from the hub while idle.
+    #[arg(long, default_value_t = 15)]
+    pub heartbeat: u32,
+    /// Print heartbeats too.
+    #[arg(long)]
+    pub show_heartbeats: bool,
+    /// Exit after this many changes (for scripts).
+    #[arg(long)]
+    pub max_events: Option<u64>,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+fn read_cursor(path: &PathBuf) -> anyhow::Result<Option<u64>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text.trim().parse().with_context(|| {
+            format!("{}: not a sequence number", path.display())
+        })?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Replaces the cursor file atomically (write, then rename), so a crash leaves the old or the
+/// new value, never a torn one.
+fn write_cursor(path: &PathBuf, seq: u64) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{seq}\n"))
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+}
+
+/// Statuses after which reconnecting cannot help.
+fn is_final(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::InvalidArgument
+            | Code::NotFound
+            | Code::DataLoss
+    )
+}
+
+pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
+    let saved = match &a.cursor_file {
+        Some(p) => read_cursor(p)?,
+        None => None,
+    };
+    let mut cursor = saved.unwrap_or(a.after);
+    let mut from_now = saved.is_none() && a.from_now;
+    let mut changes = 0u64;
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        let attempt = async {
+            let channel = a.client.channel(home).await?;
+            let mut feed = FeedClient::new(channel).max_decoding_message_size(8 * 1024 * 1024);
+            let req = pb::SubscribeRequest {
+                kinds: a.kinds.clone(),
+                states: a.states.clone(),
+                publishers: a.publishers.clone(),
+                communities: a.communities.clone(),
+                tlp: a.tlp.clone(),
+                cbm_refs: a.cbm_refs.clone(),
+                after_sequence: cursor,
+                from_now,
+                heartbeat_seconds: a.heartbeat,
+            };
+            let mut stream = feed.subscribe(req).await?.into_inner();
+            while let Some(event) = stream.message().await? {
+                let fields = event.into_fields().context("undecodable feed event")?;
+                handle(&a, &fields, &mut changes)?;
+                cursor = fields.sequence;
+                from_now = false;
+                backoff = Duration::from_millis(500);
+                if let Some(p) = &a.cursor_file {
+                    write_cursor(p, cursor)?;
+                }
+                if a.max_events.is_some_and(|max| changes >= max) {
+                    return Ok(true);
+                }
+            }
+            anyhow::Ok(false)
+        };
+        match attempt.await {
+            Ok(true) => return Ok(()),
+            Ok(false) => eprintln!("feed ended by the hub; reconnecting after sequence {cursor}"),
+            Err(e) => {
+                if let Some(status) = e.downcast_ref::<tonic::Status>()
+                    && is_final(status.code())
+                {
+                    return Err(e);
+                }
+                eprintln!(
+                    "feed interrupted ({}); reconnecting in {:?} after sequence {cursor}",
+                    super::describe_error(&e),
+                    backoff
+                );
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+fn handle(a: &SubscribeArgs, fields: &FeedEventFields, changes: &mut u64) -> anyhow::Result<()> {
+    match &fields.event {
+        Some(Event::Change(c)) => {
+            *changes += 1;
+            if a.client.json {
+                return output::json(fields);
+            }
+            let s = c.submission.clone().unwrap_or_default();
+            let title = s.content.as_ref().map_or("", |c| c.title.as_str());
+            let tlp = s.content.as_ref().map_or("-", |c| c.tlp.as_str());
+            let reason = if c.reason.is_empty() || c.reason == c.action {
+                String::new()
+            } else {
+                format!(" ({})", c.reason)
+            };
+            println!(
+                "{:>8}  {:<9}{reason}  {} r{}  {}  {}  {}  {title}",
+                fields.sequence, c.action, s.id, s.revision, s.kind, s.publisher, tlp
+            );
+        }
+        Some(Event::Heartbeat(h)) if a.show_heartbeats => {
+            if a.client.json {
+                return output::json(fields);
+            }
+            println!(
+                "{:>8}  heartbeat  head {} at {}",
+                fields.sequence, h.head, h.at
+            );
+        }
+        _ => {}
+    }
+    Ok(())
+}

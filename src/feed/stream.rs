@@ -1,0 +1,257 @@
+//! One subscription: replay from storage after the cursor, then the live tail, with no gap and
+//! no duplicate at the seam.
+//!
+//! The live receiver is taken before storage is read, so every change committed after that
+//! moment is in the live channel, and every change committed before it is in storage; the
+//! cursor drops what was already sent. Storage is the truth: when the live receiver lags (the
+//! subscriber was slow) or shows a gap, the subscription goes back to reading storage from its
+//! cursor. Storage is read only up to the durable head, so nothing unacknowledged is delivered.
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use tokio::{
+    sync::{broadcast::error::RecvError, mpsc},
+    time::Instant,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+use super::{
+    filter::{Delivery, Filter, decide},
+    wire::{Event, FeedEvent, FeedEventFields},
+};
+use crate::{
+    domain::{
+        clock,
+        member::{Binding, Member, Registry},
+        visibility::tombstone,
+    },
+    pb,
+    store::{Committed, Store, StoreError, records::StoredEvent},
+};
+
+/// Events read from storage per batch during replay.
+const REPLAY_BATCH: usize = 512;
+
+pub type Sink = mpsc::Sender<Result<FeedEvent, Status>>;
+
+/// A subscription's fixed inputs.
+pub struct Subscription {
+    pub store: Store,
+    /// The binding the subscriber's certificate matched; re-checked when the registry changes.
+    pub binding: Binding,
+    pub member: Arc<Member>,
+    pub filter: Filter,
+    /// Deliver changes with a sequence greater than this.
+    pub cursor: u64,
+    pub heartbeat: Duration,
+    /// Server shutdown: end the stream with a status clients can resume from.
+    pub shutdown: CancellationToken,
+}
+
+/// Why a subscription stops.
+enum Stop {
+    /// The client went away.
+    Gone,
+    /// End the stream with this status.
+    With(Status),
+}
+
+/// Runs the subscription until the client leaves, the hub shuts down, or the member loses access.
+pub async fn run(mut sub: Subscription, sink: Sink) {
+    // Taken before any storage read: see the module comment.
+    let mut live = sub.store.live();
+    let mut state = Progress {
+        cursor: sub.cursor,
+        registry: sub.store.registry(),
+        generation: sub.store.registry_generation(),
+        next_heartbeat: Instant::now() + sub.heartbeat,
+    };
+    let stop = loop {
+        if let Err(stop) = replay(&mut sub, &mut state, &sink).await {
+            break stop;
+        }
+        if let Err(stop) = follow_live(&mut sub, &mut state, &mut live, &sink).await {
+            break stop;
+        }
+    };
+    if let Stop::With(status) = stop {
+        // Bounded: a client that stopped reading does not hold up shutdown.
+        let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Err(status))).await;
+    }
+}
+
+/// Where a subscription is.
+struct Progress {
+    /// Highest sequence examined (delivered, or not for this subscriber).
+    cursor: u64,
+    registry: Arc<Registry>,
+    generation: u64,
+    next_heartbeat: Instant,
+}
+
+impl Progress {
+    /// Re-checks the member after a registry change: suspension or unbinding ends the stream.
+    fn recheck(&mut self, sub: &mut Subscription) -> Result<(), Stop> {
+        let generation = sub.store.registry_generation();
+        if generation == self.generation {
+            return Ok(());
+        }
+        self.generation = generation;
+        self.registry = sub.store.registry();
+        if self.registry.owner_of(&sub.binding) != Some(sub.member.id.as_str()) {
+            return Err(Stop::With(Status::unauthenticated(
+                "this certificate is no longer bound to the member",
+            )));
+        }
+        let member = self
+            .registry
+            .get(&sub.member.id)
+            .cloned()
+            .ok_or_else(|| Stop::With(Status::unauthenticated("member removed")))?;
+        if !member.is_active() {
+            return Err(Stop::With(Status::permission_denied(format!(
+                "member {} is suspended",
+                member.id
+            ))));
+        }
+        sub.member = member;
+        Ok(())
+    }
+}
+
+/// Reads storage from the cursor up to the durable head, delivering what the member may see.
+async fn replay(sub: &mut Subscription, p: &mut Progress, sink: &Sink) -> Result<(), Stop> {
+    loop {
+        let head = sub.store.head();
+        if p.cursor >= head {
+            return Ok(());
+        }
+        let store = sub.store.clone();
+        let after = p.cursor;
+        let batch = tokio::task::spawn_blocking(move || -> Result<Vec<StoredEvent>, StoreError> {
+            store
+                .events_after(after)
+                .take_while(|e| e.as_ref().map_or(true, |e| e.sequence <= head))
+                .take(REPLAY_BATCH)
+                .collect()
+        })
+        .await
+        .map_err(|e| Stop::With(Status::internal(format!("replay task failed: {e}"))))?
+        .map_err(|e| Stop::With(e.into()))?;
+        p.recheck(sub)?;
+        for event in batch {
+            if event.sequence != p.cursor + 1 {
+                return Err(Stop::With(
+                    StoreError::Corrupt(format!("feed gap after {}", p.cursor)).into(),
+                ));
+            }
+            if let Some(delivery) = decide(&sub.member, &sub.filter, &p.registry, &event) {
+                send(
+                    sink,
+                    &sub.shutdown,
+                    FeedEvent::Encoded(encode(&event, delivery)),
+                )
+                .await?;
+                p.next_heartbeat = Instant::now() + sub.heartbeat;
+            }
+            p.cursor = event.sequence;
+        }
+        if sub.shutdown.is_cancelled() {
+            return Err(shutting_down(p.cursor));
+        }
+    }
+}
+
+/// Delivers live events until the live channel lags or shows a gap (then back to storage).
+async fn follow_live(
+    sub: &mut Subscription,
+    p: &mut Progress,
+    live: &mut tokio::sync::broadcast::Receiver<Arc<Committed>>,
+    sink: &Sink,
+) -> Result<(), Stop> {
+    loop {
+        tokio::select! {
+            biased;
+            _ = sub.shutdown.cancelled() => return Err(shutting_down(p.cursor)),
+            _ = sink.closed() => return Err(Stop::Gone),
+            received = live.recv() => match received {
+                Ok(committed) => {
+                    let seq = committed.event.sequence;
+                    if seq <= p.cursor {
+                        continue;
+                    }
+                    if seq != p.cursor + 1 {
+                        return Ok(());
+                    }
+                    p.recheck(sub)?;
+                    if let Some(delivery) = decide(&sub.member, &sub.filter, &p.registry, &committed.event) {
+                        let bytes = committed.encoded[delivery as usize].get_or_init(|| encode(&committed.event, delivery)).clone();
+                        send(sink, &sub.shutdown, FeedEvent::Encoded(bytes)).await?;
+                        p.next_heartbeat = Instant::now() + sub.heartbeat;
+                    }
+                    p.cursor = seq;
+                }
+                Err(RecvError::Lagged(_)) => return Ok(()),
+                Err(RecvError::Closed) => return Err(shutting_down(p.cursor)),
+            },
+            _ = tokio::time::sleep_until(p.next_heartbeat) => {
+                p.recheck(sub)?;
+                let beat = FeedEventFields {
+                    sequence: p.cursor,
+                    event: Some(Event::Heartbeat(pb::Heartbeat { head: sub.store.head(), at: clock::now_rfc3339() })),
+                };
+                send(sink, &sub.shutdown, FeedEvent::Decoded(beat)).await?;
+                p.next_heartbeat = Instant::now() + sub.heartbeat;
+            }
+        }
+    }
+}
+
+fn shutting_down(cursor: u64) -> Stop {
+    Stop::With(Status::unavailable(format!(
+        "the hub is shutting down; resume with after_sequence {cursor}"
+    )))
+}
+
+/// Sends one event, waiting for room (a slow subscriber slows only itself), unless the hub
+/// shuts down or the client leaves.
+async fn send(sink: &Sink, shutdown: &CancellationToken, event: FeedEvent) -> Result<(), Stop> {
+    tokio::select! {
+        biased;
+        _ = shutdown.cancelled() => Err(Stop::With(Status::unavailable("the hub is shutting down; resume from your last sequence"))),
+        sent = sink.send(Ok(event)) => sent.map_err(|_| Stop::Gone),
+    }
+}
+
+/// The wire form of one delivery of a stored change.
+pub fn encode(event: &StoredEvent, delivery: Delivery) -> Bytes {
+    let submission = event.submission.clone().unwrap_or_default();
+    let (submission, reason) = match delivery {
+        Delivery::Full => {
+            let reason = if event.action == crate::store::records::WITHDRAWN {
+                "withdrawn"
+            } else {
+                ""
+            };
+            (submission, reason)
+        }
+        Delivery::Withdrawn => (tombstone(&submission), "withdrawn"),
+        Delivery::AudienceNarrowed => (tombstone(&submission), "audience_narrowed"),
+    };
+    let action = match delivery {
+        Delivery::Full => event.action.clone(),
+        Delivery::Withdrawn | Delivery::AudienceNarrowed => {
+            crate::store::records::WITHDRAWN.to_string()
+        }
+    };
+    let fields = FeedEventFields {
+        sequence: event.sequence,
+        event: Some(Event::Change(pb::FeedChange {
+            action,
+            submission: Some(submission),
+            reason: reason.into(),
+        })),
+    };
+    FeedEvent::encode_once(&fields)
+}

@@ -1,0 +1,72 @@
+//! The Feed service: authenticate, check the request, start the subscription task.
+use std::time::Duration;
+
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use super::auth::authenticate;
+use crate::{
+    domain::{Invalid, principal::Action},
+    feed::{
+        filter::Filter,
+        stream::{self, Subscription},
+        wire::FeedEvent,
+    },
+    pb::{self, feed_server::Feed},
+    store::Store,
+};
+
+/// Messages buffered per subscriber between its task and the connection. Small: a subscriber
+/// that stops reading is served from storage when it comes back, not from memory.
+const SUBSCRIBER_BUFFER: usize = 32;
+
+#[derive(Clone)]
+pub struct FeedService {
+    pub store: Store,
+    pub shutdown: CancellationToken,
+}
+
+#[tonic::async_trait]
+impl Feed for FeedService {
+    type SubscribeStream = ReceiverStream<Result<FeedEvent, Status>>;
+
+    async fn subscribe(
+        &self,
+        req: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let who = authenticate(&self.store, &req, Action::Read)?;
+        let r = req.into_inner();
+        let filter = Filter::parse(&r)?;
+        let heartbeat = match r.heartbeat_seconds {
+            0 => 15,
+            n @ 1..=300 => n,
+            n => {
+                return Err(
+                    Invalid::one("heartbeat_seconds", format!("{n} is outside 1..=300")).into(),
+                );
+            }
+        };
+        let head = self.store.head();
+        let cursor = if r.from_now { head } else { r.after_sequence };
+        if cursor > head {
+            return Err(Invalid::one(
+                "after_sequence",
+                format!("{cursor} is beyond the hub's head {head}"),
+            )
+            .into());
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBER_BUFFER);
+        let sub = Subscription {
+            store: self.store.clone(),
+            binding: who.bound_by,
+            member: who.member,
+            filter,
+            cursor,
+            heartbeat: Duration::from_secs(u64::from(heartbeat)),
+            shutdown: self.shutdown.clone(),
+        };
+        tokio::spawn(stream::run(sub, tx));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}

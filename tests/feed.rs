@@ -1,0 +1,399 @@
+//! The resumable feed over real mTLS: replay then live without gap or duplicate, audiences on
+//! every delivery, slow subscribers, restarts, narrowing by revision.
+mod common;
+
+use std::time::Duration;
+
+use cbm_hub::pb::{PublishRequest, ReviseRequest, SubmissionContent, WithdrawRequest};
+use common::{
+    TestHub,
+    feed::{Seen, read_until, request, sequences, subscribe},
+    samples,
+};
+use tonic::Code;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn content(title: &str, tlp: &str, recipients: &[&str]) -> SubmissionContent {
+    let mut c = samples::envelope(title, tlp, samples::notice());
+    c.recipients = recipients.iter().map(|s| s.to_string()).collect();
+    c
+}
+
+async fn publish(t: &TestHub, member: &str, c: SubmissionContent) -> (String, u64) {
+    let mut hub = t.hub(member).await;
+    let r = hub
+        .publish(PublishRequest {
+            content: Some(c),
+            idempotency_key: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (r.id, r.sequence)
+}
+
+#[tokio::test]
+async fn replay_then_live_has_no_gap_no_duplicate_and_respects_audiences() {
+    let t = TestHub::start().await;
+    // Stored history: one of each audience.
+    publish(&t, "EE-MFA", content("clear", "TLP:CLEAR", &[])).await;
+    publish(
+        &t,
+        "EE-MFA",
+        content("red to CL-CSIRT", "TLP:RED", &["CL-CSIRT"]),
+    )
+    .await;
+    publish(
+        &t,
+        "EE-MFA",
+        content("amber to EE-CERT", "TLP:AMBER", &["EE-CERT"]),
+    )
+    .await;
+    // A subscriber replays, then stays for live changes.
+    let mut csirt = subscribe(&t, "CL-CSIRT", request(0)).await;
+    let history = read_until(&mut csirt, 3, LIMIT).await;
+    assert_eq!(
+        sequences(&history),
+        vec![1, 2],
+        "CL-CSIRT sees CLEAR and its RED, not the AMBER"
+    );
+    // Live tail, published while it is connected.
+    publish(
+        &t,
+        "EE-MFA",
+        content("amber to CL-CSIRT", "TLP:AMBER", &["CL-CSIRT"]),
+    )
+    .await;
+    publish(
+        &t,
+        "CL-MINREL",
+        content("red to EE-MFA", "TLP:RED", &["EE-MFA"]),
+    )
+    .await;
+    publish(&t, "CL-MINREL", content("clear 2", "TLP:CLEAR", &[])).await;
+    let live = read_until(&mut csirt, 6, LIMIT).await;
+    assert_eq!(sequences(&live), vec![4, 6]);
+    assert!(
+        live.iter()
+            .all(|s| s.action == "published" && s.has_content)
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn many_publishers_and_subscribers_each_get_exactly_their_filtered_sequence() {
+    let t = TestHub::start().await;
+    let members = ["EE-MFA", "EE-CERT", "CL-MINREL", "CL-CSIRT"];
+    // Subscribers started before and during publishing, some with filters.
+    let mut early = Vec::new();
+    for m in members {
+        early.push((m, false, subscribe(&t, m, request(0)).await));
+    }
+    let mut filtered_req = request(0);
+    filtered_req.states = vec!["CL".into()];
+    let mut ee_filtered = subscribe(&t, "EE-CERT", filtered_req.clone()).await;
+
+    // Four publishers, 30 changes each, labels cycling, concurrently.
+    let labels: [(&str, &[&str]); 4] = [
+        ("TLP:CLEAR", &[]),
+        ("TLP:GREEN", &[]),
+        ("TLP:AMBER", &["CL-CSIRT"]),
+        ("TLP:RED", &["EE-CERT"]),
+    ];
+    let mut tasks = Vec::new();
+    for (p, publisher) in ["EE-MFA", "EE-CERT", "CL-MINREL", "EE-MFA"]
+        .into_iter()
+        .enumerate()
+    {
+        let mut hub = t.hub(publisher).await;
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            for i in 0..30 {
+                let (tlp, recipients) = labels[(i + p) % 4];
+                let c = content(&format!("{publisher} {i}"), tlp, recipients);
+                let r = hub
+                    .publish(PublishRequest {
+                        content: Some(c),
+                        idempotency_key: String::new(),
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                out.push((r.sequence, publisher, tlp, recipients.to_vec()));
+            }
+            out
+        }));
+    }
+    let mut published = Vec::new();
+    for task in tasks {
+        published.extend(task.await.unwrap());
+    }
+    published.sort();
+    assert_eq!(
+        published.iter().map(|p| p.0).collect::<Vec<_>>(),
+        (1..=120).collect::<Vec<_>>()
+    );
+    let sees = |member: &str, p: &(u64, &str, &str, Vec<&str>)| {
+        p.1 == member || matches!(p.2, "TLP:CLEAR" | "TLP:GREEN") || p.3.contains(&member)
+    };
+    for (member, _, stream) in early.iter_mut() {
+        let expected: Vec<u64> = published
+            .iter()
+            .filter(|p| sees(member, p))
+            .map(|p| p.0)
+            .collect();
+        assert_eq!(
+            sequences(&read_until(stream, 120, LIMIT).await),
+            expected,
+            "{member}"
+        );
+    }
+    // CL publishers only: CL-MINREL's CLEAR and GREEN (EE-CERT is not a recipient of its AMBER).
+    let expected: Vec<u64> = published
+        .iter()
+        .filter(|p| p.1 == "CL-MINREL" && sees("EE-CERT", p))
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(
+        sequences(&read_until(&mut ee_filtered, 120, LIMIT).await),
+        expected
+    );
+    // A late subscriber, and resumes from random cursors, get exactly the rest.
+    for after in [0u64, 1, 37, 64, 119, 120] {
+        let mut s = subscribe(&t, "CL-CSIRT", request(after)).await;
+        let expected: Vec<u64> = published
+            .iter()
+            .filter(|p| p.0 > after && sees("CL-CSIRT", p))
+            .map(|p| p.0)
+            .collect();
+        let got = if after == 120 {
+            vec![]
+        } else {
+            read_until(&mut s, 120, LIMIT).await
+        };
+        assert_eq!(sequences(&got), expected, "resume after {after}");
+    }
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_blocks_no_one_and_later_gets_everything() {
+    let mut t = TestHub::start().await;
+    // A small live buffer so that falling behind it is quick to provoke.
+    t.config.store.live_buffer = 8;
+    t.restart().await;
+    let mut stalled = subscribe(&t, "CL-CSIRT", request(0)).await;
+    let mut reader = subscribe(&t, "EE-CERT", request(0)).await;
+    let n = 300u64;
+    let mut hub = t.hub("EE-MFA").await;
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        hub.publish(PublishRequest {
+            content: Some(content(&format!("{i}"), "TLP:CLEAR", &[])),
+            idempotency_key: String::new(),
+        })
+        .await
+        .unwrap();
+    }
+    // Publishing finished while one subscriber read nothing, and the other was served.
+    assert!(started.elapsed() < LIMIT);
+    assert_eq!(
+        sequences(&read_until(&mut reader, n, LIMIT).await),
+        (1..=n).collect::<Vec<_>>()
+    );
+    // The stalled one now reads: everything, in order, from storage then live.
+    assert_eq!(
+        sequences(&read_until(&mut stalled, n, LIMIT).await),
+        (1..=n).collect::<Vec<_>>()
+    );
+    publish(&t, "EE-MFA", content("after", "TLP:CLEAR", &[])).await;
+    assert_eq!(
+        sequences(&read_until(&mut stalled, n + 1, LIMIT).await),
+        vec![n + 1]
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn restart_ends_streams_cleanly_and_resume_gets_exactly_what_was_missed() {
+    let mut t = TestHub::start().await;
+    for i in 0..5 {
+        publish(&t, "EE-MFA", content(&format!("{i}"), "TLP:CLEAR", &[])).await;
+    }
+    let mut s = subscribe(&t, "CL-CSIRT", request(0)).await;
+    let before = read_until(&mut s, 5, LIMIT).await;
+    let last = before.last().unwrap().sequence;
+    let restart = t.restart();
+    // The open stream ends with UNAVAILABLE (or a transport error), never silently with OK.
+    let end = tokio::time::timeout(LIMIT, async {
+        loop {
+            match s.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(status) => return Some(status),
+            }
+        }
+    });
+    let (_, ended) = tokio::join!(restart, end);
+    let status = ended
+        .expect("stream ended in time")
+        .expect("ended with a status");
+    assert!(
+        matches!(
+            status.code(),
+            Code::Unavailable | Code::Unknown | Code::Internal | Code::Cancelled
+        ),
+        "{status:?}"
+    );
+    // Changes while it was away, then resume from its last sequence.
+    for i in 5..8 {
+        publish(&t, "EE-MFA", content(&format!("{i}"), "TLP:CLEAR", &[])).await;
+    }
+    let mut resumed = subscribe(&t, "CL-CSIRT", request(last)).await;
+    assert_eq!(
+        sequences(&read_until(&mut resumed, 8, LIMIT).await),
+        vec![6, 7, 8]
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn narrowing_by_revision_reaches_the_dropped_reader_as_a_withdrawal_without_content() {
+    let t = TestHub::start().await;
+    let mut cl = subscribe(&t, "CL-CSIRT", request(0)).await;
+    let mut cert = subscribe(&t, "EE-CERT", request(0)).await;
+    let (id, _) = publish(&t, "EE-MFA", content("amber", "TLP:AMBER", &["CL-CSIRT"])).await;
+    let mut hub = t.hub("EE-MFA").await;
+    hub.revise(ReviseRequest {
+        id: id.clone(),
+        content: Some(content("amber v2", "TLP:AMBER", &["EE-CERT"])),
+        expected_revision: 1,
+        idempotency_key: String::new(),
+    })
+    .await
+    .unwrap();
+    hub.withdraw(WithdrawRequest {
+        id: id.clone(),
+        reason: "done".into(),
+        expected_revision: 2,
+        idempotency_key: String::new(),
+    })
+    .await
+    .unwrap();
+    let seen = read_until(&mut cl, 3, LIMIT).await;
+    let view = |s: &Seen| {
+        (
+            s.sequence,
+            s.action.clone(),
+            s.reason.clone(),
+            s.revision,
+            s.has_content,
+        )
+    };
+    assert_eq!(
+        seen.iter().map(view).collect::<Vec<_>>(),
+        vec![
+            (1, "published".into(), "".into(), 1, true),
+            (2, "withdrawn".into(), "audience_narrowed".into(), 2, false)
+        ],
+        "CL-CSIRT never receives revision 2's content, nor the later withdrawal"
+    );
+    let seen = read_until(&mut cert, 3, LIMIT).await;
+    assert_eq!(
+        seen.iter().map(view).collect::<Vec<_>>(),
+        vec![
+            (2, "revised".into(), "".into(), 2, true),
+            (3, "withdrawn".into(), "withdrawn".into(), 3, false)
+        ]
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn heartbeats_carry_the_cursor_of_a_filtered_subscriber() {
+    let t = TestHub::start().await;
+    let mut req = request(0);
+    req.kinds = vec!["point_of_contact".into()];
+    let mut s = subscribe(&t, "CL-CSIRT", req).await;
+    for i in 0..3 {
+        publish(&t, "EE-MFA", content(&format!("{i}"), "TLP:CLEAR", &[])).await;
+    }
+    // Nothing matches, yet the heartbeat tells it it has been served up to 3.
+    assert!(read_until(&mut s, 3, LIMIT).await.is_empty());
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn bad_subscriptions_are_refused_with_the_field_named() {
+    let t = TestHub::start().await;
+    let mut client = cbm_hub::pb::feed_client::FeedClient::new(t.channel("CL-CSIRT").await);
+    for (req, field) in [
+        (
+            cbm_hub::pb::SubscribeRequest {
+                kinds: vec!["memo".into()],
+                ..Default::default()
+            },
+            "kinds[0]",
+        ),
+        (
+            cbm_hub::pb::SubscribeRequest {
+                tlp: vec!["TLP:WHITE".into()],
+                ..Default::default()
+            },
+            "tlp[0]",
+        ),
+        (
+            cbm_hub::pb::SubscribeRequest {
+                after_sequence: 99,
+                ..Default::default()
+            },
+            "after_sequence",
+        ),
+        (
+            cbm_hub::pb::SubscribeRequest {
+                heartbeat_seconds: 9999,
+                ..Default::default()
+            },
+            "heartbeat_seconds",
+        ),
+    ] {
+        let e = client.subscribe(req).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().starts_with(field), "{}", e.message());
+    }
+    // Admin-only members have no read right.
+    let mut admin = cbm_hub::pb::feed_client::FeedClient::new(t.channel("ADMIN").await);
+    assert_eq!(
+        admin.subscribe(request(0)).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn suspension_closes_the_members_open_stream() {
+    let t = TestHub::start().await;
+    let mut s = subscribe(&t, "CL-CSIRT", request(0)).await;
+    let mut admin = t.admin("ADMIN").await;
+    admin
+        .suspend_member(cbm_hub::pb::SetMemberStatusRequest {
+            id: "CL-CSIRT".into(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap();
+    let status = tokio::time::timeout(LIMIT, async {
+        loop {
+            match s.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("ended without a status"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("closed within the heartbeat interval");
+    assert_eq!(status.code(), Code::PermissionDenied);
+    t.stop().await;
+}
