@@ -18,7 +18,9 @@ impl From<StoreError> for Status {
             StoreError::Io(m) => {
                 // Details stay in the log; the client learns only that it may retry.
                 tracing::error!(detail = %m, "storage failure");
-                Status::unavailable("storage failure; the change was not accepted, retry later")
+                Status::unavailable(
+                    "storage failure: the request is not acknowledged; retry later (writes with the same idempotency_key)",
+                )
             }
             StoreError::Closed => Status::unavailable("the hub is shutting down; retry later"),
         }

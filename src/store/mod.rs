@@ -198,6 +198,7 @@ impl Store {
             registry_generation: generation.clone(),
             live: live.clone(),
             rx,
+            undurable: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name("cbm-writer".into())

@@ -126,6 +126,9 @@ pub(crate) struct Writer {
     pub registry_generation: Arc<AtomicU64>,
     pub live: broadcast::Sender<Arc<super::Committed>>,
     pub rx: mpsc::Receiver<Command>,
+    /// Changes applied but not yet durable (their flush failed): held back from the durable head
+    /// and from subscribers until a flush succeeds.
+    pub undurable: Vec<StoredEvent>,
 }
 
 impl Writer {
@@ -141,6 +144,18 @@ impl Writer {
                 next_seq: self.next_seq,
                 stop: None,
             };
+            if let Command::Stop { reply } = first {
+                if let Err(e) = self.make_durable() {
+                    tracing::error!(error = %e, "changes still not durable at stop");
+                }
+                let _ = reply.send(());
+                break;
+            }
+            // After a failed flush, nothing new is accepted until storage works again.
+            if let Err(e) = self.make_durable() {
+                refuse(first, e);
+                continue;
+            }
             self.prepare(first, &mut group);
             while group.pending.len() < MAX_GROUP && group.stop.is_none() {
                 match self.rx.try_recv() {
@@ -430,34 +445,60 @@ impl Writer {
             answer(pending, None);
             return;
         }
-        match self.write_durably(&group.writes) {
-            Ok(()) => {
-                self.next_seq = group.next_seq;
-                if let Some(registry) = group.registry.take() {
-                    *self
-                        .registry_shared
-                        .write()
-                        .unwrap_or_else(|p| p.into_inner()) = Arc::new(registry.clone());
-                    self.registry = registry;
-                    self.registry_generation
-                        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-                }
-                self.head
-                    .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
-                answer(pending, None);
-                for ev in group.events.drain(..) {
-                    // No receiver is not an error: nobody is subscribed.
-                    let _ = self.live.send(Arc::new(super::Committed::new(ev)));
-                }
-            }
+        if let Err(e) = self.apply(&group.writes) {
+            // The transaction did not apply: nothing changed, no number was used.
+            tracing::error!(error = %e, changes = pending.len(), "group commit failed; nothing of it applied");
+            answer(pending, Some(e));
+            return;
+        }
+        // Applied in memory: these numbers are used from now on, whatever the flush says, so
+        // they are never given to other changes.
+        self.next_seq = group.next_seq;
+        if let Some(registry) = group.registry.take() {
+            *self
+                .registry_shared
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = Arc::new(registry.clone());
+            self.registry = registry;
+            self.registry_generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        self.undurable.append(&mut group.events);
+        match self.make_durable() {
+            Ok(()) => answer(pending, None),
             Err(e) => {
-                tracing::error!(error = %e, changes = pending.len(), "group commit failed; nothing of it acknowledged");
-                answer(pending, Some(e));
+                tracing::error!(error = %e, changes = pending.len(), "flush failed; changes not acknowledged");
+                answer(
+                    pending,
+                    Some(StoreError::Io(format!(
+                        "{e}; the change may or may not be kept: retry with the same idempotency_key"
+                    ))),
+                );
             }
         }
     }
 
-    fn write_durably(&self, writes: &[(T, Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
+    /// Flushes and fsyncs; on success advances the durable head over every applied change and
+    /// publishes them live. While this fails, the writer refuses new changes (see `run`).
+    fn make_durable(&mut self) -> Result<(), StoreError> {
+        if self.undurable.is_empty() {
+            return Ok(());
+        }
+        self.db.flush()?;
+        if let Some(f) = &self.datafile {
+            f.sync_data()
+                .map_err(|e| StoreError::Io(format!("fdatasync of the data file: {e}")))?;
+        }
+        self.head
+            .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
+        for ev in self.undurable.drain(..) {
+            // No receiver is not an error: nobody is subscribed.
+            let _ = self.live.send(Arc::new(super::Committed::new(ev)));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, writes: &[(T, Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
         let t = &self.trees;
         let trees = [
             &t.events,
@@ -479,12 +520,19 @@ impl Writer {
                     StoreError::Io("transaction aborted".into())
                 }
             })?;
-        self.db.flush()?;
-        if let Some(f) = &self.datafile {
-            f.sync_data()
-                .map_err(|e| StoreError::Io(format!("fdatasync of the data file: {e}")))?;
-        }
         Ok(())
+    }
+}
+
+/// Answers a command that cannot be attempted.
+fn refuse(cmd: Command, e: StoreError) {
+    let e = StoreError::Io(format!(
+        "storage is failing ({e}); nothing was changed, retry later"
+    ));
+    match cmd {
+        Command::Change { reply, .. } => drop(reply.send(Err(e))),
+        Command::Member { reply, .. } => drop(reply.send(Err(e))),
+        Command::Stop { reply } => drop(reply.send(())),
     }
 }
 
