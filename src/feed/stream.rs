@@ -247,11 +247,11 @@ pub fn encode(event: &StoredEvent, delivery: Delivery) -> Bytes {
     };
     let fields = FeedEventFields {
         sequence: event.sequence,
-        event: Some(Event::Change(pb::FeedChange {
+        event: Some(Event::Change(Box::new(pb::FeedChange {
             action,
             submission: Some(submission),
             reason: reason.into(),
-        })),
+        }))),
     };
     FeedEvent::encode_once(&fields)
 }

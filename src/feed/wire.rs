@@ -25,8 +25,9 @@ pub struct FeedEventFields {
 #[derive(Clone, PartialEq, prost::Oneof, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
-    #[prost(message, tag = "2")]
-    Change(pb::FeedChange),
+    // Boxed: a change is large next to a heartbeat.
+    #[prost(message, boxed, tag = "2")]
+    Change(Box<pb::FeedChange>),
     #[prost(message, tag = "3")]
     Heartbeat(pb::Heartbeat),
 }
