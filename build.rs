@@ -7,6 +7,7 @@ const PROTOS: &[&str] = &[
     "proto/cbm/v1/hub.proto",
     "proto/cbm/v1/admin.proto",
     "proto/cbm/v1/feed.proto",
+    "proto/cbm/v1/audit.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,6 +36,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .field_attribute(
             ".cbm.v1.Attachment.content",
+            "#[serde(with = \"crate::pb::base64_bytes\")]",
+        )
+        .field_attribute(
+            ".cbm.v1.AuditEntry.chain_hash",
+            "#[serde(with = \"crate::pb::base64_bytes\")]",
+        )
+        .field_attribute(
+            ".cbm.v1.Checkpoint.signature",
+            "#[serde(with = \"crate::pb::base64_bytes\")]",
+        )
+        .field_attribute(
+            ".cbm.v1.ExportItem.public_key",
             "#[serde(with = \"crate::pb::base64_bytes\")]",
         )
         // Feed events are encoded once and shared by every subscriber: the stream's message type

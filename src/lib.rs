@@ -11,10 +11,13 @@
 //! - [`feed`]: subscriptions: filters, the delivery decision per change, replay then live.
 //! - [`store`]: the sled layout, the single writer that assigns the gapless feed sequence and
 //!   commits changes in groups with one flush, checksummed records, reads.
+//! - [`audit`]: the tamper-evident audit log: chain and Merkle hashing, signed checkpoints,
+//!   the verifier (also used offline).
 //! - [`config`]: the validated server configuration, from file, environment and flags.
 //! - [`cli`]: the `cbm-hub` subcommands; `main.rs` only parses and dispatches.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod convert;

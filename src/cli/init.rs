@@ -144,7 +144,9 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
             created_at: String::new(),
             updated_at: String::new(),
         };
-        store.member(MemberOp::Register(member)).await?;
+        store
+            .member(MemberOp::Register(member), init_origin())
+            .await?;
     }
     tokio::task::spawn_blocking(move || store.close()).await?;
 
@@ -173,6 +175,15 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
     );
     write_file(&home.config(), &config, false)?;
     Ok(())
+}
+
+/// Who registers the sample members, for the audit log.
+fn init_origin() -> crate::audit::Origin {
+    crate::audit::Origin {
+        member: String::new(),
+        cert_sha256: String::new(),
+        peer: "local: cbm-hub init".into(),
+    }
 }
 
 pub fn print_summary(home: &Home) {

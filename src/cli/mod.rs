@@ -101,7 +101,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// statuses, the chain of causes otherwise.
 pub fn describe_error(e: &anyhow::Error) -> String {
     if let Some(status) = e.downcast_ref::<tonic::Status>() {
-        return format!("{}: {}", code_name(status.code()), status.message());
+        return format!(
+            "{}: {}",
+            crate::service::code_name(status.code()),
+            status.message()
+        );
     }
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
@@ -113,27 +117,4 @@ pub fn describe_error(e: &anyhow::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
-}
-
-fn code_name(code: tonic::Code) -> &'static str {
-    use tonic::Code::*;
-    match code {
-        Ok => "ok",
-        Cancelled => "cancelled",
-        Unknown => "unknown error",
-        InvalidArgument => "invalid argument",
-        DeadlineExceeded => "deadline exceeded",
-        NotFound => "not found",
-        AlreadyExists => "already exists",
-        PermissionDenied => "permission denied",
-        ResourceExhausted => "resource exhausted",
-        FailedPrecondition => "failed precondition",
-        Aborted => "aborted",
-        OutOfRange => "out of range",
-        Unimplemented => "unimplemented",
-        Internal => "internal error",
-        Unavailable => "unavailable",
-        DataLoss => "data loss",
-        Unauthenticated => "unauthenticated",
-    }
 }

@@ -21,6 +21,7 @@ use super::{
     wire::{Event, FeedEvent, FeedEventFields},
 };
 use crate::{
+    audit::Origin,
     domain::{
         clock,
         member::{Binding, Member, Registry},
@@ -47,6 +48,53 @@ pub struct Subscription {
     pub heartbeat: Duration,
     /// Server shutdown: end the stream with a status clients can resume from.
     pub shutdown: CancellationToken,
+    /// Who subscribed, for the audit entries of deliveries.
+    pub origin: Origin,
+}
+
+/// Deliveries not yet recorded in the audit log, as ranges of sequence numbers.
+#[derive(Default)]
+struct Deliveries {
+    /// Inclusive ranges, flattened: [first0, last0, first1, last1, ...].
+    ranges: Vec<u64>,
+    count: u64,
+    /// When the oldest unrecorded delivery was made.
+    since: Option<Instant>,
+}
+
+/// Deliveries are recorded at least this often, and at the end of the stream.
+const DELIVERY_AUDIT_EVERY: Duration = Duration::from_secs(5);
+const DELIVERY_AUDIT_MAX: u64 = 1000;
+
+impl Deliveries {
+    fn note(&mut self, seq: u64) {
+        match self.ranges.last_mut() {
+            Some(last) if *last + 1 == seq => *last = seq,
+            _ => self.ranges.extend([seq, seq]),
+        }
+        self.count += 1;
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    fn due(&self) -> bool {
+        self.count >= DELIVERY_AUDIT_MAX
+            || self
+                .since
+                .is_some_and(|t| t.elapsed() >= DELIVERY_AUDIT_EVERY)
+    }
+
+    /// Records what was delivered since the last record, if anything.
+    async fn record(&mut self, sub: &Subscription) {
+        if self.count == 0 {
+            return;
+        }
+        let mut entry = sub.origin.entry("feed.deliver");
+        entry.delivered_ranges = std::mem::take(&mut self.ranges);
+        entry.detail = format!("{} events", self.count);
+        self.count = 0;
+        self.since = None;
+        sub.store.audit(vec![entry]).await;
+    }
 }
 
 /// Why a subscription stops.
@@ -66,6 +114,7 @@ pub async fn run(mut sub: Subscription, sink: Sink) {
         registry: sub.store.registry(),
         generation: sub.store.registry_generation(),
         next_heartbeat: Instant::now() + sub.heartbeat,
+        delivered: Deliveries::default(),
     };
     let stop = loop {
         if let Err(stop) = replay(&mut sub, &mut state, &sink).await {
@@ -75,6 +124,8 @@ pub async fn run(mut sub: Subscription, sink: Sink) {
             break stop;
         }
     };
+    let mut delivered = std::mem::take(&mut state.delivered);
+    delivered.record(&sub).await;
     if let Stop::With(status) = stop {
         // Bounded: a client that stopped reading does not hold up shutdown.
         let _ = tokio::time::timeout(Duration::from_secs(2), sink.send(Err(status))).await;
@@ -88,9 +139,19 @@ struct Progress {
     registry: Arc<Registry>,
     generation: u64,
     next_heartbeat: Instant,
+    delivered: Deliveries,
 }
 
 impl Progress {
+    /// Notes a delivery: the next heartbeat moves, and the audit record is made when due.
+    async fn delivered(&mut self, sub: &Subscription, seq: u64) {
+        self.next_heartbeat = Instant::now() + sub.heartbeat;
+        self.delivered.note(seq);
+        if self.delivered.due() {
+            self.delivered.record(sub).await;
+        }
+    }
+
     /// Re-checks the member after a registry change: suspension or unbinding ends the stream.
     fn recheck(&mut self, sub: &mut Subscription) -> Result<(), Stop> {
         let generation = sub.store.registry_generation();
@@ -188,7 +249,7 @@ async fn follow_live(
                     if let Some(delivery) = decide(&sub.member, &sub.filter, &p.registry, &committed.event) {
                         let bytes = committed.encoded[delivery as usize].get_or_init(|| encode(&committed.event, delivery)).clone();
                         send(sink, &sub.shutdown, FeedEvent::Encoded(bytes)).await?;
-                        p.next_heartbeat = Instant::now() + sub.heartbeat;
+                        p.delivered(sub, seq).await;
                     }
                     p.cursor = seq;
                 }
@@ -203,6 +264,9 @@ async fn follow_live(
                 };
                 send(sink, &sub.shutdown, FeedEvent::Decoded(beat)).await?;
                 p.next_heartbeat = Instant::now() + sub.heartbeat;
+                if p.delivered.since.is_some() {
+                    p.delivered.record(sub).await;
+                }
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The MemberAdmin service: registry changes by administrators.
 use tonic::{Request, Response, Status};
 
-use super::auth::authenticate;
+use super::auth::{Caller, refused};
 use crate::{
     convert,
     domain::{
@@ -25,14 +25,48 @@ fn member_id(id: &str) -> Result<String, Status> {
 }
 
 impl AdminService {
+    /// Authenticates and checks an administration request, then hands it to the writer.
+    /// Refusals before the writer are audited here; the writer audits the rest.
     async fn apply<T>(
         &self,
         req: &Request<T>,
+        action: &str,
+        object_id: &str,
         op: impl FnOnce() -> Result<MemberOp, Status>,
     ) -> Result<Response<pb::Member>, Status> {
-        authenticate(&self.store, req, Action::AdministerMembers)?;
-        let member = self.store.member(op()?).await?;
+        let mut caller = Caller::of(&self.store, req);
+        let checked = caller
+            .authenticate(Action::AdministerMembers)
+            .and_then(|_| op());
+        let op = match checked {
+            Ok(op) => op,
+            Err(status) => return Err(caller.refuse(action, object_id, status).await),
+        };
+        let member = self.store.member(op, caller.origin).await?;
         Ok(Response::new(convert::member_to_pb(&member)))
+    }
+
+    /// Runs a read of the registry, auditing it.
+    async fn read<T, R>(
+        &self,
+        req: &Request<T>,
+        action: &str,
+        object_id: &str,
+        read: impl FnOnce() -> Result<R, Status>,
+    ) -> Result<Response<R>, Status> {
+        let mut caller = Caller::of(&self.store, req);
+        let result = caller
+            .authenticate(Action::AdministerMembers)
+            .and_then(|_| read());
+        let mut entry = caller.entry(action);
+        entry.object_id = object_id.to_string();
+        caller
+            .record(match &result {
+                Ok(_) => entry,
+                Err(status) => refused(entry, status),
+            })
+            .await;
+        result.map(Response::new)
     }
 
     async fn set_status(
@@ -40,7 +74,11 @@ impl AdminService {
         req: Request<pb::SetMemberStatusRequest>,
         status: MemberStatus,
     ) -> Result<Response<pb::Member>, Status> {
-        self.apply(&req, || {
+        let action = match status {
+            MemberStatus::Suspended => "member.suspend",
+            MemberStatus::Active => "member.reinstate",
+        };
+        self.apply(&req, action, &req.get_ref().id, || {
             let r = req.get_ref();
             let mut errs = Invalid::default();
             fields::optional(&mut errs, "reason", &r.reason, 1000, true);
@@ -60,7 +98,13 @@ impl MemberAdmin for AdminService {
         &self,
         req: Request<pb::RegisterMemberRequest>,
     ) -> Result<Response<pb::Member>, Status> {
-        self.apply(&req, || {
+        let id = req
+            .get_ref()
+            .member
+            .as_ref()
+            .map(|m| m.id.clone())
+            .unwrap_or_default();
+        self.apply(&req, "member.register", &id, || {
             let m = req
                 .get_ref()
                 .member
@@ -77,7 +121,7 @@ impl MemberAdmin for AdminService {
         &self,
         req: Request<pb::UpdateMemberRequest>,
     ) -> Result<Response<pb::Member>, Status> {
-        self.apply(&req, || {
+        self.apply(&req, "member.update", &req.get_ref().id, || {
             let r = req.get_ref();
             let id = member_id(&r.id)?;
             let mut errs = Invalid::default();
@@ -120,7 +164,7 @@ impl MemberAdmin for AdminService {
         &self,
         req: Request<pb::BindCertificateRequest>,
     ) -> Result<Response<pb::Member>, Status> {
-        self.apply(&req, || {
+        self.apply(&req, "member.bind", &req.get_ref().id, || {
             let r = req.get_ref();
             let certificate = convert::binding_from_pb(r.binding.as_ref(), "binding")?;
             Ok(MemberOp::Bind {
@@ -135,7 +179,7 @@ impl MemberAdmin for AdminService {
         &self,
         req: Request<pb::UnbindCertificateRequest>,
     ) -> Result<Response<pb::Member>, Status> {
-        self.apply(&req, || {
+        self.apply(&req, "member.unbind", &req.get_ref().id, || {
             let r = req.get_ref();
             let binding = convert::binding_from_pb(r.binding.as_ref(), "binding")?.binding;
             Ok(MemberOp::Unbind {
@@ -164,39 +208,44 @@ impl MemberAdmin for AdminService {
         &self,
         req: Request<pb::GetMemberRequest>,
     ) -> Result<Response<pb::Member>, Status> {
-        authenticate(&self.store, &req, Action::AdministerMembers)?;
-        let id = member_id(&req.get_ref().id)?;
-        let registry = self.store.registry();
-        let m = registry
-            .get(&id)
-            .ok_or_else(|| Status::not_found(format!("no member {id}")))?;
-        Ok(Response::new(convert::member_to_pb(m)))
+        let id = req.get_ref().id.clone();
+        self.read(&req, "member.get", &id, || {
+            let id = member_id(&id)?;
+            let registry = self.store.registry();
+            let m = registry
+                .get(&id)
+                .ok_or_else(|| Status::not_found(format!("no member {id}")))?;
+            Ok(convert::member_to_pb(m))
+        })
+        .await
     }
 
     async fn list_members(
         &self,
         req: Request<pb::ListMembersRequest>,
     ) -> Result<Response<pb::ListMembersResponse>, Status> {
-        authenticate(&self.store, &req, Action::AdministerMembers)?;
-        let r = req.get_ref();
-        let role = if r.role.is_empty() {
-            None
-        } else {
-            Some(
-                r.role
-                    .parse()
-                    .map_err(|e: String| Invalid::one("role", e))?,
-            )
-        };
-        let members = self
-            .store
-            .registry()
-            .members()
-            .iter()
-            .filter(|m| r.state.is_empty() || m.state == r.state)
-            .filter(|m| role.is_none_or(|role| m.roles.contains(role)))
-            .map(|m| convert::member_to_pb(m))
-            .collect();
-        Ok(Response::new(pb::ListMembersResponse { members }))
+        self.read(&req, "member.list", "", || {
+            let r = req.get_ref();
+            let role = if r.role.is_empty() {
+                None
+            } else {
+                Some(
+                    r.role
+                        .parse()
+                        .map_err(|e: String| Invalid::one("role", e))?,
+                )
+            };
+            let members = self
+                .store
+                .registry()
+                .members()
+                .iter()
+                .filter(|m| r.state.is_empty() || m.state == r.state)
+                .filter(|m| role.is_none_or(|role| m.roles.contains(role)))
+                .map(|m| convert::member_to_pb(m))
+                .collect();
+            Ok(pb::ListMembersResponse { members })
+        })
+        .await
     }
 }

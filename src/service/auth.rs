@@ -1,49 +1,109 @@
-//! Authentication at the edge: the verified certificate of the connection, resolved against
-//! the current registry snapshot, becomes a typed [`Principal`]; then the role check.
+//! Authentication at the edge, and the audit record of every decision made there.
+//!
+//! The verified certificate of the connection, resolved against the current registry snapshot,
+//! becomes a typed [`Principal`]; then the role check. A [`Caller`] carries where the request
+//! comes from into every audit entry, for refusals as well as allowed requests.
 use tonic::{Request, Status};
 
+use super::status::code_name;
 use crate::{
+    audit::{Origin, REFUSED},
     domain::{
         member::Unresolved,
         principal::{Action, Principal, authorize},
     },
+    pb::AuditEntry,
     store::Store,
     tls::incoming::ConnInfo,
 };
 
-/// Resolves the caller of `req` and checks it may perform `action`.
-///
-/// Fails closed: no connection facts (not served through the TLS accept loop), an unparsable or
-/// unbound certificate -> UNAUTHENTICATED; suspended or lacking the role -> PERMISSION_DENIED.
-pub fn authenticate<T>(
-    store: &Store,
-    req: &Request<T>,
-    action: Action,
-) -> Result<Principal, Status> {
-    let info = req.extensions().get::<ConnInfo>().ok_or_else(|| {
-        Status::unauthenticated("no verified client certificate on this connection")
-    })?;
-    let cert = info
-        .cert
-        .as_ref()
-        .ok_or_else(|| Status::unauthenticated("the client certificate could not be read"))?;
-    let registry = store.registry();
-    let (member, bound_by) = registry.resolve(cert).map_err(|e| match e {
-        Unresolved::Unbound => Status::unauthenticated(format!(
-            "certificate sha256:{} is not bound to any member of this hub",
-            cert.cert_sha256
-        )),
-        Unresolved::Ambiguous(a, b) => {
-            tracing::warn!(cert = %cert.cert_sha256, a, b, "certificate matches two members");
-            Status::unauthenticated("certificate matches bindings of two members; ask an administrator to fix the registry")
+/// The caller of one request.
+pub struct Caller {
+    /// Certificate and peer from the connection; the member once resolved.
+    pub origin: Origin,
+    conn: Option<ConnInfo>,
+    store: Store,
+}
+
+impl Caller {
+    pub fn of<T>(store: &Store, req: &Request<T>) -> Caller {
+        let conn = req.extensions().get::<ConnInfo>().cloned();
+        let origin = Origin {
+            member: String::new(),
+            cert_sha256: conn
+                .as_ref()
+                .and_then(|c| c.cert.as_ref())
+                .map(|c| c.cert_sha256.clone())
+                .unwrap_or_default(),
+            peer: conn
+                .as_ref()
+                .map(|c| c.peer.to_string())
+                .unwrap_or_default(),
+        };
+        Caller {
+            origin,
+            conn,
+            store: store.clone(),
         }
-    })?;
-    authorize(&member, action)
-        .map_err(|r| Status::permission_denied(format!("member {}: {r}", member.id)))?;
-    Ok(Principal {
-        member,
-        cert_sha256: cert.cert_sha256.clone(),
-        bound_by,
-        peer: info.peer,
-    })
+    }
+
+    /// Resolves the caller and checks it may perform `action`.
+    ///
+    /// Fails closed: no connection facts (not served through the TLS accept loop), an
+    /// unparsable or unbound certificate -> UNAUTHENTICATED; suspended or lacking the role ->
+    /// PERMISSION_DENIED.
+    pub fn authenticate(&mut self, action: Action) -> Result<Principal, Status> {
+        let info = self.conn.as_ref().ok_or_else(|| {
+            Status::unauthenticated("no verified client certificate on this connection")
+        })?;
+        let cert = info
+            .cert
+            .as_ref()
+            .ok_or_else(|| Status::unauthenticated("the client certificate could not be read"))?;
+        let registry = self.store.registry();
+        let (member, bound_by) = registry.resolve(cert).map_err(|e| match e {
+            Unresolved::Unbound => Status::unauthenticated(format!(
+                "certificate sha256:{} is not bound to any member of this hub",
+                cert.cert_sha256
+            )),
+            Unresolved::Ambiguous(a, b) => {
+                tracing::warn!(cert = %cert.cert_sha256, a, b, "certificate matches two members");
+                Status::unauthenticated("certificate matches bindings of two members; ask an administrator to fix the registry")
+            }
+        })?;
+        self.origin.member = member.id.clone();
+        authorize(&member, action)
+            .map_err(|r| Status::permission_denied(format!("member {}: {r}", member.id)))?;
+        Ok(Principal {
+            member,
+            cert_sha256: cert.cert_sha256.clone(),
+            bound_by,
+            peer: info.peer,
+        })
+    }
+
+    /// A new audit entry for `action` by this caller.
+    pub fn entry(&self, action: &str) -> AuditEntry {
+        self.origin.entry(action)
+    }
+
+    /// Records an entry.
+    pub async fn record(&self, entry: AuditEntry) {
+        self.store.audit(vec![entry]).await;
+    }
+
+    /// Records the refusal of `action` on `object_id` and hands the status back.
+    pub async fn refuse(&self, action: &str, object_id: &str, status: Status) -> Status {
+        let mut entry = self.entry(action);
+        entry.object_id = object_id.to_string();
+        self.record(refused(entry, &status)).await;
+        status
+    }
+}
+
+/// Marks an entry refused with the status that refused it.
+pub fn refused(mut entry: AuditEntry, status: &Status) -> AuditEntry {
+    entry.outcome = REFUSED.to_string();
+    entry.reason = format!("{}: {}", code_name(status.code()), status.message());
+    entry
 }

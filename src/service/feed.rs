@@ -5,7 +5,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use super::auth::authenticate;
+use super::auth::{Caller, refused};
 use crate::{
     domain::{Invalid, principal::Action},
     feed::{
@@ -35,9 +35,29 @@ impl Feed for FeedService {
         &self,
         req: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let who = authenticate(&self.store, &req, Action::Read)?;
+        let mut caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
-        let filter = Filter::parse(&r)?;
+        let result = self.start(&mut caller, &r);
+        let mut entry = caller.entry("feed.subscribe");
+        entry.detail = format!("{r:?}");
+        caller
+            .record(match &result {
+                Ok(_) => entry,
+                Err(status) => refused(entry, status),
+            })
+            .await;
+        result.map(Response::new)
+    }
+}
+
+impl FeedService {
+    fn start(
+        &self,
+        caller: &mut Caller,
+        r: &pb::SubscribeRequest,
+    ) -> Result<ReceiverStream<Result<FeedEvent, Status>>, Status> {
+        let who = caller.authenticate(Action::Read)?;
+        let filter = Filter::parse(r)?;
         let heartbeat = match r.heartbeat_seconds {
             0 => 15,
             n @ 1..=300 => n,
@@ -65,8 +85,9 @@ impl Feed for FeedService {
             cursor,
             heartbeat: Duration::from_secs(u64::from(heartbeat)),
             shutdown: self.shutdown.clone(),
+            origin: caller.origin.clone(),
         };
         tokio::spawn(stream::run(sub, tx));
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(ReceiverStream::new(rx))
     }
 }

@@ -3,12 +3,16 @@ use std::sync::Arc;
 
 use tonic::{Request, Response, Status};
 
-use super::{auth::authenticate, listing};
+use super::{
+    auth::{Caller, refused},
+    listing,
+};
 use crate::{
     domain::{
         Invalid,
         catalogue::Catalogue,
         kind::Kind,
+        member::Member,
         principal::Action,
         validate::{self, Context},
         visibility,
@@ -41,13 +45,61 @@ impl HubService {
         Ok((content.clone(), valid.kind))
     }
 
-    async fn apply(
+    /// Authenticates and checks a change request, then hands it to the writer. Refusals before
+    /// the writer are audited here; the writer audits the rest in the change's own transaction.
+    async fn submit(
         &self,
-        req_member: Arc<crate::domain::member::Member>,
-        change: Change,
+        mut caller: Caller,
+        action: Action,
+        object_id: &str,
+        prepare: impl FnOnce() -> Result<Change, Status>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
-        let outcome = self.store.change(req_member, change).await?;
+        let name = match action {
+            Action::Revise => "submission.revise",
+            Action::Withdraw => "submission.withdraw",
+            _ => "submission.publish",
+        };
+        let who = match caller.authenticate(action) {
+            Ok(who) => who,
+            Err(status) => return Err(caller.refuse(name, object_id, status).await),
+        };
+        let change = match prepare() {
+            Ok(change) => change,
+            Err(status) => return Err(caller.refuse(name, object_id, status).await),
+        };
+        let outcome = self.store.change(who.member, caller.origin, change).await?;
         Ok(Response::new(outcome))
+    }
+
+    /// The revision `r` asks for, as `reader` may see it.
+    fn read(&self, reader: &Member, r: &pb::GetRequest) -> Result<pb::Submission, Status> {
+        let id = required_id(&r.id)?;
+        // One answer for "absent" and "not yours to see", so existence does not leak.
+        let not_found =
+            || Status::not_found(format!("no submission {id} visible to {}", reader.id));
+        let head = self.store.head_of(&id)?.ok_or_else(not_found)?;
+        let latest = self
+            .store
+            .event(head.latest_seq())?
+            .submission
+            .unwrap_or_default();
+        let wanted = match r.revision {
+            0 => latest.clone(),
+            n if n <= head.latest_revision() => self
+                .store
+                .event(head.revision_seqs[n as usize - 1])?
+                .submission
+                .unwrap_or_default(),
+            _ => {
+                // Same answer whether or not the caller can see the submission.
+                visibility::view(reader, &latest, &latest).ok_or_else(not_found)?;
+                return Err(Status::not_found(format!(
+                    "submission {id} has no revision {}",
+                    r.revision
+                )));
+            }
+        };
+        visibility::view(reader, &latest, &wanted).ok_or_else(not_found)
     }
 }
 
@@ -81,39 +133,40 @@ impl Hub for HubService {
         &self,
         req: Request<pb::PublishRequest>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
-        let who = authenticate(&self.store, &req, Action::Publish)?;
+        let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
-        let key = idempotency_key(&r.idempotency_key)?;
-        let (content, kind) = self.validate(r.content.as_ref())?;
-        let change = Change {
-            op: ChangeOp::Publish { content, kind },
-            idempotency_key: key,
-        };
-        self.apply(who.member, change).await
+        self.submit(caller, Action::Publish, "", || {
+            let idempotency_key = idempotency_key(&r.idempotency_key)?;
+            let (content, kind) = self.validate(r.content.as_ref())?;
+            Ok(Change {
+                op: ChangeOp::Publish { content, kind },
+                idempotency_key,
+            })
+        })
+        .await
     }
 
     async fn revise(
         &self,
         req: Request<pb::ReviseRequest>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
-        let who = authenticate(&self.store, &req, Action::Revise)?;
+        let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
-        let id = required_id(&r.id)?;
-        let key = idempotency_key(&r.idempotency_key)?;
-        let (content, kind) = self.validate(r.content.as_ref())?;
-        let op = ChangeOp::Revise {
-            id,
-            content,
-            kind,
-            expected_revision: r.expected_revision,
-        };
-        self.apply(
-            who.member,
-            Change {
+        self.submit(caller, Action::Revise, &r.id, || {
+            let id = required_id(&r.id)?;
+            let idempotency_key = idempotency_key(&r.idempotency_key)?;
+            let (content, kind) = self.validate(r.content.as_ref())?;
+            let op = ChangeOp::Revise {
+                id,
+                content,
+                kind,
+                expected_revision: r.expected_revision,
+            };
+            Ok(Change {
                 op,
-                idempotency_key: key,
-            },
-        )
+                idempotency_key,
+            })
+        })
         .await
     }
 
@@ -121,81 +174,87 @@ impl Hub for HubService {
         &self,
         req: Request<pb::WithdrawRequest>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
-        let who = authenticate(&self.store, &req, Action::Withdraw)?;
+        let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
-        let id = required_id(&r.id)?;
-        let key = idempotency_key(&r.idempotency_key)?;
-        let mut errs = Invalid::default();
-        validate::fields::optional(&mut errs, "reason", &r.reason, 1000, true);
-        errs.into_result()?;
-        let op = ChangeOp::Withdraw {
-            id,
-            reason: r.reason,
-            expected_revision: r.expected_revision,
-        };
-        self.apply(
-            who.member,
-            Change {
+        self.submit(caller, Action::Withdraw, &r.id, || {
+            let id = required_id(&r.id)?;
+            let idempotency_key = idempotency_key(&r.idempotency_key)?;
+            let mut errs = Invalid::default();
+            validate::fields::optional(&mut errs, "reason", &r.reason, 1000, true);
+            errs.into_result()?;
+            let op = ChangeOp::Withdraw {
+                id,
+                reason: r.reason.clone(),
+                expected_revision: r.expected_revision,
+            };
+            Ok(Change {
                 op,
-                idempotency_key: key,
-            },
-        )
+                idempotency_key,
+            })
+        })
         .await
     }
 
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::Submission>, Status> {
-        let who = authenticate(&self.store, &req, Action::Read)?;
+        let mut caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
-        let id = required_id(&r.id)?;
-        // One answer for "absent" and "not yours to see", so existence does not leak.
-        let not_found =
-            || Status::not_found(format!("no submission {id} visible to {}", who.member.id));
-        let head = self.store.head_of(&id)?.ok_or_else(not_found)?;
-        let latest = self
-            .store
-            .event(head.latest_seq())?
-            .submission
-            .unwrap_or_default();
-        let wanted = match r.revision {
-            0 => latest.clone(),
-            n if n <= head.latest_revision() => self
-                .store
-                .event(head.revision_seqs[n as usize - 1])?
-                .submission
-                .unwrap_or_default(),
-            _ => {
-                // Same answer whether or not the caller can see the submission.
-                visibility::view(&who.member, &latest, &latest).ok_or_else(not_found)?;
-                return Err(Status::not_found(format!(
-                    "submission {id} has no revision {}",
-                    r.revision
-                )));
-            }
+        let result = match caller.authenticate(Action::Read) {
+            Ok(who) => self.read(&who.member, &r),
+            Err(status) => Err(status),
         };
-        visibility::view(&who.member, &latest, &wanted)
-            .map(Response::new)
-            .ok_or_else(not_found)
+        let mut entry = caller.entry("submission.get");
+        entry.object_id = r.id.clone();
+        entry.revision = r.revision;
+        let entry = match &result {
+            Ok(s) => {
+                entry.revision = s.revision;
+                entry.label = s
+                    .content
+                    .as_ref()
+                    .map(|c| c.tlp.clone())
+                    .unwrap_or_default();
+                entry
+            }
+            Err(status) => refused(entry, status),
+        };
+        caller.record(entry).await;
+        result.map(Response::new)
     }
 
     async fn list(
         &self,
         req: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListResponse>, Status> {
-        let who = authenticate(&self.store, &req, Action::Read)?;
-        let query = listing::Query::parse(req.get_ref())?;
-        let store = self.store.clone();
-        // A page may scan many stored records: keep that off the async workers.
-        let page = tokio::task::spawn_blocking(move || listing::page(&store, &who.member, &query))
-            .await
-            .map_err(|e| Status::internal(format!("list task failed: {e}")))??;
-        Ok(Response::new(page))
+        let mut caller = Caller::of(&self.store, &req);
+        let result = async {
+            let who = caller.authenticate(Action::Read)?;
+            let query = listing::Query::parse(req.get_ref())?;
+            let store = self.store.clone();
+            // A page may scan many stored records: keep that off the async workers.
+            tokio::task::spawn_blocking(move || listing::page(&store, &who.member, &query))
+                .await
+                .map_err(|e| Status::internal(format!("list task failed: {e}")))?
+        }
+        .await;
+        let mut entry = caller.entry("submission.list");
+        let entry = match &result {
+            Ok(page) => {
+                // The ids returned: each is a read of that submission, for its access log.
+                entry.object_ids = page.submissions.iter().map(|s| s.id.clone()).collect();
+                entry
+            }
+            Err(status) => refused(entry, status),
+        };
+        caller.record(entry).await;
+        result.map(Response::new)
     }
 
     async fn who_am_i(
         &self,
         req: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
-        let who = authenticate(&self.store, &req, Action::WhoAmI)?;
+        // Touches no data: not audited.
+        let who = Caller::of(&self.store, &req).authenticate(Action::WhoAmI)?;
         Ok(Response::new(pb::WhoAmIResponse {
             member: Some(crate::convert::member_to_pb(&who.member)),
             certificate_sha256: who.cert_sha256,

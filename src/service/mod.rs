@@ -19,6 +19,7 @@ use tonic::transport::Server;
 pub use admin::AdminService;
 pub use feed::FeedService;
 pub use hub::HubService;
+pub use status::code_name;
 
 use crate::{
     config::Config,

@@ -30,6 +30,36 @@ pub enum MemberOp {
     },
 }
 
+impl MemberOp {
+    /// The audit action name.
+    pub fn action(&self) -> &'static str {
+        match self {
+            MemberOp::Register(_) => "member.register",
+            MemberOp::Update { .. } => "member.update",
+            MemberOp::Bind { .. } => "member.bind",
+            MemberOp::Unbind { .. } => "member.unbind",
+            MemberOp::SetStatus {
+                status: MemberStatus::Suspended,
+                ..
+            } => "member.suspend",
+            MemberOp::SetStatus {
+                status: MemberStatus::Active,
+                ..
+            } => "member.reinstate",
+        }
+    }
+
+    pub fn member_id(&self) -> &str {
+        match self {
+            MemberOp::Register(m) => &m.id,
+            MemberOp::Update { id, .. }
+            | MemberOp::Bind { id, .. }
+            | MemberOp::Unbind { id, .. }
+            | MemberOp::SetStatus { id, .. } => id,
+        }
+    }
+}
+
 pub fn load_registry(tree: &sled::Tree) -> Result<Registry, StoreError> {
     let mut members = Vec::new();
     for item in tree.iter() {

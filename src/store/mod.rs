@@ -6,12 +6,15 @@
 //! - `by_created`: sequence of revision 1 (u64 BE) -> submission id; the stable list order.
 //! - `idempotency`: member id, NUL, client key -> [`records::IdempotencyRecord`].
 //! - `members`: member id -> `pb::Member`.
-//! - `meta`: `format` -> layout version.
+//! - `audit`: audit sequence (u64 BE) -> `pb::AuditEntry`, chained and Merkle-hashed.
+//! - `checkpoints`: audit tree size (u64 BE) -> signed `pb::Checkpoint`.
+//! - `meta`: `format` -> layout version; `audit_state` -> chain hash and Merkle frontier.
 //!
 //! Every value is framed with a checksum ([`codec`]). Only the writer thread ([`writer`])
 //! changes these trees: it assigns sequence numbers and commits each group of changes in one
 //! transaction across trees, then one flush and one fdatasync, before any of them is
 //! acknowledged.
+mod changes;
 pub mod codec;
 mod members;
 pub mod records;
@@ -28,7 +31,11 @@ use std::{
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::domain::{Invalid, member::Registry};
+use crate::{
+    audit::{LogState, Origin},
+    domain::{Invalid, member::Registry},
+    pb::{AuditEntry, Checkpoint, VerifyReport},
+};
 pub use members::MemberOp;
 use records::{StoredEvent, SubmissionHead};
 pub use writer::{Change, ChangeOp, Outcome};
@@ -80,6 +87,21 @@ pub enum StoreError {
     Closed,
 }
 
+impl StoreError {
+    /// A short name of the kind of error, for audit entries.
+    pub fn code_name(&self) -> &'static str {
+        match self {
+            StoreError::NotFound(_) => "not_found",
+            StoreError::PermissionDenied(_) => "permission_denied",
+            StoreError::FailedPrecondition(_) => "failed_precondition",
+            StoreError::AlreadyExists(_) => "already_exists",
+            StoreError::Invalid(_) => "invalid_argument",
+            StoreError::Corrupt(_) => "data_loss",
+            StoreError::Io(_) | StoreError::Closed => "unavailable",
+        }
+    }
+}
+
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         match e {
@@ -97,6 +119,9 @@ pub(crate) struct Trees {
     pub by_created: sled::Tree,
     pub idempotency: sled::Tree,
     pub members: sled::Tree,
+    pub audit: sled::Tree,
+    pub checkpoints: sled::Tree,
+    pub meta: sled::Tree,
 }
 
 struct Inner {
@@ -113,6 +138,7 @@ struct Inner {
     live: broadcast::Sender<Arc<Committed>>,
     writer_thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
+    signer: Arc<crate::audit::signing::Signer>,
 }
 
 /// Handle to the store; cheap to clone.
@@ -177,7 +203,13 @@ impl Store {
             by_created: db.open_tree("by_created")?,
             idempotency: db.open_tree("idempotency")?,
             members: db.open_tree("members")?,
+            audit: db.open_tree("audit")?,
+            checkpoints: db.open_tree("checkpoints")?,
+            meta,
         };
+        let audit = load_audit_state(&trees)?;
+        let signer =
+            Arc::new(crate::audit::signing::Signer::load_or_create(dir).map_err(StoreError::Io)?);
         let registry = members::load_registry(&trees.members)?;
         let head = last_sequence(&trees.events)?;
         let registry_shared = Arc::new(RwLock::new(Arc::new(registry.clone())));
@@ -199,6 +231,8 @@ impl Store {
             live: live.clone(),
             rx,
             undurable: Vec::new(),
+            audit,
+            signer: signer.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("cbm-writer".into())
@@ -215,6 +249,7 @@ impl Store {
                 live,
                 writer_thread: std::sync::Mutex::new(Some(handle)),
                 path: dir.to_path_buf(),
+                signer,
             }),
         })
     }
@@ -252,11 +287,13 @@ impl Store {
     pub async fn change(
         &self,
         actor: Arc<crate::domain::member::Member>,
+        origin: Origin,
         change: Change,
     ) -> Result<Outcome, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.send(writer::Command::Change {
             actor,
+            origin,
             change: Box::new(change),
             reply,
         })
@@ -265,10 +302,101 @@ impl Store {
     }
 
     /// Applies a registry change; resolves once it is durable.
-    pub async fn member(&self, op: MemberOp) -> Result<crate::domain::member::Member, StoreError> {
+    pub async fn member(
+        &self,
+        op: MemberOp,
+        origin: Origin,
+    ) -> Result<crate::domain::member::Member, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.send(writer::Command::Member { op, reply }).await?;
+        self.send(writer::Command::Member { op, origin, reply })
+            .await?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Records audit entries about requests decided outside the writer. Durable with the next
+    /// group commit or sled's periodic flush (within about a second); no flush of its own.
+    pub async fn audit(&self, entries: Vec<AuditEntry>) {
+        if self.send(writer::Command::Audit(entries)).await.is_err() {
+            tracing::warn!("audit entries after the store closed were not recorded");
+        }
+    }
+
+    /// As [`Store::audit`], from synchronous code (the TLS verifier): never blocks; if the
+    /// writer's queue is full the entry is logged instead.
+    pub fn audit_nowait(&self, entry: AuditEntry) {
+        if let Err(e) = self
+            .inner
+            .commands
+            .try_send(writer::Command::Audit(vec![entry]))
+        {
+            tracing::warn!(error = %e, "audit queue full; entry logged only");
+        }
+    }
+
+    /// Makes everything durable and returns a signed checkpoint of the audit log's current size.
+    pub async fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(writer::Command::Checkpoint { reply }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The audit checkpoint signing public key (raw Ed25519).
+    pub fn audit_public_key(&self) -> Vec<u8> {
+        self.inner.signer.public_key().to_vec()
+    }
+
+    /// Audit entries after `after`, in order, checksum verified.
+    pub fn audit_after(
+        &self,
+        after: u64,
+    ) -> impl Iterator<Item = Result<AuditEntry, StoreError>> + use<> {
+        self.inner
+            .trees
+            .audit
+            .range((after + 1).to_be_bytes()..)
+            .map(|item| {
+                let (k, v) = item?;
+                codec::unframe(&v, || format!("audit entry {}", key_u64(&k)))
+            })
+    }
+
+    /// Every stored checkpoint, by tree size.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.inner
+            .trees
+            .checkpoints
+            .iter()
+            .map(|item| {
+                let (k, v) = item?;
+                codec::unframe(&v, || format!("checkpoint {}", key_u64(&k)))
+            })
+            .collect()
+    }
+
+    /// Verifies the stored audit log against its chain and signed checkpoints.
+    pub fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
+        let mut verifier = crate::audit::Verifier::new(self.audit_public_key());
+        for c in self.checkpoints()? {
+            verifier.checkpoint(c);
+        }
+        for entry in self.audit_after(0) {
+            match entry {
+                Ok(e) => {
+                    if !verifier.entry(&e) {
+                        break;
+                    }
+                }
+                Err(StoreError::Corrupt(m)) => {
+                    return Ok(VerifyReport {
+                        ok: false,
+                        problem: format!("stored entry damaged: {m}"),
+                        ..Default::default()
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(verifier.finish())
     }
 
     async fn send(&self, cmd: writer::Command) -> Result<(), StoreError> {
@@ -344,6 +472,24 @@ impl Store {
             tracing::error!(error = %e, "final flush failed");
         }
     }
+}
+
+/// The audit log state, as the last commit left it.
+fn load_audit_state(trees: &Trees) -> Result<LogState, StoreError> {
+    let state = match trees.meta.get(writer::AUDIT_STATE_KEY)? {
+        None => LogState::default(),
+        Some(v) => {
+            LogState::from_bytes(&v).ok_or_else(|| StoreError::Corrupt("audit log state".into()))?
+        }
+    };
+    let last = trees.audit.last()?.map_or(0, |(k, _)| key_u64(&k));
+    if last != state.frontier.size() {
+        return Err(StoreError::Corrupt(format!(
+            "the audit log holds {last} entries but its state says {}",
+            state.frontier.size()
+        )));
+    }
+    Ok(state)
 }
 
 pub(crate) fn key_u64(k: &[u8]) -> u64 {

@@ -52,6 +52,9 @@ pub struct SubmissionHead {
     pub revision_seqs: Vec<u64>,
     #[prost(bool, tag = "5")]
     pub withdrawn: bool,
+    /// Audit sequence of the publish entry: where searches of its access log start.
+    #[prost(uint64, tag = "6")]
+    pub created_audit_seq: u64,
 }
 
 impl SubmissionHead {

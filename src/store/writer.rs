@@ -1,80 +1,64 @@
-//! The single writer: assigns the gapless feed sequence and commits changes in groups.
+//! The single writer: assigns the gapless feed sequence, seals audit entries, and commits
+//! changes in groups.
 //!
 //! One thread owns every write. It takes a command, then whatever else is already queued (up
 //! to [`MAX_GROUP`]), checks each against the stored state plus the changes earlier in the same
-//! group, and commits the whole group in one sled transaction across trees followed by one flush
-//! and one fdatasync. Only then are the callers answered and the events published live. If the
-//! commit fails, every caller of the group gets the error and the sequence counter is not
-//! advanced, so numbers are never skipped or reused.
+//! group, and commits the whole group in one sled transaction across trees: records, indexes,
+//! feed events, and the audit entries of the changes (allowed or refused). A group holding a
+//! change is then flushed and fdatasynced once before any of its callers is answered and its
+//! events are published live. A group of audit entries alone (reads, refusals, deliveries) is
+//! applied without a flush of its own: it is made durable by the next group commit or by
+//! sled's periodic flush, so reads never pay for a flush.
+//!
+//! If the transaction fails, nothing applied and no number was used. If the flush fails, the
+//! numbers stay used (never reissued), the callers get an error, and the writer refuses new
+//! changes until a flush succeeds.
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock, atomic::AtomicU64},
 };
 
-use prost::Message;
-use sha2::{Digest, Sha256};
 use sled::Transactional;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+pub use super::changes::{Change, ChangeOp, Outcome};
 use super::{
     StoreError, Trees, codec,
     members::{self, MemberOp},
-    read_event, read_head,
-    records::{self, AudienceRecord, IdempotencyRecord, StoredEvent, SubmissionHead},
+    records::{IdempotencyRecord, StoredEvent, SubmissionHead},
 };
 use crate::{
+    audit::{LogState, Origin, REFUSED, signing::Signer},
     domain::{
-        Invalid, clock,
-        kind::Kind,
+        clock,
         member::{Member, Registry},
-        tlp::{self, Audience},
     },
-    pb::{PublishResponse, Submission, SubmissionContent},
+    pb::{AuditEntry, Checkpoint},
 };
 
 /// Most commands committed in one group.
 const MAX_GROUP: usize = 1024;
-
-/// A submission change as a publisher asks for it, content already validated.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub op: ChangeOp,
-    /// Client key making retries return the first result.
-    pub idempotency_key: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub enum ChangeOp {
-    Publish {
-        content: SubmissionContent,
-        kind: Kind,
-    },
-    Revise {
-        id: String,
-        content: SubmissionContent,
-        kind: Kind,
-        expected_revision: u32,
-    },
-    Withdraw {
-        id: String,
-        reason: String,
-        expected_revision: u32,
-    },
-}
-
-/// The answer to an accepted change.
-pub type Outcome = PublishResponse;
+/// Key of the audit log state (chain hash and Merkle frontier) in `meta`.
+pub(super) const AUDIT_STATE_KEY: &[u8] = b"audit_state";
 
 pub(crate) enum Command {
     Change {
         actor: Arc<Member>,
+        origin: Origin,
         // Boxed: content is large next to the other commands.
         change: Box<Change>,
         reply: oneshot::Sender<Result<Outcome, StoreError>>,
     },
     Member {
         op: MemberOp,
+        origin: Origin,
         reply: oneshot::Sender<Result<Member, StoreError>>,
+    },
+    /// Entries about requests decided outside the writer (reads, refusals, deliveries).
+    Audit(Vec<AuditEntry>),
+    /// Make everything durable and sign a checkpoint of the audit log.
+    Checkpoint {
+        reply: oneshot::Sender<Result<Checkpoint, StoreError>>,
     },
     Stop {
         reply: oneshot::Sender<()>,
@@ -89,27 +73,47 @@ enum Pending {
 
 /// Trees a group writes to, by position in the transaction.
 #[derive(Clone, Copy)]
-enum T {
+pub(super) enum T {
     Events = 0,
     Heads = 1,
     ByCreated = 2,
     Idempotency = 3,
     Members = 4,
+    Audit = 5,
+    Meta = 6,
 }
 
 /// The changes of one group, and the state they produce, before commit.
-struct Group {
-    writes: Vec<(T, Vec<u8>, Vec<u8>)>,
+pub(super) struct Group {
+    pub writes: Vec<(T, Vec<u8>, Vec<u8>)>,
     /// Submission index entries and latest events changed in this group.
-    heads: HashMap<String, (SubmissionHead, StoredEvent)>,
+    pub heads: HashMap<String, (SubmissionHead, StoredEvent)>,
     /// Idempotency records written in this group.
-    idempotency: HashMap<Vec<u8>, IdempotencyRecord>,
+    pub idempotency: HashMap<Vec<u8>, IdempotencyRecord>,
     /// The registry with this group's changes, if any.
     registry: Option<Registry>,
-    events: Vec<StoredEvent>,
+    /// The audit log state after this group's entries.
+    pub audit: LogState,
+    pub events: Vec<StoredEvent>,
     pending: Vec<Pending>,
-    next_seq: u64,
+    /// Whether the group changes data (and so is flushed before answering).
+    durable: bool,
+    pub next_seq: u64,
+    checkpoints: Vec<oneshot::Sender<Result<Checkpoint, StoreError>>>,
     stop: Option<oneshot::Sender<()>>,
+}
+
+impl Group {
+    /// Seals an audit entry into this group.
+    fn audit(&mut self, mut entry: AuditEntry) {
+        entry.at = clock::now_rfc3339();
+        let sealed = self.audit.seal(entry);
+        self.writes.push((
+            T::Audit,
+            sealed.sequence.to_be_bytes().to_vec(),
+            codec::frame(&sealed),
+        ));
+    }
 }
 
 pub(crate) struct Writer {
@@ -129,33 +133,36 @@ pub(crate) struct Writer {
     /// Changes applied but not yet durable (their flush failed): held back from the durable head
     /// and from subscribers until a flush succeeds.
     pub undurable: Vec<StoredEvent>,
+    /// The committed audit log state.
+    pub audit: LogState,
+    pub signer: Arc<Signer>,
 }
 
 impl Writer {
     pub fn run(mut self) {
         while let Some(first) = self.rx.blocking_recv() {
+            if let Command::Stop { reply } = first {
+                self.stop(reply);
+                return;
+            }
+            // After a failed flush, no change is accepted until storage works again.
+            if let Err(e) = self.make_durable() {
+                refuse(first, e);
+                continue;
+            }
             let mut group = Group {
                 writes: Vec::new(),
                 heads: HashMap::new(),
                 idempotency: HashMap::new(),
                 registry: None,
+                audit: self.audit.clone(),
                 events: Vec::new(),
                 pending: Vec::new(),
+                durable: false,
                 next_seq: self.next_seq,
+                checkpoints: Vec::new(),
                 stop: None,
             };
-            if let Command::Stop { reply } = first {
-                if let Err(e) = self.make_durable() {
-                    tracing::error!(error = %e, "changes still not durable at stop");
-                }
-                let _ = reply.send(());
-                break;
-            }
-            // After a failed flush, nothing new is accepted until storage works again.
-            if let Err(e) = self.make_durable() {
-                refuse(first, e);
-                continue;
-            }
             self.prepare(first, &mut group);
             while group.pending.len() < MAX_GROUP && group.stop.is_none() {
                 match self.rx.try_recv() {
@@ -164,9 +171,12 @@ impl Writer {
                 }
             }
             self.commit(&mut group);
-            if let Some(stop) = group.stop {
-                let _ = stop.send(());
-                break;
+            for reply in group.checkpoints.drain(..) {
+                let _ = reply.send(self.checkpoint());
+            }
+            if let Some(stop) = group.stop.take() {
+                self.stop(stop);
+                return;
             }
         }
         if let Err(e) = self.db.flush() {
@@ -174,19 +184,55 @@ impl Writer {
         }
     }
 
+    /// Final flush and checkpoint, so verification after a restart covers everything.
+    fn stop(&mut self, reply: oneshot::Sender<()>) {
+        if let Err(e) = self.make_durable() {
+            tracing::error!(error = %e, "changes still not durable at stop");
+        }
+        if let Err(e) = self.checkpoint() {
+            tracing::error!(error = %e, "final audit checkpoint failed");
+        }
+        let _ = reply.send(());
+    }
+
     fn prepare(&mut self, cmd: Command, group: &mut Group) {
         match cmd {
             Command::Change {
                 actor,
+                origin,
                 change,
                 reply,
-            } => match self.prepare_change(&actor, *change, group) {
-                Ok(outcome) => group.pending.push(Pending::Change(reply, outcome)),
-                Err(e) => {
-                    let _ = reply.send(Err(e));
+            } => {
+                let action = change.op.action();
+                let mut entry = origin.entry(action);
+                entry.object_id = change.op.object_id().to_string();
+                match self.prepare_change(&actor, *change, group) {
+                    Ok((outcome, label)) => {
+                        entry.object_id = outcome.id.clone();
+                        entry.revision = outcome.revision;
+                        entry.label = label;
+                        entry.feed_sequence = if outcome.replayed {
+                            0
+                        } else {
+                            outcome.sequence
+                        };
+                        if outcome.replayed {
+                            entry.detail =
+                                format!("idempotent replay of sequence {}", outcome.sequence);
+                        }
+                        group.audit(entry);
+                        group.durable = true;
+                        group.pending.push(Pending::Change(reply, outcome));
+                    }
+                    Err(e) => {
+                        group.audit(refused(entry, &e));
+                        let _ = reply.send(Err(e));
+                    }
                 }
-            },
-            Command::Member { op, reply } => {
+            }
+            Command::Member { op, origin, reply } => {
+                let mut entry = origin.entry(op.action());
+                entry.object_id = op.member_id().to_string();
                 let mut registry = group
                     .registry
                     .take()
@@ -198,252 +244,39 @@ impl Writer {
                             member.id.as_bytes().to_vec(),
                             members::encode(&member),
                         ));
+                        group.audit(entry);
+                        group.durable = true;
                         group.pending.push(Pending::Member(reply, member));
                     }
                     Err(e) => {
+                        group.audit(refused(entry, &e));
                         let _ = reply.send(Err(e));
                     }
                 }
                 group.registry = Some(registry);
             }
+            Command::Audit(entries) => {
+                for e in entries {
+                    group.audit(e);
+                }
+            }
+            Command::Checkpoint { reply } => group.checkpoints.push(reply),
             Command::Stop { reply } => group.stop = Some(reply),
         }
     }
 
-    fn prepare_change(
-        &self,
-        actor: &Member,
-        change: Change,
-        group: &mut Group,
-    ) -> Result<Outcome, StoreError> {
-        let request_hash = request_hash(&change.op);
-        let idem_key = change.idempotency_key.as_ref().map(|k| {
-            let mut key = actor.id.as_bytes().to_vec();
-            key.push(0);
-            key.extend_from_slice(k.as_bytes());
-            key
-        });
-        if let Some(key) = &idem_key
-            && let Some(record) = self.idempotency_record(key, group)?
-        {
-            if record.request_hash != request_hash {
-                return Err(StoreError::AlreadyExists(
-                    "idempotency_key: already used for a different request".into(),
-                ));
-            }
-            let mut response = record.response.unwrap_or_default();
-            response.replayed = true;
-            return Ok(response);
-        }
-
-        let seq = group.next_seq;
-        let now = clock::now_rfc3339();
-        let (event, head) = match change.op {
-            ChangeOp::Publish { content, kind } => {
-                let id = uuid::Uuid::new_v4().to_string();
-                let submission = Submission {
-                    id: id.clone(),
-                    revision: 1,
-                    publisher: actor.id.clone(),
-                    state: actor.state.clone(),
-                    kind: kind.as_str().into(),
-                    status: "active".into(),
-                    created_at: now.clone(),
-                    updated_at: now,
-                    content_hash: content_hash(&content),
-                    sequence: seq,
-                    content: Some(content),
-                    withdrawal_reason: String::new(),
-                };
-                let head = SubmissionHead {
-                    created_seq: seq,
-                    publisher: actor.id.clone(),
-                    kind: kind.as_str().into(),
-                    revision_seqs: vec![seq],
-                    withdrawn: false,
-                };
-                group
-                    .writes
-                    .push((T::ByCreated, seq.to_be_bytes().to_vec(), id.into_bytes()));
-                let event = StoredEvent {
-                    sequence: seq,
-                    action: records::PUBLISHED.into(),
-                    submission: Some(submission),
-                    previous_audience: None,
-                };
-                (event, head)
-            }
-            ChangeOp::Revise {
-                id,
-                content,
-                kind,
-                expected_revision,
-            } => {
-                let (mut head, latest) = self.current(&id, actor, expected_revision, group)?;
-                if head.kind != kind.as_str() {
-                    return Err(StoreError::Invalid(Invalid::one(
-                        "content.body",
-                        format!(
-                            "a revision keeps the kind; this submission is a {}",
-                            head.kind
-                        ),
-                    )));
-                }
-                let previous = latest.submission.unwrap_or_default();
-                let submission = Submission {
-                    revision: head.latest_revision() + 1,
-                    updated_at: now,
-                    content_hash: content_hash(&content),
-                    sequence: seq,
-                    content: Some(content),
-                    ..previous.clone()
-                };
-                head.revision_seqs.push(seq);
-                let event = StoredEvent {
-                    sequence: seq,
-                    action: records::REVISED.into(),
-                    submission: Some(submission),
-                    previous_audience: Some(audience_of(&previous)),
-                };
-                (event, head)
-            }
-            ChangeOp::Withdraw {
-                id,
-                reason,
-                expected_revision,
-            } => {
-                let (mut head, latest) = self.current(&id, actor, expected_revision, group)?;
-                let previous = latest.submission.unwrap_or_default();
-                let submission = Submission {
-                    revision: head.latest_revision() + 1,
-                    status: "withdrawn".into(),
-                    updated_at: now,
-                    sequence: seq,
-                    withdrawal_reason: reason,
-                    ..previous.clone()
-                };
-                head.revision_seqs.push(seq);
-                head.withdrawn = true;
-                let event = StoredEvent {
-                    sequence: seq,
-                    action: records::WITHDRAWN.into(),
-                    submission: Some(submission),
-                    previous_audience: Some(audience_of(&previous)),
-                };
-                (event, head)
-            }
-        };
-        let sub = event.submission.as_ref().expect("set above");
-        let outcome = PublishResponse {
-            id: sub.id.clone(),
-            revision: sub.revision,
-            sequence: seq,
-            content_hash: sub.content_hash.clone(),
-            accepted_at: sub.updated_at.clone(),
-            replayed: false,
-        };
-        let id = sub.id.clone();
-        group
-            .writes
-            .push((T::Events, seq.to_be_bytes().to_vec(), codec::frame(&event)));
-        group
-            .writes
-            .push((T::Heads, id.as_bytes().to_vec(), codec::frame(&head)));
-        if let Some(key) = idem_key {
-            let record = IdempotencyRecord {
-                request_hash,
-                response: Some(outcome.clone()),
-            };
-            group
-                .writes
-                .push((T::Idempotency, key.clone(), codec::frame(&record)));
-            group.idempotency.insert(key, record);
-        }
-        group.events.push(event.clone());
-        group.heads.insert(id, (head, event));
-        group.next_seq += 1;
-        Ok(outcome)
-    }
-
-    /// The submission as it stands (this group's changes included), checked for a change by
-    /// `actor`: it exists and is visible to it, it is the actor's, it is not withdrawn, and it
-    /// is at the expected revision.
-    fn current(
-        &self,
-        id: &str,
-        actor: &Member,
-        expected_revision: u32,
-        group: &Group,
-    ) -> Result<(SubmissionHead, StoredEvent), StoreError> {
-        let not_found = || StoreError::NotFound(format!("no submission {id}"));
-        let (head, latest) = match group.heads.get(id) {
-            Some((h, e)) => (h.clone(), e.clone()),
-            None => {
-                let head = read_head(&self.trees.heads, id)?.ok_or_else(not_found)?;
-                let latest = read_event(&self.trees.events, head.latest_seq())?;
-                (head, latest)
-            }
-        };
-        if head.publisher != actor.id {
-            // Reveal that the submission exists only to members who may see it.
-            let sub = latest.submission.as_ref().ok_or_else(not_found)?;
-            let visible = sub.content.as_ref().is_some_and(|c| {
-                c.tlp.parse().is_ok_and(|t| {
-                    tlp::may_read(
-                        actor,
-                        &Audience {
-                            publisher: &sub.publisher,
-                            tlp: t,
-                            recipients: &c.recipients,
-                            community: &c.community,
-                        },
-                    )
-                })
-            });
-            return Err(if visible {
-                StoreError::PermissionDenied(format!(
-                    "only its publisher {} may change submission {id}",
-                    head.publisher
-                ))
-            } else {
-                not_found()
-            });
-        }
-        if head.withdrawn {
-            return Err(StoreError::FailedPrecondition(format!(
-                "submission {id} is withdrawn and cannot change"
-            )));
-        }
-        if expected_revision != 0 && expected_revision != head.latest_revision() {
-            return Err(StoreError::FailedPrecondition(format!(
-                "expected_revision: submission {id} is at revision {}, not {expected_revision}",
-                head.latest_revision()
-            )));
-        }
-        Ok((head, latest))
-    }
-
-    fn idempotency_record(
-        &self,
-        key: &[u8],
-        group: &Group,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        if let Some(r) = group.idempotency.get(key) {
-            return Ok(Some(r.clone()));
-        }
-        match self.trees.idempotency.get(key)? {
-            None => Ok(None),
-            Some(v) => codec::unframe(&v, || "idempotency record".into()).map(Some),
-        }
-    }
-
-    /// Makes the group durable, then answers its callers and publishes its events.
+    /// Applies the group, makes it durable if it changes data, then answers its callers and
+    /// publishes its events.
     fn commit(&mut self, group: &mut Group) {
         let pending = std::mem::take(&mut group.pending);
         if group.writes.is_empty() {
-            // Only replays of idempotent requests, already durable.
             answer(pending, None);
             return;
+        }
+        if group.audit != self.audit {
+            group
+                .writes
+                .push((T::Meta, AUDIT_STATE_KEY.to_vec(), group.audit.to_bytes()));
         }
         if let Err(e) = self.apply(&group.writes) {
             // The transaction did not apply: nothing changed, no number was used.
@@ -451,9 +284,10 @@ impl Writer {
             answer(pending, Some(e));
             return;
         }
-        // Applied in memory: these numbers are used from now on, whatever the flush says, so
-        // they are never given to other changes.
+        // Applied: these numbers are used from now on, whatever the flush says, so they are
+        // never given to other changes or entries.
         self.next_seq = group.next_seq;
+        self.audit = group.audit.clone();
         if let Some(registry) = group.registry.take() {
             *self
                 .registry_shared
@@ -463,32 +297,39 @@ impl Writer {
             self.registry_generation
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         }
+        if !group.durable {
+            answer(pending, None);
+            return;
+        }
         self.undurable.append(&mut group.events);
-        match self.make_durable() {
+        match self.flush().and_then(|()| self.make_durable()) {
             Ok(()) => answer(pending, None),
             Err(e) => {
                 tracing::error!(error = %e, changes = pending.len(), "flush failed; changes not acknowledged");
-                answer(
-                    pending,
-                    Some(StoreError::Io(format!(
-                        "{e}; the change may or may not be kept: retry with the same idempotency_key"
-                    ))),
-                );
+                let e = StoreError::Io(format!(
+                    "{e}; the change may or may not be kept: retry with the same idempotency_key"
+                ));
+                answer(pending, Some(e));
             }
         }
     }
 
-    /// Flushes and fsyncs; on success advances the durable head over every applied change and
-    /// publishes them live. While this fails, the writer refuses new changes (see `run`).
-    fn make_durable(&mut self) -> Result<(), StoreError> {
-        if self.undurable.is_empty() {
-            return Ok(());
-        }
+    fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         if let Some(f) = &self.datafile {
             f.sync_data()
                 .map_err(|e| StoreError::Io(format!("fdatasync of the data file: {e}")))?;
         }
+        Ok(())
+    }
+
+    /// Makes held changes durable: on success advances the durable head over every applied
+    /// change and publishes them live. While this fails, the writer refuses new changes.
+    fn make_durable(&mut self) -> Result<(), StoreError> {
+        if self.undurable.is_empty() {
+            return Ok(());
+        }
+        self.flush()?;
         self.head
             .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
         for ev in self.undurable.drain(..) {
@@ -496,6 +337,26 @@ impl Writer {
             let _ = self.live.send(Arc::new(super::Committed::new(ev)));
         }
         Ok(())
+    }
+
+    /// Flushes (so the entries it covers are durable), then signs and stores a checkpoint of the
+    /// audit log at its current size, unless the latest checkpoint already covers it.
+    fn checkpoint(&mut self) -> Result<Checkpoint, StoreError> {
+        self.flush()?;
+        let size = self.audit.frontier.size();
+        if let Some((k, v)) = self.trees.checkpoints.last()?
+            && super::key_u64(&k) == size
+        {
+            return codec::unframe(&v, || format!("checkpoint {size}"));
+        }
+        let cp = self
+            .signer
+            .checkpoint(size, &self.audit.frontier.root(), clock::now_rfc3339());
+        self.trees
+            .checkpoints
+            .insert(size.to_be_bytes(), codec::frame(&cp))?;
+        self.flush()?;
+        Ok(cp)
     }
 
     fn apply(&self, writes: &[(T, Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
@@ -506,6 +367,8 @@ impl Writer {
             &t.by_created,
             &t.idempotency,
             &t.members,
+            &t.audit,
+            &t.meta,
         ];
         trees[..]
             .transaction(|tx| {
@@ -519,9 +382,15 @@ impl Writer {
                 sled::transaction::TransactionError::Abort(()) => {
                     StoreError::Io("transaction aborted".into())
                 }
-            })?;
-        Ok(())
+            })
     }
+}
+
+/// The entry for a refused request.
+fn refused(mut entry: AuditEntry, e: &StoreError) -> AuditEntry {
+    entry.outcome = REFUSED.to_string();
+    entry.reason = format!("{}: {e}", e.code_name());
+    entry
 }
 
 /// Answers a command that cannot be attempted.
@@ -532,6 +401,11 @@ fn refuse(cmd: Command, e: StoreError) {
     match cmd {
         Command::Change { reply, .. } => drop(reply.send(Err(e))),
         Command::Member { reply, .. } => drop(reply.send(Err(e))),
+        Command::Checkpoint { reply } => drop(reply.send(Err(e))),
+        // The writer cannot write them while storage fails: they go to the log instead.
+        Command::Audit(entries) => {
+            tracing::error!(entries = entries.len(), error = %e, "audit entries not written")
+        }
         Command::Stop { reply } => drop(reply.send(())),
     }
 }
@@ -545,51 +419,4 @@ fn answer(pending: Vec<Pending>, error: Option<StoreError>) {
             (Pending::Member(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
         }
     }
-}
-
-fn audience_of(s: &Submission) -> AudienceRecord {
-    let c = s.content.as_ref();
-    AudienceRecord {
-        tlp: c.map(|c| c.tlp.clone()).unwrap_or_default(),
-        recipients: c.map(|c| c.recipients.clone()).unwrap_or_default(),
-        community: c.map(|c| c.community.clone()).unwrap_or_default(),
-    }
-}
-
-/// Lowercase hex SHA-256 of the canonical (prost) encoding of the content.
-pub fn content_hash(content: &SubmissionContent) -> String {
-    hex::encode(Sha256::digest(content.encode_to_vec()))
-}
-
-/// Identifies a request for idempotency: same key with another request is refused.
-fn request_hash(op: &ChangeOp) -> Vec<u8> {
-    let mut h = Sha256::new();
-    match op {
-        ChangeOp::Publish { content, .. } => {
-            h.update(b"publish\0");
-            h.update(content.encode_to_vec());
-        }
-        ChangeOp::Revise {
-            id,
-            content,
-            expected_revision,
-            ..
-        } => {
-            h.update(b"revise\0");
-            h.update(id.as_bytes());
-            h.update(expected_revision.to_be_bytes());
-            h.update(content.encode_to_vec());
-        }
-        ChangeOp::Withdraw {
-            id,
-            reason,
-            expected_revision,
-        } => {
-            h.update(b"withdraw\0");
-            h.update(id.as_bytes());
-            h.update(expected_revision.to_be_bytes());
-            h.update(reason.as_bytes());
-        }
-    }
-    h.finalize().to_vec()
 }

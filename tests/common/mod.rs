@@ -135,7 +135,10 @@ impl TestHub {
                 created_at: String::new(),
                 updated_at: String::new(),
             };
-            store.member(MemberOp::Register(member)).await.unwrap();
+            store
+                .member(MemberOp::Register(member), Default::default())
+                .await
+                .unwrap();
             certs.insert(spec.id.to_string(), issued);
         }
         tokio::task::spawn_blocking(move || store.close())
