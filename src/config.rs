@@ -63,6 +63,8 @@ pub struct Config {
     pub tls: ServerTlsFiles,
     pub limits: Limits,
     pub store: StoreOptions,
+    /// How often the audit log's state is signed as a checkpoint (when it grew).
+    pub audit_checkpoint_interval: Duration,
 }
 
 /// Values given on the command line.
@@ -83,6 +85,14 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     store: FileStore,
+    #[serde(default)]
+    audit: FileAudit,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileAudit {
+    checkpoint_interval_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -275,6 +285,11 @@ pub fn parse(
             sd.live_buffer as u64,
         ) as usize,
     };
+    let audit_checkpoint_interval = Duration::from_secs(positive(
+        "audit.checkpoint_interval_s",
+        file.audit.checkpoint_interval_s,
+        60,
+    ));
     if limits.max_message_bytes < 3 * 1024 * 1024 {
         errs.push("limits.max_message_bytes: must be at least 3 MiB to carry a submission with its attachments".into());
     }
@@ -285,6 +300,7 @@ pub fn parse(
             tls,
             limits,
             store,
+            audit_checkpoint_interval,
         })
     } else {
         Err(ConfigErrors(errs))

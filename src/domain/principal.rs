@@ -25,6 +25,8 @@ pub enum Action {
     Read,
     WhoAmI,
     AdministerMembers,
+    /// Query, export or verify the audit log.
+    Audit,
 }
 
 /// Why a request is refused before touching any data.
@@ -49,6 +51,7 @@ impl std::fmt::Display for Refusal {
 }
 
 const READERS: &[Role] = &[Role::Publisher, Role::Subscriber];
+const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
 
 /// Role check for an action. A suspended member may do nothing at all, not even ask who it is,
 /// so that suspension is visible at once.
@@ -74,5 +77,12 @@ pub fn authorize(member: &Member, action: Action) -> Result<(), Refusal> {
             }
         }
         Action::AdministerMembers => needs(Role::Admin),
+        Action::Audit => {
+            if member.roles.contains(Role::Auditor) || member.roles.contains(Role::Admin) {
+                Ok(())
+            } else {
+                Err(Refusal::MissingAnyRole(AUDITORS))
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The gRPC server: thin handlers over the domain and the store, served over the TLS accept
 //! loop with explicit HTTP/2 limits, plus grpc.health.v1 and server reflection.
 mod admin;
+mod audit;
 pub mod auth;
 mod feed;
 mod hub;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
 pub use admin::AdminService;
+pub use audit::AuditService;
 pub use feed::FeedService;
 pub use hub::HubService;
 pub use status::code_name;
@@ -24,7 +26,10 @@ pub use status::code_name;
 use crate::{
     config::Config,
     domain::catalogue::Catalogue,
-    pb::{feed_server::FeedServer, hub_server::HubServer, member_admin_server::MemberAdminServer},
+    pb::{
+        audit_server::AuditServer, feed_server::FeedServer, hub_server::HubServer,
+        member_admin_server::MemberAdminServer,
+    },
     store::{Store, StoreError},
     tls::{self, TlsError, incoming},
 };
@@ -133,6 +138,17 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
 
+    let audit = AuditServer::new(AuditService {
+        store: store.clone(),
+    })
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
+    spawn_checkpoints(
+        store.clone(),
+        config.audit_checkpoint_interval,
+        shutdown.clone(),
+    );
+
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<HubServer<HubService>>().await;
     health_reporter
@@ -156,7 +172,8 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         .add_service(reflection)
         .add_service(hub)
         .add_service(admin)
-        .add_service(feed);
+        .add_service(feed)
+        .add_service(audit);
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
         let result = router
@@ -174,4 +191,23 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         shutdown,
         task,
     })
+}
+
+/// Signs an audit checkpoint every `every` while the log grows (the writer skips a checkpoint
+/// when nothing was added), so tampering with stored entries is caught against a signed root.
+fn spawn_checkpoints(store: Store, every: std::time::Duration, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    if let Err(e) = store.checkpoint().await {
+                        tracing::error!(error = %e, "audit checkpoint failed");
+                    }
+                }
+            }
+        }
+    });
 }

@@ -111,6 +111,7 @@ impl TestHub {
                 crls: vec![],
             },
             limits: Limits::default(),
+            audit_checkpoint_interval: std::time::Duration::from_secs(60),
             store: StoreOptions {
                 cache_capacity: 16 * 1024 * 1024,
                 fsync: true,

@@ -1,0 +1,289 @@
+//! The Audit service: query, export and verify the log (auditors and admins), and the access
+//! log of a publisher's own submissions. Every call is itself audited.
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::auth::{Caller, refused};
+use crate::{
+    audit::{ALLOWED, REFUSED},
+    domain::{Invalid, clock, principal::Action},
+    pb::{self, audit_server::Audit},
+    store::{Store, StoreError},
+};
+
+/// Entries examined per query page at most; the page token continues from there.
+const SCAN_BUDGET: usize = 100_000;
+
+#[derive(Clone)]
+pub struct AuditService {
+    pub store: Store,
+}
+
+fn page_size(n: u32) -> Result<usize, Invalid> {
+    match n {
+        0 => Ok(100),
+        1..=1000 => Ok(n as usize),
+        n => Err(Invalid::one(
+            "page_size",
+            format!("{n} is over the maximum of 1000"),
+        )),
+    }
+}
+
+fn token(t: &str) -> Result<u64, Invalid> {
+    if t.is_empty() {
+        return Ok(0);
+    }
+    URL_SAFE_NO_PAD
+        .decode(t)
+        .ok()
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(u64::from_be_bytes)
+        .ok_or_else(|| Invalid::one("page_token", "is not a token returned by this call"))
+}
+
+fn instant(field: &str, v: &str) -> Result<Option<String>, Invalid> {
+    if v.is_empty() {
+        return Ok(None);
+    }
+    clock::parse_instant(v)
+        .map(|t| Some(clock::format_instant(t)))
+        .map_err(|e| Invalid::one(field, e))
+}
+
+/// A checked query.
+struct Query {
+    r: pb::AuditQuery,
+    since: Option<String>,
+    until: Option<String>,
+    size: usize,
+    after: u64,
+}
+
+impl Query {
+    fn parse(r: &pb::AuditQuery) -> Result<Query, Invalid> {
+        if ![String::new(), ALLOWED.into(), REFUSED.into()].contains(&r.outcome) {
+            return Err(Invalid::one("outcome", "use allowed or refused"));
+        }
+        Ok(Query {
+            since: instant("since", &r.since)?,
+            until: instant("until", &r.until)?,
+            size: page_size(r.page_size)?,
+            after: token(&r.page_token)?,
+            r: r.clone(),
+        })
+    }
+
+    fn matches(&self, e: &pb::AuditEntry) -> bool {
+        let r = &self.r;
+        (r.member.is_empty() || e.member == r.member)
+            && (r.action.is_empty() || e.action == r.action)
+            && (r.object_id.is_empty()
+                || e.object_id == r.object_id
+                || e.object_ids.contains(&r.object_id))
+            && (r.outcome.is_empty() || e.outcome == r.outcome)
+            && self.since.as_ref().is_none_or(|s| e.at >= *s)
+            && self.until.as_ref().is_none_or(|u| e.at < *u)
+    }
+}
+
+/// Scans entries after `after`, keeping those `keep` turns into items, up to `size` items or
+/// the scan budget. Returns the items and the token to continue (empty at the end).
+fn scan<T>(
+    store: &Store,
+    after: u64,
+    size: usize,
+    mut keep: impl FnMut(&pb::AuditEntry, &mut Vec<T>),
+) -> Result<(Vec<T>, String), StoreError> {
+    let mut items = Vec::new();
+    let mut last = None;
+    for (examined, entry) in store.audit_after(after).enumerate() {
+        if items.len() >= size || examined == SCAN_BUDGET {
+            let next = last
+                .map(|s: u64| URL_SAFE_NO_PAD.encode(s.to_be_bytes()))
+                .unwrap_or_default();
+            return Ok((items, next));
+        }
+        let entry = entry?;
+        last = Some(entry.sequence);
+        keep(&entry, &mut items);
+    }
+    Ok((items, String::new()))
+}
+
+impl AuditService {
+    /// Runs `work` for an authenticated caller holding `action`'s roles, auditing the call.
+    async fn audited<T, R: Send + 'static>(
+        &self,
+        req: &Request<T>,
+        name: &str,
+        object_id: &str,
+        action: Action,
+        work: impl FnOnce(Store, String) -> Result<R, Status> + Send + 'static,
+    ) -> Result<R, Status> {
+        let mut caller = Caller::of(&self.store, req);
+        let result = match caller.authenticate(action) {
+            Ok(who) => {
+                let store = self.store.clone();
+                let member = who.member.id.clone();
+                // Scans read many entries: off the async workers.
+                tokio::task::spawn_blocking(move || work(store, member))
+                    .await
+                    .map_err(|e| Status::internal(format!("audit task failed: {e}")))
+                    .and_then(|r| r)
+            }
+            Err(status) => Err(status),
+        };
+        let mut entry = caller.entry(name);
+        entry.object_id = object_id.to_string();
+        caller
+            .record(match &result {
+                Ok(_) => entry,
+                Err(status) => refused(entry, status),
+            })
+            .await;
+        result
+    }
+}
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    async fn query(&self, req: Request<pb::AuditQuery>) -> Result<Response<pb::AuditPage>, Status> {
+        let q = req.get_ref().clone();
+        self.audited(&req, "audit.query", "", Action::Audit, move |store, _| {
+            let q = Query::parse(&q)?;
+            let (entries, next_page_token) = scan(&store, q.after, q.size, |e, out| {
+                if q.matches(e) {
+                    out.push(e.clone());
+                }
+            })?;
+            Ok(pb::AuditPage {
+                entries,
+                next_page_token,
+            })
+        })
+        .await
+        .map(Response::new)
+    }
+
+    type ExportStream = ReceiverStream<Result<pb::ExportItem, Status>>;
+
+    async fn export(
+        &self,
+        req: Request<pb::ExportRequest>,
+    ) -> Result<Response<Self::ExportStream>, Status> {
+        let after = req.get_ref().after_sequence;
+        // A fresh checkpoint first: it makes everything durable and fixes what the export covers.
+        let checkpoint = self.store.checkpoint().await?;
+        let covered = checkpoint.tree_size;
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        self.audited(&req, "audit.export", "", Action::Audit, move |store, _| {
+            let items = std::iter::once(Ok(pb::export_item::Item::PublicKey(
+                store.audit_public_key().into(),
+            )))
+            .chain(
+                store
+                    .checkpoints()?
+                    .into_iter()
+                    .map(|c| Ok(pb::export_item::Item::Checkpoint(c))),
+            )
+            .chain(
+                store
+                    .audit_after(after)
+                    .take_while(move |e| e.as_ref().map_or(true, |e| e.sequence <= covered))
+                    .map(|e| e.map(pb::export_item::Item::Entry)),
+            );
+            // Streamed from a blocking task: the channel bounds memory; a client that stops
+            // reading stops the export.
+            std::thread::spawn(move || {
+                for item in items {
+                    let msg = item
+                        .map(|i| pb::ExportItem { item: Some(i) })
+                        .map_err(Status::from);
+                    if tx.blocking_send(msg).is_err() {
+                        return;
+                    }
+                }
+            });
+            Ok(())
+        })
+        .await?;
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn verify(
+        &self,
+        req: Request<pb::VerifyRequest>,
+    ) -> Result<Response<pb::VerifyReport>, Status> {
+        self.audited(&req, "audit.verify", "", Action::Audit, |store, _| {
+            Ok(store.verify_audit()?)
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn access_log(
+        &self,
+        req: Request<pb::AccessLogRequest>,
+    ) -> Result<Response<pb::AccessLogResponse>, Status> {
+        let r = req.get_ref().clone();
+        let id = r.submission_id.clone();
+        self.audited(
+            &req,
+            "audit.access_log",
+            &id,
+            Action::Read,
+            move |store, member| {
+                let size = page_size(r.page_size)?;
+                let after = token(&r.page_token)?;
+                // Only the publisher learns anything, including whether the submission exists.
+                let head = store
+                    .head_of(&r.submission_id)?
+                    .filter(|h| h.publisher == member)
+                    .ok_or_else(|| {
+                        Status::not_found(format!("no submission {} of yours", r.submission_id))
+                    })?;
+                let start = after.max(head.created_audit_seq.saturating_sub(1));
+                let (records, next_page_token) = scan(&store, start, size, |e, out| {
+                    if e.outcome != ALLOWED || e.member == head.publisher {
+                        return;
+                    }
+                    let record = |via: &str, revision: u32| pb::AccessRecord {
+                        member: e.member.clone(),
+                        at: e.at.clone(),
+                        via: via.into(),
+                        revision,
+                        audit_sequence: e.sequence,
+                    };
+                    match e.action.as_str() {
+                        "submission.get" if e.object_id == r.submission_id => {
+                            out.push(record("get", e.revision))
+                        }
+                        "submission.list" if e.object_ids.contains(&r.submission_id) => {
+                            out.push(record("list", 0))
+                        }
+                        "feed.deliver" => {
+                            for (i, seq) in head.revision_seqs.iter().enumerate() {
+                                let delivered = e
+                                    .delivered_ranges
+                                    .chunks(2)
+                                    .any(|p| p.len() == 2 && p[0] <= *seq && *seq <= p[1]);
+                                if delivered {
+                                    out.push(record("feed", i as u32 + 1));
+                                }
+                            }
+                        }
+                        _ => {}
+                    }
+                })?;
+                Ok(pb::AccessLogResponse {
+                    records,
+                    next_page_token,
+                })
+            },
+        )
+        .await
+        .map(Response::new)
+    }
+}
