@@ -192,3 +192,51 @@ impl Verifier {
         }
     }
 }
+
+/// Verifies an export (JSON lines of `ExportItem`, as `cbm-hub audit export` writes them),
+/// offline. With `pinned`, the export's own public key must be that key.
+pub fn verify_export(
+    lines: impl Iterator<Item = std::io::Result<String>>,
+    pinned: Option<Vec<u8>>,
+) -> Result<VerifyReport, String> {
+    use crate::pb::{ExportItem, export_item::Item};
+    let mut key = None;
+    let mut checkpoints = Vec::new();
+    let mut entries = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let line = line.map_err(|e| e.to_string())?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let item: ExportItem =
+            serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        match item.item {
+            Some(Item::PublicKey(k)) => key = Some(k.to_vec()),
+            Some(Item::Checkpoint(c)) => checkpoints.push(c),
+            Some(Item::Entry(e)) => entries.push(e),
+            None => {}
+        }
+    }
+    let key = match (pinned, key) {
+        (Some(p), Some(k)) if p != k => {
+            return Ok(VerifyReport {
+                ok: false,
+                problem: "the export's public key is not the pinned key".into(),
+                ..Default::default()
+            });
+        }
+        (Some(p), _) => p,
+        (None, Some(k)) => k,
+        (None, None) => return Err("the export holds no public key".into()),
+    };
+    let mut verifier = Verifier::new(key);
+    for c in checkpoints {
+        verifier.checkpoint(c);
+    }
+    for e in &entries {
+        if !verifier.entry(e) {
+            break;
+        }
+    }
+    Ok(verifier.finish())
+}

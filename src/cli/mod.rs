@@ -1,4 +1,5 @@
 //! The `cbm-hub` command line: one file per group of subcommands.
+mod audit;
 mod client;
 mod home;
 mod init;
@@ -59,6 +60,11 @@ pub enum Command {
     /// Administer members (needs the admin role).
     #[command(subcommand)]
     Member(member::MemberCommand),
+    /// Query, export and verify the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+    /// Who read or received one of your submissions (gets, lists, feed deliveries).
+    AccessLog(audit::AccessLogArgs),
     /// Development PKI: issue member certificates from the dev CA of the home directory.
     #[command(subcommand)]
     Pki(pki::PkiCommand),
@@ -94,6 +100,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Subscribe(a) => subscribe::run(&home, a).await,
         Command::Member(c) => member::run(&home, c).await,
         Command::Pki(c) => pki::run(&home, c).await,
+        Command::Audit(c) => audit::run(&home, c).await,
+        Command::AccessLog(a) => audit::access_log(&home, a).await,
     }
 }
 

@@ -114,6 +114,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
             max_connections: limits.max_connections,
             handshake_timeout: limits.handshake_timeout,
         },
+        handshake_audit(store.clone()),
         shutdown.clone(),
     );
 
@@ -210,4 +211,19 @@ fn spawn_checkpoints(store: Store, every: std::time::Duration, shutdown: Cancell
             }
         }
     });
+}
+
+/// Records refused handshakes in the audit log, with the fingerprint presented.
+fn handshake_audit(store: Store) -> incoming::RefusalSink {
+    Arc::new(move |peer, presented, why| {
+        let origin = crate::audit::Origin {
+            member: String::new(),
+            cert_sha256: presented.unwrap_or_default(),
+            peer: peer.to_string(),
+        };
+        let mut entry = origin.entry("tls.handshake");
+        entry.outcome = crate::audit::REFUSED.to_string();
+        entry.reason = why;
+        store.audit_nowait(entry);
+    })
 }

@@ -1,6 +1,7 @@
 //! The accept loop: TCP connections, bounded in number, each TLS handshake concurrent and timed
 //! out, yielding established connections that carry the verified peer's identity facts.
 use std::{
+    cell::RefCell,
     io,
     net::SocketAddr,
     pin::Pin,
@@ -94,11 +95,15 @@ pub struct AcceptLimits {
 /// The server TLS configuration, swappable at run time (certificate or CRL reload).
 pub type SharedServerConfig = Arc<RwLock<Arc<ServerConfig>>>;
 
+/// Told about every refused handshake: peer, the certificate presented (SHA-256, if any), why.
+pub type RefusalSink = Arc<dyn Fn(SocketAddr, Option<String>, String) + Send + Sync>;
+
 /// Accepts connections on `listener` until `shutdown`, yielding established TLS connections.
 pub fn accept(
     listener: TcpListener,
     tls: SharedServerConfig,
     limits: AcceptLimits,
+    refusals: RefusalSink,
     shutdown: CancellationToken,
 ) -> ReceiverStream<Result<TlsConn, io::Error>> {
     // A small queue: handshaken connections are taken by the server at once.
@@ -127,8 +132,15 @@ pub fn accept(
             let _ = tcp.set_nodelay(true);
             let acceptor = TlsAcceptor::from(tls.read().unwrap_or_else(|p| p.into_inner()).clone());
             let tx = tx.clone();
-            tokio::spawn(async move {
-                match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+            let refusals = refusals.clone();
+            tokio::spawn(super::presented::PRESENTED.scope(RefCell::new(None), async move {
+                let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await;
+                let refuse = |why: String| {
+                    let presented = super::presented::PRESENTED.with(|p| p.borrow().clone());
+                    tracing::info!(%peer, cert = ?presented, why, "TLS handshake refused");
+                    refusals(peer, presented, why);
+                };
+                match handshake {
                     Ok(Ok(stream)) => {
                         let cert = stream
                             .get_ref()
@@ -149,10 +161,10 @@ pub fn accept(
                         };
                         let _ = tx.send(Ok(conn)).await;
                     }
-                    Ok(Err(e)) => tracing::info!(%peer, error = %e, "TLS handshake refused"),
-                    Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
+                    Ok(Err(e)) => refuse(e.to_string()),
+                    Err(_) => refuse(format!("handshake not completed within {:?}", limits.handshake_timeout)),
                 }
-            });
+            }));
         }
     });
     ReceiverStream::new(rx)
