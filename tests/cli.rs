@@ -186,6 +186,29 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
         !ok && err.contains("permission denied") && err.contains("suspended"),
         "{err}"
     );
+    // Audit: the publisher's access log, a query, an export verified offline against the key.
+    let (ok, out, err) = cli(&home, &ep, &["access-log", &id, "-p", "EE-MFA"]);
+    assert!(ok && out.contains("CL-CSIRT") && out.contains("get"), "{out}{err}");
+    let (ok, out, err) = cli(&home, &ep, &["audit", "query", "--action", "member.suspend", "-p", "HUB-ADMIN"]);
+    assert!(ok && out.contains("FI-MFA"), "{out}{err}");
+    let export = dir.path().join("audit.jsonl");
+    let (ok, _, err) = cli(&home, &ep, &["audit", "export", "--out", export.to_str().unwrap(), "-p", "HUB-ADMIN"]);
+    assert!(ok, "{err}");
+    let key = home.join("data/audit-signing-key.pub");
+    let verify = |file: &Path| {
+        Command::new(BIN)
+            .args(["audit", "verify", file.to_str().unwrap(), "--public-key", key.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let good = verify(&export);
+    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stdout));
+    assert!(String::from_utf8_lossy(&good.stdout).starts_with("ok: "));
+    let text = std::fs::read_to_string(&export).unwrap();
+    std::fs::write(&export, text.replacen("\"allowed\"", "\"refused\"", 1)).unwrap();
+    let bad = verify(&export);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("FAILED"), "{}", String::from_utf8_lossy(&bad.stdout));
     drop(served);
 
     // A second start reuses everything: no re-initialisation, data kept.
