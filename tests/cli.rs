@@ -123,6 +123,44 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     let (ok, out, _) = cli(&home, &ep, &["list", "-p", "CL-CSIRT"]);
     assert!(ok && out.contains(&id), "{out}");
 
+    // `get --content` prints a submission file that `revise` takes back.
+    let (ok, content, err) = cli(&home, &ep, &["get", &id, "--content", "-p", "EE-MFA"]);
+    assert!(
+        ok && content.starts_with("title: Technical point of contact"),
+        "{content}{err}"
+    );
+    assert!(
+        !content.contains("''") && !content.contains("[]"),
+        "empty fields are left out: {content}"
+    );
+    let edited = dir.path().join("poc2.yaml");
+    std::fs::write(&edited, content.replace("Duty officer", "Duty manager")).unwrap();
+    let (ok, out, err) = cli(
+        &home,
+        &ep,
+        &[
+            "revise",
+            &id,
+            edited.to_str().unwrap(),
+            "--expected-revision",
+            "1",
+            "-p",
+            "EE-MFA",
+        ],
+    );
+    assert!(ok && out.contains("revision 2"), "{out}{err}");
+    // A YAML type error names the field's path.
+    std::fs::write(&edited, content.replace("cert@example.ee", "1234")).unwrap();
+    let (ok, _, err) = cli(
+        &home,
+        &ep,
+        &["publish", edited.to_str().unwrap(), "-p", "EE-MFA"],
+    );
+    assert!(
+        !ok && err.contains("body.point_of_contact.channels[0].value") && err.contains("quote"),
+        "{err}"
+    );
+
     // Errors print the server's message, not a debug dump.
     std::fs::write(&file, "title: x\nlanguage: en\ntlp: TLP:RED\nbody:\n  notice: {category: ping, subject: s, text: t}\n").unwrap();
     let (ok, _, err) = cli(
@@ -188,27 +226,66 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     );
     // Audit: the publisher's access log, a query, an export verified offline against the key.
     let (ok, out, err) = cli(&home, &ep, &["access-log", &id, "-p", "EE-MFA"]);
-    assert!(ok && out.contains("CL-CSIRT") && out.contains("get"), "{out}{err}");
-    let (ok, out, err) = cli(&home, &ep, &["audit", "query", "--action", "member.suspend", "-p", "HUB-ADMIN"]);
+    assert!(
+        ok && out.contains("CL-CSIRT") && out.contains("get"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = cli(
+        &home,
+        &ep,
+        &[
+            "audit",
+            "query",
+            "--action",
+            "member.suspend",
+            "-p",
+            "HUB-ADMIN",
+        ],
+    );
     assert!(ok && out.contains("FI-MFA"), "{out}{err}");
     let export = dir.path().join("audit.jsonl");
-    let (ok, _, err) = cli(&home, &ep, &["audit", "export", "--out", export.to_str().unwrap(), "-p", "HUB-ADMIN"]);
+    let (ok, _, err) = cli(
+        &home,
+        &ep,
+        &[
+            "audit",
+            "export",
+            "--out",
+            export.to_str().unwrap(),
+            "-p",
+            "HUB-ADMIN",
+        ],
+    );
     assert!(ok, "{err}");
     let key = home.join("data/audit-signing-key.pub");
     let verify = |file: &Path| {
         Command::new(BIN)
-            .args(["audit", "verify", file.to_str().unwrap(), "--public-key", key.to_str().unwrap()])
+            .args([
+                "audit",
+                "verify",
+                file.to_str().unwrap(),
+                "--public-key",
+                key.to_str().unwrap(),
+            ])
             .output()
             .unwrap()
     };
     let good = verify(&export);
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stdout));
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stdout)
+    );
     assert!(String::from_utf8_lossy(&good.stdout).starts_with("ok: "));
     let text = std::fs::read_to_string(&export).unwrap();
     std::fs::write(&export, text.replacen("\"allowed\"", "\"refused\"", 1)).unwrap();
     let bad = verify(&export);
     assert!(!bad.status.success());
-    assert!(String::from_utf8_lossy(&bad.stdout).contains("FAILED"), "{}", String::from_utf8_lossy(&bad.stdout));
+    assert!(
+        String::from_utf8_lossy(&bad.stdout).contains("FAILED"),
+        "{}",
+        String::from_utf8_lossy(&bad.stdout)
+    );
     drop(served);
 
     // A second start reuses everything: no re-initialisation, data kept.

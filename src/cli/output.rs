@@ -44,12 +44,37 @@ pub fn submission(s: &pb::Submission, as_json: bool) -> anyhow::Result<()> {
     match &s.content {
         Some(c) => {
             println!("---");
-            // Through a JSON value, so the body kind prints as a key, as submission files write it.
-            print!("{}", serde_norway::to_string(&serde_json::to_value(c)?)?);
+            print!("{}", content_yaml(c)?);
         }
         None => println!("(content not shown: the submission is withdrawn)"),
     }
     Ok(())
+}
+
+/// Content as a submission file: YAML in the contract's field order, empty fields left out, the
+/// body kind as a key (through a JSON value; YAML tags would be `!notice`). `revise` takes it back.
+pub fn content_yaml(c: &pb::SubmissionContent) -> anyhow::Result<String> {
+    let mut value = serde_json::to_value(c)?;
+    prune(&mut value);
+    Ok(serde_norway::to_string(&value)?)
+}
+
+/// Removes empty strings, empty lists, nulls and emptied objects.
+fn prune(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => {
+            a.retain_mut(prune);
+            !a.is_empty()
+        }
+        Value::Object(o) => {
+            o.retain(|_, v| prune(v));
+            !o.is_empty()
+        }
+        Value::Bool(_) | Value::Number(_) => true,
+    }
 }
 
 pub fn list_page(page: &pb::ListResponse, as_json: bool, header: bool) -> anyhow::Result<()> {

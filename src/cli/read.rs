@@ -11,6 +11,9 @@ pub struct GetArgs {
     /// Revision number (default: the latest).
     #[arg(long)]
     pub revision: Option<u32>,
+    /// Print only the content, as a submission file (edit it and pass it to `revise`).
+    #[arg(long, conflicts_with = "json")]
+    pub content: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -67,6 +70,14 @@ pub async fn get(home: &Home, a: GetArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
+    if a.content {
+        let c = s
+            .content
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("submission {} is withdrawn: no content", s.id))?;
+        print!("{}", output::content_yaml(c)?);
+        return Ok(());
+    }
     output::submission(&s, a.client.json)
 }
 

@@ -50,27 +50,52 @@ pub struct WithdrawArgs {
 }
 
 /// Reads submission content from a JSON or YAML file. Unknown fields are errors, so typos
-/// surface here rather than being dropped.
+/// surface here rather than being dropped; errors name the path of the field.
 pub fn read_content(path: &Path) -> anyhow::Result<pb::SubmissionContent> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("reading stdin")?
     } else {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
     };
+    anyhow::ensure!(
+        !text.trim().is_empty(),
+        "{}: the file is empty",
+        path.display()
+    );
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
     let parsed = match ext {
-        "json" => serde_json::from_str(&text).map_err(|e| e.to_string()),
+        "json" => from_json(&text),
         "yaml" | "yml" => from_yaml(&text),
-        _ => serde_json::from_str(&text).or_else(|_| from_yaml(&text)),
+        _ => from_json(&text).or_else(|_| from_yaml(&text)),
     };
     parsed.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn from_json(text: &str) -> Result<pb::SubmissionContent, String> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de)
+        .map_err(|e| describe(e.path().to_string(), e.inner().to_string()))
 }
 
 /// YAML through a JSON value: serde_norway writes enums as YAML tags (`!notice`), while
 /// submission files name the body kind as a plain key (`body: {notice: ...}`), as JSON does.
 fn from_yaml(text: &str) -> Result<pb::SubmissionContent, String> {
     let value: serde_json::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
-    serde_json::from_value(value).map_err(|e| e.to_string())
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut why = e.inner().to_string();
+        if why.contains("expected a string") {
+            why.push_str(" (quote the value in YAML, for example \"+372 600 0000\" or \"1.0\")");
+        }
+        describe(e.path().to_string(), why)
+    })
+}
+
+fn describe(path: String, why: String) -> String {
+    if path == "." {
+        why
+    } else {
+        format!("{path}: {why}")
+    }
 }
 
 pub async fn publish(home: &Home, a: PublishArgs) -> anyhow::Result<()> {

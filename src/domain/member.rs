@@ -222,6 +222,11 @@ impl Registry {
         self.members.contains_key(id)
     }
 
+    /// Whether any member belongs to `community`.
+    pub fn has_community(&self, community: &str) -> bool {
+        self.members.values().any(|m| m.in_community(community))
+    }
+
     /// The member a binding belongs to, if any.
     pub fn owner_of(&self, binding: &Binding) -> Option<&str> {
         self.by_binding.get(binding).map(String::as_str)

@@ -75,7 +75,7 @@ pub fn content(ctx: &Context<'_>, c: &SubmissionContent, prefix: &str) -> Result
     }
     if fields::count(&mut errs, &p("tags"), &c.tags, 0, 50) {
         for (i, t) in c.tags.iter().enumerate() {
-            let ok = (1..=64).contains(&t.len())
+            let ok = (1..=64).contains(&t.chars().count())
                 && t.chars()
                     .all(|ch| ch.is_alphanumeric() || matches!(ch, '-' | '_' | '.' | ':'));
             if !ok {
@@ -151,6 +151,12 @@ fn audience(
             );
         } else if let Err(e) = super::member::check_code(&c.community, "community") {
             errs.push(p("community"), e);
+        } else if !ctx.registry.has_community(&c.community) {
+            // A mistyped community would silently hide the submission from everyone.
+            errs.push(
+                p("community"),
+                format!("no member of this hub belongs to community {}", c.community),
+            );
         }
     }
     if matches!(tlp, Tlp::Clear | Tlp::Green) && !c.recipients.is_empty() {

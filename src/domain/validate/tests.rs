@@ -10,7 +10,7 @@ fn ctx_parts() -> (Registry, Catalogue) {
         state: "EE".into(),
         display_name: id.into(),
         roles: Roles::default(),
-        communities: vec![],
+        communities: vec!["OSCE".into()],
         status: MemberStatus::Active,
         bindings: vec![],
         created_at: String::new(),
