@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod feed;
+pub mod process;
 pub mod samples;
 
 use std::{collections::HashMap, path::PathBuf};

@@ -1,0 +1,140 @@
+//! Running the real `cbm-hub` binary: an initialised home directory, `serve` as a child
+//! process, and mTLS clients built from the certificates `init` wrote.
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use cbm_hub::pb::{feed_client::FeedClient, hub_client::HubClient};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_cbm-hub");
+
+/// `cbm-hub init` into `home`.
+pub fn init(home: &Path) {
+    let out = Command::new(BIN)
+        .args([
+            "--home",
+            home.to_str().unwrap(),
+            "init",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A running `cbm-hub serve`; killed (SIGKILL) on drop unless stopped before.
+pub struct HubProcess {
+    pub child: Child,
+    pub port: u16,
+    home: PathBuf,
+}
+
+impl HubProcess {
+    /// Starts `serve` on a free port and waits for it to report its address.
+    pub fn start(home: &Path) -> HubProcess {
+        Self::start_with(home, &[])
+    }
+
+    pub fn start_with(home: &Path, extra: &[&str]) -> HubProcess {
+        let mut child = Command::new(BIN)
+            .args([
+                "--home",
+                home.to_str().unwrap(),
+                "--log",
+                "warn",
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
+                && let Some(rest) = line.strip_prefix("cbm-hub listening on ")
+            {
+                let addr = rest.split_whitespace().next().unwrap();
+                let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+                return HubProcess {
+                    child,
+                    port,
+                    home: home.to_path_buf(),
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("serve exited early: {status}");
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("serve did not report its address");
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// An mTLS channel as `member`, with the certificate `init` issued to it.
+    pub async fn channel(&self, member: &str) -> Result<Channel, tonic::transport::Error> {
+        member_channel(&self.home, self.port, member).await
+    }
+
+    pub async fn hub(&self, member: &str) -> HubClient<Channel> {
+        HubClient::new(self.channel(member).await.unwrap())
+    }
+
+    pub async fn feed(&self, member: &str) -> FeedClient<Channel> {
+        FeedClient::new(self.channel(member).await.unwrap())
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn member_channel(
+    home: &Path,
+    port: u16,
+    member: &str,
+) -> Result<Channel, tonic::transport::Error> {
+    let read = |p: PathBuf| std::fs::read(p).unwrap();
+    let pki = home.join("pki");
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(pki.join("ca.pem"))))
+        .identity(Identity::from_pem(
+            read(pki.join("members").join(format!("{member}.pem"))),
+            read(pki.join("members").join(format!("{member}-key.pem"))),
+        ))
+        .domain_name("localhost");
+    Endpoint::from_shared(format!("https://127.0.0.1:{port}"))
+        .unwrap()
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+}
