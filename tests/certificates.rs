@@ -1,0 +1,93 @@
+//! Certificates the handshake must refuse, each tested: none, unknown CA, expired, not yet
+//! valid, without clientAuth, revoked by a CRL.
+mod common;
+
+use cbm_hub::{
+    pb::{WhoAmIRequest, hub_client::HubClient},
+    tls::devpki::{Issued, LeafSpec},
+};
+use common::{TestHub, sha256_hex};
+use time::{Duration, OffsetDateTime};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+
+/// True when the hub refuses the connection (at the handshake, or on first use: TLS 1.3
+/// clients learn of a refused certificate with the first response).
+async fn refused(t: &TestHub, cert: &Issued) -> bool {
+    match t.channel_with(cert).await {
+        Err(_) => true,
+        Ok(ch) => HubClient::new(ch).who_am_i(WhoAmIRequest {}).await.is_err(),
+    }
+}
+
+/// Registers `cert` for a fresh member, so that only the TLS layer can refuse it.
+async fn register(t: &TestHub, id: &str, cert: &Issued) {
+    let mut admin = t.admin("ADMIN").await;
+    let member = cbm_hub::pb::Member {
+        id: id.into(),
+        state: "FI".into(),
+        display_name: id.into(),
+        roles: vec!["subscriber".into()],
+        bindings: vec![cbm_hub::pb::CertificateBinding {
+            binding: Some(cbm_hub::pb::certificate_binding::Binding::CertSha256(sha256_hex(&cert.cert_der))),
+            note: String::new(),
+        }],
+        ..Default::default()
+    };
+    admin.register_member(cbm_hub::pb::RegisterMemberRequest { member: Some(member) }).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_handshake_refuses_bad_certificates_even_when_bound() {
+    let t = TestHub::start().await;
+    let now = OffsetDateTime::now_utc();
+
+    let mut expired = LeafSpec::client("FI-EXPIRED", 1);
+    expired.not_before = now - Duration::days(30);
+    expired.not_after = now - Duration::days(1);
+    let mut future = LeafSpec::client("FI-FUTURE", 30);
+    future.not_before = now + Duration::days(1);
+    let mut no_client_auth = LeafSpec::client("FI-NOAUTH", 30);
+    no_client_auth.client_auth = false;
+
+    for (id, spec) in [("FI-EXPIRED", expired), ("FI-FUTURE", future), ("FI-NOAUTH", no_client_auth)] {
+        let cert = t.ca.issue(&spec).unwrap();
+        register(&t, id, &cert).await;
+        assert!(refused(&t, &cert).await, "{id} must be refused at the handshake");
+    }
+    // The control: a good certificate registered the same way works.
+    let good = t.ca.issue(&LeafSpec::client("FI-GOOD", 30)).unwrap();
+    register(&t, "FI-GOOD", &good).await;
+    assert!(!refused(&t, &good).await);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn no_client_certificate_is_refused() {
+    let t = TestHub::start().await;
+    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&t.ca.cert_pem)).domain_name("localhost");
+    let result = Endpoint::from_shared(format!("https://{}", t.addr())).unwrap().tls_config(tls).unwrap().connect().await;
+    let refused = match result {
+        Err(_) => true,
+        Ok(ch) => HubClient::new(ch).who_am_i(WhoAmIRequest {}).await.is_err(),
+    };
+    assert!(refused);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_certificate_revoked_by_the_crl_is_refused() {
+    let mut t = TestHub::start().await;
+    let revoked = t.ca.issue(&LeafSpec::client("FI-REVOKED", 30)).unwrap();
+    register(&t, "FI-REVOKED", &revoked).await;
+    assert!(!refused(&t, &revoked).await, "accepted before revocation");
+    let crl = t.ca.crl(&[revoked.serial.clone()], 1, 7).unwrap();
+    let crl_path = t.dir.path().join("ca.crl.pem");
+    std::fs::write(&crl_path, crl).unwrap();
+    t.config.tls.crls = vec![crl_path];
+    t.restart().await;
+    assert!(refused(&t, &revoked).await, "refused after revocation");
+    // Others are unaffected.
+    let mut ee = t.hub("EE-MFA").await;
+    ee.who_am_i(WhoAmIRequest {}).await.unwrap();
+    t.stop().await;
+}
