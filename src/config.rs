@@ -65,6 +65,8 @@ pub struct Config {
     pub store: StoreOptions,
     /// How often the audit log's state is signed as a checkpoint (when it grew).
     pub audit_checkpoint_interval: Duration,
+    /// How often the TLS files are checked for changes (also reloaded on SIGHUP).
+    pub tls_reload_check: Duration,
 }
 
 /// Values given on the command line.
@@ -103,6 +105,7 @@ struct FileTls {
     key: Option<PathBuf>,
     #[serde(default)]
     crls: Vec<PathBuf>,
+    reload_check_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -285,6 +288,8 @@ pub fn parse(
             sd.live_buffer as u64,
         ) as usize,
     };
+    let tls_reload_check =
+        Duration::from_secs(positive("tls.reload_check_s", file.tls.reload_check_s, 5));
     let audit_checkpoint_interval = Duration::from_secs(positive(
         "audit.checkpoint_interval_s",
         file.audit.checkpoint_interval_s,
@@ -301,6 +306,7 @@ pub fn parse(
             limits,
             store,
             audit_checkpoint_interval,
+            tls_reload_check,
         })
     } else {
         Err(ConfigErrors(errs))

@@ -28,12 +28,19 @@ async fn register(t: &TestHub, id: &str, cert: &Issued) {
         display_name: id.into(),
         roles: vec!["subscriber".into()],
         bindings: vec![cbm_hub::pb::CertificateBinding {
-            binding: Some(cbm_hub::pb::certificate_binding::Binding::CertSha256(sha256_hex(&cert.cert_der))),
+            binding: Some(cbm_hub::pb::certificate_binding::Binding::CertSha256(
+                sha256_hex(&cert.cert_der),
+            )),
             note: String::new(),
         }],
         ..Default::default()
     };
-    admin.register_member(cbm_hub::pb::RegisterMemberRequest { member: Some(member) }).await.unwrap();
+    admin
+        .register_member(cbm_hub::pb::RegisterMemberRequest {
+            member: Some(member),
+        })
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -49,10 +56,17 @@ async fn the_handshake_refuses_bad_certificates_even_when_bound() {
     let mut no_client_auth = LeafSpec::client("FI-NOAUTH", 30);
     no_client_auth.client_auth = false;
 
-    for (id, spec) in [("FI-EXPIRED", expired), ("FI-FUTURE", future), ("FI-NOAUTH", no_client_auth)] {
+    for (id, spec) in [
+        ("FI-EXPIRED", expired),
+        ("FI-FUTURE", future),
+        ("FI-NOAUTH", no_client_auth),
+    ] {
         let cert = t.ca.issue(&spec).unwrap();
         register(&t, id, &cert).await;
-        assert!(refused(&t, &cert).await, "{id} must be refused at the handshake");
+        assert!(
+            refused(&t, &cert).await,
+            "{id} must be refused at the handshake"
+        );
     }
     // The control: a good certificate registered the same way works.
     let good = t.ca.issue(&LeafSpec::client("FI-GOOD", 30)).unwrap();
@@ -64,8 +78,15 @@ async fn the_handshake_refuses_bad_certificates_even_when_bound() {
 #[tokio::test]
 async fn no_client_certificate_is_refused() {
     let t = TestHub::start().await;
-    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&t.ca.cert_pem)).domain_name("localhost");
-    let result = Endpoint::from_shared(format!("https://{}", t.addr())).unwrap().tls_config(tls).unwrap().connect().await;
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&t.ca.cert_pem))
+        .domain_name("localhost");
+    let result = Endpoint::from_shared(format!("https://{}", t.addr()))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await;
     let refused = match result {
         Err(_) => true,
         Ok(ch) => HubClient::new(ch).who_am_i(WhoAmIRequest {}).await.is_err(),
@@ -80,7 +101,9 @@ async fn a_certificate_revoked_by_the_crl_is_refused() {
     let revoked = t.ca.issue(&LeafSpec::client("FI-REVOKED", 30)).unwrap();
     register(&t, "FI-REVOKED", &revoked).await;
     assert!(!refused(&t, &revoked).await, "accepted before revocation");
-    let crl = t.ca.crl(&[revoked.serial.clone()], 1, 7).unwrap();
+    let crl =
+        t.ca.crl(std::slice::from_ref(&revoked.serial), 1, 7)
+            .unwrap();
     let crl_path = t.dir.path().join("ca.crl.pem");
     std::fs::write(&crl_path, crl).unwrap();
     t.config.tls.crls = vec![crl_path];
@@ -89,5 +112,62 @@ async fn a_certificate_revoked_by_the_crl_is_refused() {
     // Others are unaffected.
     let mut ee = t.hub("EE-MFA").await;
     ee.who_am_i(WhoAmIRequest {}).await.unwrap();
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn revocation_takes_effect_without_a_restart_on_open_connections_and_streams() {
+    let mut t = TestHub::start().await;
+    let crl_path = t.dir.path().join("ca.crl.pem");
+    std::fs::write(&crl_path, t.ca.crl(&[], 1, 7).unwrap()).unwrap();
+    t.config.tls.crls = vec![crl_path.clone()];
+    t.restart().await;
+    let cert = t.ca.issue(&LeafSpec::client("FI-LATER", 30)).unwrap();
+    register(&t, "FI-LATER", &cert).await;
+
+    // An open connection and an open stream of the member.
+    let channel = t.channel_with(&cert).await.unwrap();
+    let mut hub = HubClient::new(channel.clone());
+    hub.who_am_i(WhoAmIRequest {}).await.unwrap();
+    let mut feed = cbm_hub::pb::feed_client::FeedClient::new(channel);
+    let mut stream = feed
+        .subscribe(common::feed::request(0))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Revoke by replacing the CRL file: no restart, no signal.
+    std::fs::write(
+        &crl_path,
+        t.ca.crl(std::slice::from_ref(&cert.serial), 2, 7).unwrap(),
+    )
+    .unwrap();
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("stream ended without a status"),
+                Err(status) => return status,
+            }
+        }
+    })
+    .await
+    .expect("the open stream is closed within a bounded time");
+    assert_eq!(ended.code(), tonic::Code::Unauthenticated, "{ended:?}");
+    // The open connection's next request is refused, and so is a new connection.
+    let e = hub.who_am_i(WhoAmIRequest {}).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated);
+    assert!(
+        e.message().contains("no longer accepted"),
+        "{}",
+        e.message()
+    );
+    assert!(refused(&t, &cert).await);
+    // Other members are unaffected.
+    t.hub("EE-MFA")
+        .await
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .unwrap();
     t.stop().await;
 }

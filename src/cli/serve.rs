@@ -50,6 +50,28 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
         hub.addr,
         config.data_dir.display()
     );
+    #[cfg(unix)]
+    {
+        // SIGHUP: re-read the CA bundle, CRLs and server certificate now.
+        let tls = hub.tls.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                let tls = tls.clone();
+                match tokio::task::spawn_blocking(move || tls.reload()).await {
+                    Ok(Ok(())) => tracing::info!("TLS configuration reloaded on SIGHUP"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "TLS reload on SIGHUP failed; the previous configuration stays")
+                    }
+                    Err(e) => tracing::error!(error = %e, "TLS reload task failed"),
+                }
+            }
+        });
+    }
     let token = hub.shutdown_token();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -29,6 +29,7 @@ use crate::{
     },
     pb,
     store::{Committed, Store, StoreError, records::StoredEvent},
+    tls::incoming::ConnInfo,
 };
 
 /// Events read from storage per batch during replay.
@@ -50,6 +51,8 @@ pub struct Subscription {
     pub shutdown: CancellationToken,
     /// Who subscribed, for the audit entries of deliveries.
     pub origin: Origin,
+    /// The subscriber's connection: its certificate is re-checked after TLS reloads.
+    pub conn: Option<ConnInfo>,
 }
 
 /// Deliveries not yet recorded in the audit log, as ranges of sequence numbers.
@@ -154,6 +157,13 @@ impl Progress {
 
     /// Re-checks the member after a registry change: suspension or unbinding ends the stream.
     fn recheck(&mut self, sub: &mut Subscription) -> Result<(), Stop> {
+        if let Some(conn) = &sub.conn {
+            conn.ensure_accepted().map_err(|e| {
+                Stop::With(Status::unauthenticated(format!(
+                    "the client certificate is no longer accepted: {e}"
+                )))
+            })?;
+        }
         let generation = sub.store.registry_generation();
         if generation == self.generation {
             return Ok(());

@@ -26,6 +26,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The connection the request came on.
+    pub fn conn(&self) -> Option<&ConnInfo> {
+        self.conn.as_ref()
+    }
+
     pub fn of<T>(store: &Store, req: &Request<T>) -> Caller {
         let conn = req.extensions().get::<ConnInfo>().cloned();
         let origin = Origin {
@@ -60,6 +65,10 @@ impl Caller {
             .cert
             .as_ref()
             .ok_or_else(|| Status::unauthenticated("the client certificate could not be read"))?;
+        // After a TLS reload (new CRL, CA bundle), open connections are re-checked.
+        info.ensure_accepted().map_err(|e| {
+            Status::unauthenticated(format!("the client certificate is no longer accepted: {e}"))
+        })?;
         let registry = self.store.registry();
         let (member, bound_by) = registry.resolve(cert).map_err(|e| match e {
             Unresolved::Unbound => Status::unauthenticated(format!(

@@ -86,6 +86,7 @@ impl FeedService {
             heartbeat: Duration::from_secs(u64::from(heartbeat)),
             shutdown: self.shutdown.clone(),
             origin: caller.origin.clone(),
+            conn: caller.conn().cloned(),
         };
         tokio::spawn(stream::run(sub, tx));
         Ok(ReceiverStream::new(rx))

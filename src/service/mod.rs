@@ -8,10 +8,7 @@ mod hub;
 mod listing;
 mod status;
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, RwLock},
-};
+use std::{net::SocketAddr, sync::Arc};
 
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -55,7 +52,11 @@ pub struct RunningHub {
     /// The address actually bound (useful with port 0).
     pub addr: SocketAddr,
     pub store: Store,
+    /// The TLS configuration, for reloads (SIGHUP).
+    pub tls: Arc<tls::reload::TlsState>,
     shutdown: CancellationToken,
+    /// Background tasks (checkpoints, TLS reload), ended by the shutdown token.
+    background: Vec<JoinHandle<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
@@ -74,8 +75,16 @@ impl RunningHub {
                 Ok(())
             }
         };
-        let store = self.store.clone();
-        drop(self.store);
+        for task in self.background {
+            let _ = task.await;
+        }
+        // Streams and requests still finishing hold the store; the data directory is released
+        // only when the last handle is gone (so a new hub can open it at once).
+        let store = self.store;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.handles() > 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
         result
     }
@@ -89,7 +98,7 @@ impl RunningHub {
 
 /// Opens the store, binds the listener and starts serving.
 pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
-    let tls_config = tls::server_config(&config.tls)?;
+    let tls_state = tls::reload::TlsState::load(config.tls.clone())?;
     let data_dir = config.data_dir.clone();
     let store_options = config.store.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, store_options))
@@ -109,7 +118,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     let limits = &config.limits;
     let incoming = incoming::accept(
         listener,
-        Arc::new(RwLock::new(tls_config)),
+        tls_state.clone(),
         incoming::AcceptLimits {
             max_connections: limits.max_connections,
             handshake_timeout: limits.handshake_timeout,
@@ -144,11 +153,14 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     })
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
-    spawn_checkpoints(
-        store.clone(),
-        config.audit_checkpoint_interval,
-        shutdown.clone(),
-    );
+    let background = vec![
+        spawn_checkpoints(
+            store.clone(),
+            config.audit_checkpoint_interval,
+            shutdown.clone(),
+        ),
+        spawn_tls_reload(tls_state.clone(), config.tls_reload_check, shutdown.clone()),
+    ];
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<HubServer<HubService>>().await;
@@ -189,14 +201,20 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     Ok(RunningHub {
         addr,
         store,
+        tls: tls_state,
         shutdown,
+        background,
         task,
     })
 }
 
 /// Signs an audit checkpoint every `every` while the log grows (the writer skips a checkpoint
 /// when nothing was added), so tampering with stored entries is caught against a signed root.
-fn spawn_checkpoints(store: Store, every: std::time::Duration, shutdown: CancellationToken) {
+fn spawn_checkpoints(
+    store: Store,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
@@ -210,7 +228,7 @@ fn spawn_checkpoints(store: Store, every: std::time::Duration, shutdown: Cancell
                 }
             }
         }
-    });
+    })
 }
 
 /// Records refused handshakes in the audit log, with the fingerprint presented.
@@ -225,5 +243,29 @@ fn handshake_audit(store: Store) -> incoming::RefusalSink {
         entry.outcome = crate::audit::REFUSED.to_string();
         entry.reason = why;
         store.audit_nowait(entry);
+    })
+}
+
+/// Polls the TLS files and reloads them when they change (CA bundle, CRLs, server certificate).
+fn spawn_tls_reload(
+    tls: Arc<tls::reload::TlsState>,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    let tls = tls.clone();
+                    match tokio::task::spawn_blocking(move || tls.reload_if_changed()).await {
+                        Ok(Err(e)) => tracing::error!(error = %e, "TLS reload failed; the previous configuration stays in force"),
+                        Err(e) => tracing::error!(error = %e, "TLS reload task failed"),
+                        Ok(Ok(_)) => {}
+                    }
+                }
+            }
+        }
     })
 }

@@ -254,6 +254,11 @@ impl Store {
         })
     }
 
+    /// How many handles to this store exist (this one included).
+    pub fn handles(&self) -> usize {
+        Arc::strong_count(&self.inner)
+    }
+
     pub fn path(&self) -> &Path {
         &self.inner.path
     }

@@ -5,12 +5,11 @@ use std::{
     io,
     net::SocketAddr,
     pin::Pin,
-    sync::{Arc, RwLock},
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 
-use rustls::ServerConfig;
 use tokio::{
     io::{AsyncRead, AsyncWrite, ReadBuf},
     net::{TcpListener, TcpStream},
@@ -21,7 +20,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::Connected;
 
-use super::identity::certificate_facts;
+use super::{
+    identity::certificate_facts,
+    reload::{PeerCertificate, TlsState},
+};
 use crate::domain::member::CertificateFacts;
 
 /// Facts about a connection, available to every request on it.
@@ -31,6 +33,19 @@ pub struct ConnInfo {
     /// Facts of the verified client certificate; None only if the certificate could not be
     /// parsed after verification (requests are then refused).
     pub cert: Option<Arc<CertificateFacts>>,
+    /// The certificate itself, re-checked after TLS reloads (revocation of open connections).
+    pub peer_cert: Option<PeerCertificate>,
+    pub tls: Arc<TlsState>,
+}
+
+impl ConnInfo {
+    /// Is the connection's certificate still accepted by the current TLS configuration?
+    pub fn ensure_accepted(&self) -> Result<(), String> {
+        match &self.peer_cert {
+            Some(pc) => pc.ensure_accepted(&self.tls),
+            None => Err("no client certificate".into()),
+        }
+    }
 }
 
 /// An established TLS connection. Holds its slot of the connection limit until it closes.
@@ -92,16 +107,13 @@ pub struct AcceptLimits {
     pub handshake_timeout: Duration,
 }
 
-/// The server TLS configuration, swappable at run time (certificate or CRL reload).
-pub type SharedServerConfig = Arc<RwLock<Arc<ServerConfig>>>;
-
 /// Told about every refused handshake: peer, the certificate presented (SHA-256, if any), why.
 pub type RefusalSink = Arc<dyn Fn(SocketAddr, Option<String>, String) + Send + Sync>;
 
 /// Accepts connections on `listener` until `shutdown`, yielding established TLS connections.
 pub fn accept(
     listener: TcpListener,
-    tls: SharedServerConfig,
+    tls: Arc<TlsState>,
     limits: AcceptLimits,
     refusals: RefusalSink,
     shutdown: CancellationToken,
@@ -130,7 +142,9 @@ pub fn accept(
                 continue;
             };
             let _ = tcp.set_nodelay(true);
-            let acceptor = TlsAcceptor::from(tls.read().unwrap_or_else(|p| p.into_inner()).clone());
+            let generation = tls.generation();
+            let acceptor = TlsAcceptor::from(tls.config());
+            let tls = tls.clone();
             let tx = tx.clone();
             let refusals = refusals.clone();
             tokio::spawn(super::presented::PRESENTED.scope(RefCell::new(None), async move {
@@ -142,23 +156,17 @@ pub fn accept(
                 };
                 match handshake {
                     Ok(Ok(stream)) => {
-                        let cert = stream
-                            .get_ref()
-                            .1
-                            .peer_certificates()
-                            .and_then(|chain| chain.first())
-                            .and_then(|leaf| match certificate_facts(leaf) {
-                                Ok(f) => Some(Arc::new(f)),
-                                Err(e) => {
-                                    tracing::warn!(%peer, error = %e, "verified certificate not parsable");
-                                    None
-                                }
-                            });
-                        let conn = TlsConn {
-                            stream,
-                            info: ConnInfo { peer, cert },
-                            _permit: permit,
-                        };
+                        let leaf = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first()).map(|c| c.to_vec());
+                        let cert = leaf.as_ref().and_then(|leaf| match certificate_facts(leaf) {
+                            Ok(f) => Some(Arc::new(f)),
+                            Err(e) => {
+                                tracing::warn!(%peer, error = %e, "verified certificate not parsable");
+                                None
+                            }
+                        });
+                        let peer_cert = leaf.map(|der| PeerCertificate::new(der, generation));
+                        let info = ConnInfo { peer, cert, peer_cert, tls };
+                        let conn = TlsConn { stream, info, _permit: permit };
                         let _ = tx.send(Ok(conn)).await;
                     }
                     Ok(Err(e)) => refuse(e.to_string()),

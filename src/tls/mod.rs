@@ -4,10 +4,14 @@ pub mod devpki;
 pub mod identity;
 pub mod incoming;
 pub mod presented;
+pub mod reload;
 
 use std::{path::Path, sync::Arc};
 
-use rustls::{ServerConfig, server::WebPkiClientVerifier};
+use rustls::{
+    ServerConfig,
+    server::{WebPkiClientVerifier, danger::ClientCertVerifier},
+};
 use rustls_pki_types::{
     CertificateDer, CertificateRevocationListDer, PrivateKeyDer, pem::PemObject,
 };
@@ -73,7 +77,12 @@ pub struct ServerTlsFiles {
 
 /// Builds the server configuration: TLS 1.2/1.3, a client certificate chaining to the CA bundle
 /// is required (and checked against the CRLs), ALPN `h2` only.
-pub fn server_config(files: &ServerTlsFiles) -> Result<Arc<ServerConfig>, TlsError> {
+///
+/// Returns the client verifier too, to re-check the certificates of open connections after a
+/// reload (see [`reload`]).
+pub fn server_config(
+    files: &ServerTlsFiles,
+) -> Result<(Arc<ServerConfig>, Arc<dyn ClientCertVerifier>), TlsError> {
     install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     for ca in load_certs(&files.client_ca)? {
@@ -94,11 +103,13 @@ pub fn server_config(files: &ServerTlsFiles) -> Result<Arc<ServerConfig>, TlsErr
         .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
     let chain = load_certs(&files.cert)?;
     let key = load_key(&files.key)?;
-    let verifier = Arc::new(presented::NotingVerifier { inner: verifier });
+    let noting = Arc::new(presented::NotingVerifier {
+        inner: verifier.clone(),
+    });
     let mut config = ServerConfig::builder()
-        .with_client_cert_verifier(verifier)
+        .with_client_cert_verifier(noting)
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(format!("server certificate and key: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(Arc::new(config))
+    Ok((Arc::new(config), verifier))
 }

@@ -113,6 +113,7 @@ impl TestHub {
             },
             limits: Limits::default(),
             audit_checkpoint_interval: std::time::Duration::from_secs(60),
+            tls_reload_check: std::time::Duration::from_millis(200),
             store: StoreOptions {
                 cache_capacity: 16 * 1024 * 1024,
                 fsync: true,
@@ -167,7 +168,7 @@ impl TestHub {
     /// Stops the hub (graceful) and starts it again on a new port with the same data.
     pub async fn restart(&mut self) {
         self.hub.take().expect("running").stop().await.unwrap();
-        self.hub = Some(service::start(&self.config).await.unwrap());
+        self.hub = Some(service::start(&self.config).await.expect("restart"));
     }
 
     pub async fn stop(mut self) {
