@@ -77,7 +77,8 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         );
         let by_seq: BTreeMap<u64, &String> = feed.iter().map(|f| (f.0, &f.1)).collect();
         let mut client = hub.hub("CL-CSIRT").await;
-        for (key, (id, seq, hash)) in acked.lock().unwrap().clone() {
+        let so_far = acked.lock().unwrap().clone();
+        for (key, (id, seq, hash)) in so_far {
             assert_eq!(
                 by_seq.get(&seq),
                 Some(&&id),
