@@ -36,6 +36,11 @@ pub struct Limits {
     pub max_header_list_bytes: u32,
     /// Deadline for a unary request to be answered.
     pub request_timeout: Duration,
+    /// Sustained requests per second per member, and the burst allowed above it.
+    pub member_requests_per_second: u32,
+    pub member_request_burst: u32,
+    /// Open feed subscriptions per member at most.
+    pub max_subscriptions_per_member: usize,
 }
 
 impl Default for Limits {
@@ -51,6 +56,9 @@ impl Default for Limits {
             max_pending_accept_reset_streams: 64,
             max_header_list_bytes: 16 * 1024,
             request_timeout: Duration::from_secs(60),
+            member_requests_per_second: 5000,
+            member_request_burst: 10_000,
+            max_subscriptions_per_member: 64,
         }
     }
 }
@@ -121,6 +129,9 @@ struct FileLimits {
     max_pending_accept_reset_streams: Option<usize>,
     max_header_list_bytes: Option<u32>,
     request_timeout_s: Option<u64>,
+    member_requests_per_second: Option<u32>,
+    member_request_burst: Option<u32>,
+    max_subscriptions_per_member: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -272,6 +283,21 @@ pub fn parse(
             l.request_timeout_s,
             d.request_timeout.as_secs(),
         )),
+        member_requests_per_second: positive(
+            "member_requests_per_second",
+            l.member_requests_per_second.map(u64::from),
+            u64::from(d.member_requests_per_second),
+        ) as u32,
+        member_request_burst: positive(
+            "member_request_burst",
+            l.member_request_burst.map(u64::from),
+            u64::from(d.member_request_burst),
+        ) as u32,
+        max_subscriptions_per_member: positive(
+            "max_subscriptions_per_member",
+            l.max_subscriptions_per_member.map(|v| v as u64),
+            d.max_subscriptions_per_member as u64,
+        ) as usize,
     };
     let sd = StoreOptions::default();
     let store = StoreOptions {

@@ -13,6 +13,7 @@
 //!   commits changes in groups with one flush, checksummed records, reads.
 //! - [`audit`]: the tamper-evident audit log: chain and Merkle hashing, signed checkpoints,
 //!   the verifier (also used offline).
+//! - [`limits`]: per-member request quota and subscription cap.
 //! - [`config`]: the validated server configuration, from file, environment and flags.
 //! - [`cli`]: the `cbm-hub` subcommands; `main.rs` only parses and dispatches.
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod config;
 pub mod convert;
 pub mod domain;
 pub mod feed;
+pub mod limits;
 pub mod pb;
 pub mod service;
 pub mod store;

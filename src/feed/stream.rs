@@ -27,6 +27,7 @@ use crate::{
         member::{Binding, Member, Registry},
         visibility::tombstone,
     },
+    limits::SubscriptionSlot,
     pb,
     store::{Committed, Store, StoreError, records::StoredEvent},
     tls::incoming::ConnInfo,
@@ -53,6 +54,8 @@ pub struct Subscription {
     pub origin: Origin,
     /// The subscriber's connection: its certificate is re-checked after TLS reloads.
     pub conn: Option<ConnInfo>,
+    /// Its place in the member's subscription cap, freed when the stream ends.
+    pub _slot: Option<SubscriptionSlot>,
 }
 
 /// Deliveries not yet recorded in the audit log, as ranges of sequence numbers.

@@ -83,6 +83,9 @@ impl Caller {
         self.origin.member = member.id.clone();
         authorize(&member, action)
             .map_err(|r| Status::permission_denied(format!("member {}: {r}", member.id)))?;
+        info.admission
+            .admit(&member.id)
+            .map_err(|wait| over_quota(&member.id, wait))?;
         Ok(Principal {
             member,
             cert_sha256: cert.cert_sha256.clone(),
@@ -108,6 +111,18 @@ impl Caller {
         self.record(refused(entry, &status)).await;
         status
     }
+}
+
+/// RESOURCE_EXHAUSTED with a retry hint, in the message and as `retry-after-ms` metadata.
+fn over_quota(member: &str, wait: std::time::Duration) -> Status {
+    let ms = wait.as_millis().max(1);
+    let mut status = Status::resource_exhausted(format!(
+        "member {member} is over its request quota; retry in {ms} ms"
+    ));
+    if let Ok(v) = ms.to_string().parse() {
+        status.metadata_mut().insert("retry-after-ms", v);
+    }
+    status
 }
 
 /// Marks an entry refused with the status that refused it.

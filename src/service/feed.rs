@@ -76,6 +76,16 @@ impl FeedService {
             )
             .into());
         }
+        let slot = match caller.conn() {
+            Some(conn) => Some(conn.admission.subscription(&who.member.id).ok_or_else(|| {
+                Status::resource_exhausted(format!(
+                    "member {} already has {} open subscriptions, the most allowed; close one first",
+                    who.member.id,
+                    conn.admission.max_subscriptions()
+                ))
+            })?),
+            None => None,
+        };
         let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBER_BUFFER);
         let sub = Subscription {
             store: self.store.clone(),
@@ -87,6 +97,7 @@ impl FeedService {
             shutdown: self.shutdown.clone(),
             origin: caller.origin.clone(),
             conn: caller.conn().cloned(),
+            _slot: slot,
         };
         tokio::spawn(stream::run(sub, tx));
         Ok(ReceiverStream::new(rx))

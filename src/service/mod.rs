@@ -124,6 +124,11 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
             handshake_timeout: limits.handshake_timeout,
         },
         handshake_audit(store.clone()),
+        Arc::new(crate::limits::Admission::new(
+            limits.member_requests_per_second,
+            limits.member_request_burst,
+            limits.max_subscriptions_per_member,
+        )),
         shutdown.clone(),
     );
 
@@ -174,6 +179,9 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         .map_err(|e| StartError::Reflection(e.to_string()))?;
 
     let router = Server::builder()
+        .layer(tower::util::MapResponseLayer::new(
+            status::oversize_as_resource_exhausted,
+        ))
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))

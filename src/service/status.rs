@@ -61,3 +61,40 @@ pub fn code_name(code: Code) -> &'static str {
         Unauthenticated => "unauthenticated",
     }
 }
+
+/// tonic answers a request over the size limit with OUT_OF_RANGE; the gRPC convention (and
+/// what clients expect for "too large") is RESOURCE_EXHAUSTED. The refusal is made from the
+/// length prefix alone, before the body is buffered; its status travels in the headers
+/// (trailers-only) or in the trailers, and is rewritten in both.
+pub fn oversize_as_resource_exhausted(
+    response: http::Response<tonic::body::Body>,
+) -> http::Response<tonic::body::Body> {
+    use http_body_util::BodyExt;
+    let (mut parts, body) = response.into_parts();
+    rewrite_oversize(&mut parts.headers);
+    let body = body.map_frame(|frame| match frame.into_trailers() {
+        Ok(mut trailers) => {
+            rewrite_oversize(&mut trailers);
+            http_body::Frame::trailers(trailers)
+        }
+        Err(frame) => frame,
+    });
+    http::Response::from_parts(parts, tonic::body::Body::new(body))
+}
+
+fn rewrite_oversize(headers: &mut http::HeaderMap) {
+    let oversize = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"11")
+        && headers
+            .get("grpc-message")
+            // grpc-message is percent-encoded.
+            .is_some_and(|m| {
+                String::from_utf8_lossy(m.as_bytes())
+                    .replace("%20", " ")
+                    .contains("message length too large")
+            });
+    if oversize {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+}

@@ -24,7 +24,7 @@ use super::{
     identity::certificate_facts,
     reload::{PeerCertificate, TlsState},
 };
-use crate::domain::member::CertificateFacts;
+use crate::{domain::member::CertificateFacts, limits::Admission};
 
 /// Facts about a connection, available to every request on it.
 #[derive(Debug, Clone)]
@@ -36,6 +36,8 @@ pub struct ConnInfo {
     /// The certificate itself, re-checked after TLS reloads (revocation of open connections).
     pub peer_cert: Option<PeerCertificate>,
     pub tls: Arc<TlsState>,
+    /// The hub's per-member quotas.
+    pub admission: Arc<Admission>,
 }
 
 impl ConnInfo {
@@ -116,6 +118,7 @@ pub fn accept(
     tls: Arc<TlsState>,
     limits: AcceptLimits,
     refusals: RefusalSink,
+    admission: Arc<Admission>,
     shutdown: CancellationToken,
 ) -> ReceiverStream<Result<TlsConn, io::Error>> {
     // A small queue: handshaken connections are taken by the server at once.
@@ -145,6 +148,7 @@ pub fn accept(
             let generation = tls.generation();
             let acceptor = TlsAcceptor::from(tls.config());
             let tls = tls.clone();
+            let admission = admission.clone();
             let tx = tx.clone();
             let refusals = refusals.clone();
             tokio::spawn(super::presented::PRESENTED.scope(RefCell::new(None), async move {
@@ -165,7 +169,7 @@ pub fn accept(
                             }
                         });
                         let peer_cert = leaf.map(|der| PeerCertificate::new(der, generation));
-                        let info = ConnInfo { peer, cert, peer_cert, tls };
+                        let info = ConnInfo { peer, cert, peer_cert, tls, admission };
                         let conn = TlsConn { stream, info, _permit: permit };
                         let _ = tx.send(Ok(conn)).await;
                     }

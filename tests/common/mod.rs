@@ -94,6 +94,11 @@ impl TestHub {
     }
 
     pub async fn start_with(members: &[Spec]) -> TestHub {
+        Self::start_configured(members, |_| {}).await
+    }
+
+    /// A hub whose configuration `adjust` changes before it starts.
+    pub async fn start_configured(members: &[Spec], adjust: impl FnOnce(&mut Config)) -> TestHub {
         cbm_hub::tls::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let ca = DevCa::generate("test CA").unwrap();
@@ -120,6 +125,8 @@ impl TestHub {
                 live_buffer: 4096,
             },
         };
+        let mut config = config;
+        adjust(&mut config);
         let store = Store::open(&config.data_dir, config.store.clone()).unwrap();
         let mut certs = HashMap::new();
         for spec in members {
