@@ -140,6 +140,7 @@ struct FileStore {
     cache_mb: Option<u64>,
     fsync: Option<bool>,
     live_buffer: Option<usize>,
+    check_on_start: Option<bool>,
 }
 
 /// Every problem of a configuration.
@@ -313,6 +314,7 @@ pub fn parse(
             file.store.live_buffer.map(|v| v as u64),
             sd.live_buffer as u64,
         ) as usize,
+        check_on_start: file.store.check_on_start.unwrap_or(sd.check_on_start),
     };
     let tls_reload_check =
         Duration::from_secs(positive("tls.reload_check_s", file.tls.reload_check_s, 5));

@@ -292,4 +292,17 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     let served = serve(&home);
     let (ok, out, _) = cli(&home, &served.endpoint, &["list", "-p", "CL-CSIRT"]);
     assert!(ok && out.contains(&id), "{out}");
+    drop(served);
+    // The integrity check of the stopped hub's data.
+    let out = Command::new(BIN)
+        .args(["--home", home.to_str().unwrap(), "check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
 }

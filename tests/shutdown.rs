@@ -21,7 +21,11 @@ async fn sigterm_finishes_in_flight_work_ends_streams_and_exits_zero() {
     init(&home);
     let mut hub = HubProcess::start(&home);
     let mut feed = hub.feed("CL-CSIRT").await;
-    let mut stream = feed.subscribe(common::feed::request(0)).await.unwrap().into_inner();
+    let mut stream = feed
+        .subscribe(common::feed::request(0))
+        .await
+        .unwrap()
+        .into_inner();
 
     // Publishers keep writing while the signal arrives.
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -32,10 +36,22 @@ async fn sigterm_finishes_in_flight_work_ends_streams_and_exits_zero() {
         tasks.push(tokio::spawn(async move {
             for i in 0..100_000 {
                 let c = samples::envelope(&format!("{p}-{i}"), "TLP:CLEAR", samples::notice());
-                match client.publish(PublishRequest { content: Some(c), idempotency_key: format!("{p}-{i}") }).await {
+                match client
+                    .publish(PublishRequest {
+                        content: Some(c),
+                        idempotency_key: format!("{p}-{i}"),
+                    })
+                    .await
+                {
                     Ok(r) => acked.lock().unwrap().push(r.into_inner().id),
                     Err(s) => {
-                        assert!(matches!(s.code(), Code::Unavailable | Code::Cancelled | Code::Unknown), "{s:?}");
+                        assert!(
+                            matches!(
+                                s.code(),
+                                Code::Unavailable | Code::Cancelled | Code::Unknown
+                            ),
+                            "{s:?}"
+                        );
                         return;
                     }
                 }
@@ -44,7 +60,13 @@ async fn sigterm_finishes_in_flight_work_ends_streams_and_exits_zero() {
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
     let pid = hub.child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 
     // The stream ends with UNAVAILABLE, naming the sequence to resume after.
     let ended = tokio::time::timeout(Duration::from_secs(20), async {

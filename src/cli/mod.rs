@@ -1,5 +1,6 @@
 //! The `cbm-hub` command line: one file per group of subcommands.
 mod audit;
+mod check;
 mod client;
 mod home;
 mod init;
@@ -65,6 +66,8 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Who read or received one of your submissions (gets, lists, feed deliveries).
     AccessLog(audit::AccessLogArgs),
+    /// Check a stopped hub's data for damage (checksums, gaps, indexes, audit chain).
+    Check(check::CheckArgs),
     /// Development PKI: issue member certificates from the dev CA of the home directory.
     #[command(subcommand)]
     Pki(pki::PkiCommand),
@@ -101,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Member(c) => member::run(&home, c).await,
         Command::Pki(c) => pki::run(&home, c).await,
         Command::Audit(c) => audit::run(&home, c).await,
+        Command::Check(a) => check::run(&home, a).await,
         Command::AccessLog(a) => audit::access_log(&home, a).await,
     }
 }

@@ -203,16 +203,21 @@ async fn replay(sub: &mut Subscription, p: &mut Progress, sink: &Sink) -> Result
         }
         let store = sub.store.clone();
         let after = p.cursor;
-        let batch = tokio::task::spawn_blocking(move || -> Result<Vec<StoredEvent>, StoreError> {
-            store
-                .events_after(after)
-                .take_while(|e| e.as_ref().map_or(true, |e| e.sequence <= head))
-                .take(REPLAY_BATCH)
-                .collect()
+        // The good events before a damaged one are delivered; the damaged one ends the stream
+        // with DATA_LOSS instead of being served.
+        let (batch, damage) = tokio::task::spawn_blocking(move || {
+            let mut batch: Vec<StoredEvent> = Vec::new();
+            for e in store.events_after(after).take(REPLAY_BATCH) {
+                match e {
+                    Ok(e) if e.sequence > head => break,
+                    Ok(e) => batch.push(e),
+                    Err(e) => return (batch, Some(e)),
+                }
+            }
+            (batch, None)
         })
         .await
-        .map_err(|e| Stop::With(Status::internal(format!("replay task failed: {e}"))))?
-        .map_err(|e| Stop::With(e.into()))?;
+        .map_err(|e| Stop::With(Status::internal(format!("replay task failed: {e}"))))?;
         p.recheck(sub)?;
         for event in batch {
             if event.sequence != p.cursor + 1 {
@@ -230,6 +235,9 @@ async fn replay(sub: &mut Subscription, p: &mut Progress, sink: &Sink) -> Result
                 p.next_heartbeat = Instant::now() + sub.heartbeat;
             }
             p.cursor = event.sequence;
+        }
+        if let Some(e) = damage {
+            return Err(Stop::With(e.into()));
         }
         if sub.shutdown.is_cancelled() {
             return Err(shutting_down(p.cursor));

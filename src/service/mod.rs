@@ -45,6 +45,12 @@ pub enum StartError {
     },
     #[error("reflection service: {0}")]
     Reflection(String),
+    #[error(
+        "the store is damaged; refusing to serve it (restore the data directory from a backup, or \
+         inspect it with `cbm-hub check`):\n  - {}",
+        .0.join("\n  - ")
+    )]
+    Damaged(Vec<String>),
 }
 
 /// A hub that is serving. Dropping it does not stop it; call [`RunningHub::stop`].
@@ -104,6 +110,18 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, store_options))
         .await
         .map_err(|e| StoreError::Io(e.to_string()))??;
+    if config.store.check_on_start {
+        let checked = store.clone();
+        let problems = tokio::task::spawn_blocking(move || checked.check())
+            .await
+            .map_err(|e| StoreError::Io(e.to_string()))??;
+        if !problems.is_empty() {
+            tokio::task::spawn_blocking(move || store.close())
+                .await
+                .ok();
+            return Err(StartError::Damaged(problems));
+        }
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {

@@ -15,6 +15,7 @@
 //! transaction across trees, then one flush and one fdatasync, before any of them is
 //! acknowledged.
 mod changes;
+mod check;
 pub mod codec;
 mod members;
 pub mod records;
@@ -158,6 +159,8 @@ pub struct StoreOptions {
     /// Live events buffered for subscribers that are behind; those further behind read
     /// storage until they catch up.
     pub live_buffer: usize,
+    /// Run the full integrity check when the hub starts, and refuse to serve damaged data.
+    pub check_on_start: bool,
 }
 
 impl Default for StoreOptions {
@@ -166,6 +169,7 @@ impl Default for StoreOptions {
             cache_capacity: 256 * 1024 * 1024,
             fsync: true,
             live_buffer: 4096,
+            check_on_start: true,
         }
     }
 }

@@ -123,6 +123,7 @@ impl TestHub {
                 cache_capacity: 16 * 1024 * 1024,
                 fsync: true,
                 live_buffer: 4096,
+                check_on_start: true,
             },
         };
         let mut config = config;

@@ -1,0 +1,101 @@
+//! The integrity check: every stored value against its checksum, the feed gapless from 1, the
+//! indexes against the events they point to, and the audit log against its chain and signed
+//! checkpoints. Run at start (unless disabled) and by `cbm-hub check`.
+use super::{
+    Store, StoreError, codec, key_u64,
+    records::{StoredEvent, SubmissionHead},
+};
+use crate::pb;
+
+/// Problems reported at most; the first ones name where the damage starts.
+const MAX_PROBLEMS: usize = 20;
+
+impl Store {
+    /// Checks everything; returns the problems found (empty: healthy).
+    pub fn check(&self) -> Result<Vec<String>, StoreError> {
+        let mut problems = Vec::new();
+        let mut note = |p: String| {
+            if problems.len() < MAX_PROBLEMS {
+                problems.push(p);
+            }
+        };
+        let t = &self.inner.trees;
+        let mut expected = 1u64;
+        for item in t.events.iter() {
+            let (k, v) = item?;
+            let seq = key_u64(&k);
+            if seq != expected {
+                note(format!(
+                    "feed: sequence {expected} is missing (next stored is {seq})"
+                ));
+            }
+            expected = seq + 1;
+            match codec::unframe::<StoredEvent>(&v, || format!("event {seq}")) {
+                Ok(e) if e.sequence != seq => {
+                    note(format!("event {seq}: says it is {}", e.sequence))
+                }
+                Ok(_) => {}
+                Err(e) => note(e.to_string()),
+            }
+        }
+        let head = expected - 1;
+        for item in t.heads.iter() {
+            let (k, v) = item?;
+            let id = String::from_utf8_lossy(&k).into_owned();
+            let h: SubmissionHead = match codec::unframe(&v, || format!("index of submission {id}"))
+            {
+                Ok(h) => h,
+                Err(e) => {
+                    note(e.to_string());
+                    continue;
+                }
+            };
+            for (i, seq) in h.revision_seqs.iter().enumerate() {
+                if *seq > head {
+                    note(format!(
+                        "submission {id}: revision {} points past the feed head {head}",
+                        i + 1
+                    ));
+                    continue;
+                }
+                match self.event(*seq) {
+                    Ok(e) => {
+                        let s = e.submission.unwrap_or_default();
+                        if s.id != id || s.revision as usize != i + 1 {
+                            note(format!(
+                                "submission {id}: revision {} points to event {seq} of {} r{}",
+                                i + 1,
+                                s.id,
+                                s.revision
+                            ));
+                        }
+                    }
+                    Err(e) => note(format!("submission {id}: {e}")),
+                }
+            }
+        }
+        for (tree, name) in [
+            (&t.members, "member"),
+            (&t.idempotency, "idempotency record"),
+            (&t.checkpoints, "checkpoint"),
+        ] {
+            for item in tree.iter() {
+                let (k, v) = item?;
+                let what = || format!("{name} {}", String::from_utf8_lossy(&k));
+                let result = match name {
+                    "member" => codec::unframe::<pb::Member>(&v, what).map(drop),
+                    "checkpoint" => codec::unframe::<pb::Checkpoint>(&v, what).map(drop),
+                    _ => codec::unframe::<super::records::IdempotencyRecord>(&v, what).map(drop),
+                };
+                if let Err(e) = result {
+                    note(e.to_string());
+                }
+            }
+        }
+        let audit = self.verify_audit()?;
+        if !audit.ok {
+            note(format!("audit log: {}", audit.problem));
+        }
+        Ok(problems)
+    }
+}
