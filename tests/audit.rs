@@ -500,6 +500,20 @@ async fn tampering_in_the_store_is_found_and_checkpoints_survive_restarts() {
             .unwrap();
         db.flush().unwrap();
     }
+    // The start check refuses to serve it, naming the entry...
+    match cbm_hub::service::start(&t.config).await {
+        Err(cbm_hub::service::StartError::Damaged(problems)) => {
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains("audit log") && p.contains("entry 4")),
+                "{problems:?}"
+            )
+        }
+        other => panic!("a tampered audit log must not start: {:?}", other.err()),
+    }
+    // ...and so does the Verify RPC when the start check is off.
+    t.config.store.check_on_start = false;
     t.hub = Some(cbm_hub::service::start(&t.config).await.unwrap());
     let mut client = AuditClient::new(t.channel("AUDITOR").await);
     let report = client

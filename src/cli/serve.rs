@@ -78,7 +78,11 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         token.cancel();
     });
+    let failure = hub.store.failure_cell();
     hub.wait().await?;
+    if let Some(reason) = failure.get() {
+        anyhow::bail!("{reason}");
+    }
     tracing::info!("stopped");
     Ok(())
 }

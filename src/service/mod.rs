@@ -91,6 +91,13 @@ impl RunningHub {
         while store.handles() > 1 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        if store.failure().is_some() {
+            // After an I/O error sled's own shutdown (run when its last handle drops) waits
+            // forever for a flush that cannot happen. Nothing more can be made durable, so the
+            // handle is deliberately leaked: the process exits and the next start recovers.
+            std::mem::forget(store);
+            return result;
+        }
         let _ = tokio::task::spawn_blocking(move || store.close()).await;
         result
     }
@@ -176,7 +183,14 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     })
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<HubServer<HubService>>().await;
+    health_reporter
+        .set_serving::<MemberAdminServer<AdminService>>()
+        .await;
     let background = vec![
+        spawn_failure_watch(store.clone(), health_reporter.clone(), shutdown.clone()),
         spawn_checkpoints(
             store.clone(),
             config.audit_checkpoint_interval,
@@ -184,12 +198,6 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         ),
         spawn_tls_reload(tls_state.clone(), config.tls_reload_check, shutdown.clone()),
     ];
-
-    let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<HubServer<HubService>>().await;
-    health_reporter
-        .set_serving::<MemberAdminServer<AdminService>>()
-        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -289,6 +297,32 @@ fn spawn_tls_reload(
                         Ok(Err(e)) => tracing::error!(error = %e, "TLS reload failed; the previous configuration stays in force"),
                         Err(e) => tracing::error!(error = %e, "TLS reload task failed"),
                         Ok(Ok(_)) => {}
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// When storage fails, the hub reports NOT_SERVING and stops (streams end UNAVAILABLE); the
+/// process exits non-zero so that a supervisor restarts it once the cause is fixed.
+fn spawn_failure_watch(
+    store: Store,
+    health: tonic_health::server::HealthReporter,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    if let Some(reason) = store.failure() {
+                        tracing::error!(%reason, "stopping the hub");
+                        health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+                        health.set_not_serving::<HubServer<HubService>>().await;
+                        shutdown.cancel();
+                        return;
                     }
                 }
             }

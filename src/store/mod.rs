@@ -140,6 +140,8 @@ struct Inner {
     writer_thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
     signer: Arc<crate::audit::signing::Signer>,
+    /// Why storage failed, once it has; writes are refused from then on.
+    failure: Arc<std::sync::OnceLock<String>>,
 }
 
 /// Handle to the store; cheap to clone.
@@ -219,6 +221,7 @@ impl Store {
         let registry_shared = Arc::new(RwLock::new(Arc::new(registry.clone())));
         let head_shared = Arc::new(AtomicU64::new(head));
         let generation = Arc::new(AtomicU64::new(0));
+        let failure = Arc::new(std::sync::OnceLock::new());
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         let datafile = std::fs::File::open(dir.join("db"))
@@ -234,7 +237,7 @@ impl Store {
             registry_generation: generation.clone(),
             live: live.clone(),
             rx,
-            undurable: Vec::new(),
+            failure: failure.clone(),
             audit,
             signer: signer.clone(),
         };
@@ -254,8 +257,19 @@ impl Store {
                 writer_thread: std::sync::Mutex::new(Some(handle)),
                 path: dir.to_path_buf(),
                 signer,
+                failure,
             }),
         })
+    }
+
+    /// Why storage failed, if it has: the hub must then be restarted.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.failure.get().cloned()
+    }
+
+    /// The failure cell itself, to read after the store is closed.
+    pub fn failure_cell(&self) -> Arc<std::sync::OnceLock<String>> {
+        self.inner.failure.clone()
     }
 
     /// How many handles to this store exist (this one included).
@@ -477,7 +491,9 @@ impl Store {
                 .try_send(writer::Command::Stop { reply });
             let _ = handle.join();
         }
-        if let Err(e) = self.inner.db.flush() {
+        if self.inner.failure.get().is_none()
+            && let Err(e) = self.inner.db.flush()
+        {
             tracing::error!(error = %e, "final flush failed");
         }
     }

@@ -10,9 +10,10 @@
 //! applied without a flush of its own: it is made durable by the next group commit or by
 //! sled's periodic flush, so reads never pay for a flush.
 //!
-//! If the transaction fails, nothing applied and no number was used. If the flush fails, the
-//! numbers stay used (never reissued), the callers get an error, and the writer refuses new
-//! changes until a flush succeeds.
+//! If the transaction or the flush fails, the callers get an error saying the outcome is
+//! unknown (retry with the idempotency key), and the writer stops touching storage: sled 0.34
+//! cannot go on after an I/O error in the same process. The hub then stops itself; a restart,
+//! once the cause (a full disk, say) is fixed, recovers every acknowledged change.
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock, atomic::AtomicU64},
@@ -130,9 +131,8 @@ pub(crate) struct Writer {
     pub registry_generation: Arc<AtomicU64>,
     pub live: broadcast::Sender<Arc<super::Committed>>,
     pub rx: mpsc::Receiver<Command>,
-    /// Changes applied but not yet durable (their flush failed): held back from the durable head
-    /// and from subscribers until a flush succeeds.
-    pub undurable: Vec<StoredEvent>,
+    /// Set once storage fails; from then on nothing is written (see [`Writer::fail`]).
+    pub failure: Arc<std::sync::OnceLock<String>>,
     /// The committed audit log state.
     pub audit: LogState,
     pub signer: Arc<Signer>,
@@ -145,9 +145,10 @@ impl Writer {
                 self.stop(reply);
                 return;
             }
-            // After a failed flush, no change is accepted until storage works again.
-            if let Err(e) = self.make_durable() {
-                refuse(first, e);
+            // After a storage failure sled is not touched again (its flush would wait forever):
+            // every command is refused until the hub is restarted.
+            if let Some(reason) = self.failure.get() {
+                refuse(first, StoreError::Io(reason.clone()));
                 continue;
             }
             let mut group = Group {
@@ -179,20 +180,31 @@ impl Writer {
                 return;
             }
         }
-        if let Err(e) = self.db.flush() {
+        if self.failure.get().is_none()
+            && let Err(e) = self.db.flush()
+        {
             tracing::error!(error = %e, "flush at writer stop failed");
         }
     }
 
     /// Final flush and checkpoint, so verification after a restart covers everything.
     fn stop(&mut self, reply: oneshot::Sender<()>) {
-        if let Err(e) = self.make_durable() {
-            tracing::error!(error = %e, "changes still not durable at stop");
-        }
-        if let Err(e) = self.checkpoint() {
+        if self.failure.get().is_none()
+            && let Err(e) = self.checkpoint()
+        {
             tracing::error!(error = %e, "final audit checkpoint failed");
         }
         let _ = reply.send(());
+    }
+
+    /// Storage failed: sled cannot continue in this process after an I/O error (its next flush
+    /// waits forever), so the store stops writing and the hub stops itself (see `serve`);
+    /// a restart once the cause is fixed recovers everything acknowledged.
+    fn fail(&mut self, e: &StoreError) {
+        let reason =
+            format!("storage failed ({e}); the hub must be restarted once the cause is fixed");
+        tracing::error!(%reason, "stopping all writes");
+        let _ = self.failure.set(reason);
     }
 
     fn prepare(&mut self, cmd: Command, group: &mut Group) {
@@ -279,9 +291,10 @@ impl Writer {
                 .push((T::Meta, AUDIT_STATE_KEY.to_vec(), group.audit.to_bytes()));
         }
         if let Err(e) = self.apply(&group.writes) {
-            // The transaction did not apply: nothing changed, no number was used.
-            tracing::error!(error = %e, changes = pending.len(), "group commit failed; nothing of it applied");
-            answer(pending, Some(e));
+            // Whether sled kept any of it in memory is unknown after an I/O error: no further
+            // write is attempted, and no number of this group is given to another change.
+            self.fail(&e);
+            answer(pending, Some(unknown_outcome(&e)));
             return;
         }
         // Applied: these numbers are used from now on, whatever the flush says, so they are
@@ -301,15 +314,19 @@ impl Writer {
             answer(pending, None);
             return;
         }
-        self.undurable.append(&mut group.events);
-        match self.flush().and_then(|()| self.make_durable()) {
-            Ok(()) => answer(pending, None),
+        match self.flush() {
+            Ok(()) => {
+                self.head
+                    .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
+                answer(pending, None);
+                for ev in group.events.drain(..) {
+                    // No receiver is not an error: nobody is subscribed.
+                    let _ = self.live.send(Arc::new(super::Committed::new(ev)));
+                }
+            }
             Err(e) => {
-                tracing::error!(error = %e, changes = pending.len(), "flush failed; changes not acknowledged");
-                let e = StoreError::Io(format!(
-                    "{e}; the change may or may not be kept: retry with the same idempotency_key"
-                ));
-                answer(pending, Some(e));
+                self.fail(&e);
+                answer(pending, Some(unknown_outcome(&e)));
             }
         }
     }
@@ -323,25 +340,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Makes held changes durable: on success advances the durable head over every applied
-    /// change and publishes them live. While this fails, the writer refuses new changes.
-    fn make_durable(&mut self) -> Result<(), StoreError> {
-        if self.undurable.is_empty() {
-            return Ok(());
-        }
-        self.flush()?;
-        self.head
-            .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
-        for ev in self.undurable.drain(..) {
-            // No receiver is not an error: nobody is subscribed.
-            let _ = self.live.send(Arc::new(super::Committed::new(ev)));
-        }
-        Ok(())
-    }
-
     /// Flushes (so the entries it covers are durable), then signs and stores a checkpoint of the
     /// audit log at its current size, unless the latest checkpoint already covers it.
     fn checkpoint(&mut self) -> Result<Checkpoint, StoreError> {
+        if let Some(reason) = self.failure.get() {
+            return Err(StoreError::Io(reason.clone()));
+        }
         self.flush()?;
         let size = self.audit.frontier.size();
         if let Some((k, v)) = self.trees.checkpoints.last()?
@@ -384,6 +388,13 @@ impl Writer {
                 }
             })
     }
+}
+
+/// The error for the callers of a group whose commit failed half-way.
+fn unknown_outcome(e: &StoreError) -> StoreError {
+    StoreError::Io(format!(
+        "{e}; the change is not acknowledged and may or may not be kept: retry with the same idempotency_key after the hub restarts"
+    ))
 }
 
 /// The entry for a refused request.
