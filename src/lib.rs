@@ -24,6 +24,8 @@ pub mod config;
 pub mod convert;
 pub mod domain;
 pub mod feed;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod pb;
 pub mod service;

@@ -2,77 +2,19 @@
 //! takes, and arbitrary well-typed but invalid content into validation. Each either decodes
 //! (then validates) or is refused with a clean error.
 use cbm_hub::{
-    domain::{
-        catalogue::Catalogue,
-        member::{Member, MemberStatus, Registry, Roles},
-        validate::{self, Context},
-    },
+    domain::catalogue::Catalogue,
+    fuzzing,
     pb::{self, submission_content::Body},
 };
 use proptest::prelude::*;
 use prost::Message;
 
-fn registry() -> Registry {
-    let m = |id: &str| Member {
-        id: id.into(),
-        state: "EE".into(),
-        display_name: id.into(),
-        roles: Roles::default(),
-        communities: vec!["OSCE".into()],
-        status: MemberStatus::Active,
-        bindings: vec![],
-        created_at: String::new(),
-        updated_at: String::new(),
-    };
-    Registry::new([m("EE-MFA"), m("CL-CSIRT")])
-}
-
 fn check(content: &pb::SubmissionContent) {
-    let registry = registry();
-    let catalogue = Catalogue::builtin();
-    let ctx = Context {
-        registry: &registry,
-        catalogue: &catalogue,
-        now: time::OffsetDateTime::now_utc(),
-    };
-    if let Err(errors) = validate::content(&ctx, content, "content") {
-        assert!(!errors.0.is_empty());
-        for e in errors.0 {
-            assert!(e.field.starts_with("content"), "{}", e.field);
-            assert!(!e.reason.is_empty());
-        }
-    }
+    fuzzing::validate_content(&fuzzing::sample_registry(), &Catalogue::builtin(), content);
 }
 
-/// Decodes `bytes` as `M`; a decoded publish request is validated too.
 fn decode_all(bytes: &[u8]) {
-    if let Ok(r) = pb::PublishRequest::decode(bytes)
-        && let Some(c) = r.content.as_ref()
-    {
-        check(c);
-    }
-    let _ = pb::ReviseRequest::decode(bytes);
-    let _ = pb::WithdrawRequest::decode(bytes);
-    let _ = pb::GetRequest::decode(bytes);
-    if let Ok(r) = pb::ListRequest::decode(bytes) {
-        let _ = cbm_hub::feed::filter::Filter::parse(&pb::SubscribeRequest {
-            kinds: r.kinds,
-            tlp: r.tlp,
-            communities: r.states,
-            ..Default::default()
-        });
-    }
-    if let Ok(r) = pb::SubscribeRequest::decode(bytes) {
-        let _ = cbm_hub::feed::filter::Filter::parse(&r);
-    }
-    if let Ok(r) = pb::RegisterMemberRequest::decode(bytes)
-        && let Some(m) = r.member.as_ref()
-    {
-        let _ = cbm_hub::convert::member_from_registration(m, "member");
-    }
-    let _ = pb::AuditQuery::decode(bytes);
-    let _ = pb::AccessLogRequest::decode(bytes);
-    let _ = cbm_hub::feed::wire::FeedEvent::decode(bytes);
+    fuzzing::decode_all(&fuzzing::sample_registry(), &Catalogue::builtin(), bytes);
 }
 
 fn text() -> impl Strategy<Value = String> {
