@@ -14,6 +14,7 @@
 //! changes these trees: it assigns sequence numbers and commits each group of changes in one
 //! transaction across trees, then one flush and one fdatasync, before any of them is
 //! acknowledged.
+mod audit_log;
 mod changes;
 mod check;
 pub mod codec;
@@ -33,9 +34,9 @@ use std::{
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
-    audit::{LogState, Origin},
+    audit::Origin,
     domain::{Invalid, member::Registry},
-    pb::{AuditEntry, Checkpoint, VerifyReport},
+    pb::{AuditEntry, Checkpoint},
 };
 pub use members::MemberOp;
 use records::{StoredEvent, SubmissionHead};
@@ -213,7 +214,7 @@ impl Store {
             checkpoints: db.open_tree("checkpoints")?,
             meta,
         };
-        let audit = load_audit_state(&trees)?;
+        let audit = audit_log::load_audit_state(&trees)?;
         let signer =
             Arc::new(crate::audit::signing::Signer::load_or_create(dir).map_err(StoreError::Io)?);
         let registry = members::load_registry(&trees.members)?;
@@ -363,65 +364,6 @@ impl Store {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// The audit checkpoint signing public key (raw Ed25519).
-    pub fn audit_public_key(&self) -> Vec<u8> {
-        self.inner.signer.public_key().to_vec()
-    }
-
-    /// Audit entries after `after`, in order, checksum verified.
-    pub fn audit_after(
-        &self,
-        after: u64,
-    ) -> impl Iterator<Item = Result<AuditEntry, StoreError>> + use<> {
-        self.inner
-            .trees
-            .audit
-            .range((after + 1).to_be_bytes()..)
-            .map(|item| {
-                let (k, v) = item?;
-                codec::unframe(&v, || format!("audit entry {}", key_u64(&k)))
-            })
-    }
-
-    /// Every stored checkpoint, by tree size.
-    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        self.inner
-            .trees
-            .checkpoints
-            .iter()
-            .map(|item| {
-                let (k, v) = item?;
-                codec::unframe(&v, || format!("checkpoint {}", key_u64(&k)))
-            })
-            .collect()
-    }
-
-    /// Verifies the stored audit log against its chain and signed checkpoints.
-    pub fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
-        let mut verifier = crate::audit::Verifier::new(self.audit_public_key());
-        for c in self.checkpoints()? {
-            verifier.checkpoint(c);
-        }
-        for entry in self.audit_after(0) {
-            match entry {
-                Ok(e) => {
-                    if !verifier.entry(&e) {
-                        break;
-                    }
-                }
-                Err(StoreError::Corrupt(m)) => {
-                    return Ok(VerifyReport {
-                        ok: false,
-                        problem: format!("stored entry damaged: {m}"),
-                        ..Default::default()
-                    });
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(verifier.finish())
-    }
-
     async fn send(&self, cmd: writer::Command) -> Result<(), StoreError> {
         self.inner
             .commands
@@ -430,9 +372,15 @@ impl Store {
             .map_err(|_| StoreError::Closed)
     }
 
-    /// The index entry of a submission.
+    /// The index entry of a submission, as far as it is durable: revisions applied but not yet
+    /// flushed (in the instant between a group's transaction and its flush) are left out, so
+    /// readers never see a change before it is acknowledged.
     pub fn head_of(&self, id: &str) -> Result<Option<SubmissionHead>, StoreError> {
-        read_head(&self.inner.trees.heads, id)
+        let durable = self.head();
+        Ok(read_head(&self.inner.trees.heads, id)?.and_then(|mut h| {
+            h.revision_seqs.retain(|seq| *seq <= durable);
+            (!h.revision_seqs.is_empty()).then_some(h)
+        }))
     }
 
     /// The event with sequence `seq`, checksum verified.
@@ -497,24 +445,6 @@ impl Store {
             tracing::error!(error = %e, "final flush failed");
         }
     }
-}
-
-/// The audit log state, as the last commit left it.
-fn load_audit_state(trees: &Trees) -> Result<LogState, StoreError> {
-    let state = match trees.meta.get(writer::AUDIT_STATE_KEY)? {
-        None => LogState::default(),
-        Some(v) => {
-            LogState::from_bytes(&v).ok_or_else(|| StoreError::Corrupt("audit log state".into()))?
-        }
-    };
-    let last = trees.audit.last()?.map_or(0, |(k, _)| key_u64(&k));
-    if last != state.frontier.size() {
-        return Err(StoreError::Corrupt(format!(
-            "the audit log holds {last} entries but its state says {}",
-            state.frontier.size()
-        )));
-    }
-    Ok(state)
 }
 
 pub(crate) fn key_u64(k: &[u8]) -> u64 {
