@@ -161,6 +161,30 @@ async fn scenario(member_communities: Vec<Vec<usize>>, stories: Vec<Story>) {
     for m in READERS {
         live.push(subscribe(&t, m, request(0)).await);
     }
+    // A GREEN community no member belongs to is refused (it would hide the submission from
+    // everyone): such publications and revisions are tried, must fail, and are left out.
+    let exists = |a: &Aud| {
+        a.community
+            .is_none_or(|c| communities.values().any(|set| set.contains(c)))
+    };
+    let mut kept = Vec::new();
+    for (i, story) in stories.into_iter().enumerate() {
+        let mut hub = t.hub(story.publisher).await;
+        if !exists(&story.first) {
+            let req = PublishRequest {
+                content: Some(to_content(&story.first, &format!("refused {i}"))),
+                idempotency_key: String::new(),
+            };
+            assert_eq!(
+                hub.publish(req).await.unwrap_err().code(),
+                tonic::Code::InvalidArgument
+            );
+            continue;
+        }
+        let revised = story.revised.clone().filter(|r| exists(r));
+        kept.push(Story { revised, ..story });
+    }
+    let stories = kept;
     // Apply the stories in order, recording every change's sequence.
     let mut events = Vec::new();
     let mut ids = Vec::new();
