@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod convert;

@@ -1,5 +1,6 @@
 //! The `cbm-hub` command line: one file per group of subcommands.
 mod audit;
+mod bench;
 mod check;
 mod client;
 mod home;
@@ -18,6 +19,7 @@ use clap::{Parser, Subcommand};
 
 pub use client::ClientArgs;
 pub use home::Home;
+pub use write::from_yaml as content_from_yaml;
 
 /// cbm-hub: exchange cyber confidence-building measures over mutual TLS.
 #[derive(Debug, Parser)]
@@ -68,6 +70,8 @@ pub enum Command {
     AccessLog(audit::AccessLogArgs),
     /// Check a stopped hub's data for damage (checksums, gaps, indexes, audit chain).
     Check(check::CheckArgs),
+    /// Measure the hub: durable publish against a no-op baseline, replay (see BENCHMARKS.md).
+    Bench(bench::BenchArgs),
     /// Development PKI: issue member certificates from the dev CA of the home directory.
     #[command(subcommand)]
     Pki(pki::PkiCommand),
@@ -105,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pki(c) => pki::run(&home, c).await,
         Command::Audit(c) => audit::run(&home, c).await,
         Command::Check(a) => check::run(&home, a).await,
+        Command::Bench(a) => bench::run(a).await,
         Command::AccessLog(a) => audit::access_log(&home, a).await,
     }
 }

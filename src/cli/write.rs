@@ -79,7 +79,7 @@ fn from_json(text: &str) -> Result<pb::SubmissionContent, String> {
 
 /// YAML through a JSON value: serde_norway writes enums as YAML tags (`!notice`), while
 /// submission files name the body kind as a plain key (`body: {notice: ...}`), as JSON does.
-fn from_yaml(text: &str) -> Result<pb::SubmissionContent, String> {
+pub fn from_yaml(text: &str) -> Result<pb::SubmissionContent, String> {
     let value: serde_json::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let mut why = e.inner().to_string();
