@@ -171,3 +171,132 @@ async fn revocation_takes_effect_without_a_restart_on_open_connections_and_strea
         .unwrap();
     t.stop().await;
 }
+
+/// Runs openssl with `args` in `dir`; panics with its output on failure.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn certificates_made_with_openssl_work_like_generated_ones() {
+    let mut t = TestHub::start().await;
+    let dir = t.dir.path().join("openssl");
+    std::fs::create_dir(&dir).unwrap();
+    // A separate CA, RSA this time, and a client certificate it signs with clientAuth.
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Ministry PKI",
+        ],
+    );
+    std::fs::write(dir.join("ext.cnf"), "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\nsubjectAltName=URI:urn:cbm:member:FI-OPENSSL\n").unwrap();
+    openssl(
+        &dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=FI-OPENSSL",
+        ],
+    );
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.pem",
+            "-days",
+            "30",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    // The hub trusts both CAs (a bundle).
+    let bundle = format!(
+        "{}{}",
+        t.ca.cert_pem,
+        std::fs::read_to_string(dir.join("ca.pem")).unwrap()
+    );
+    std::fs::write(&t.config.tls.client_ca, bundle).unwrap();
+    t.restart().await;
+    // Bound by its URI SAN, as a ministry's own PKI would allow.
+    let mut admin = t.admin("ADMIN").await;
+    let member = cbm_hub::pb::Member {
+        id: "FI-OPENSSL".into(),
+        state: "FI".into(),
+        display_name: "Finland (own PKI)".into(),
+        roles: vec!["subscriber".into()],
+        bindings: vec![cbm_hub::pb::CertificateBinding {
+            binding: Some(cbm_hub::pb::certificate_binding::Binding::UriSan(
+                "urn:cbm:member:FI-OPENSSL".into(),
+            )),
+            note: String::new(),
+        }],
+        ..Default::default()
+    };
+    admin
+        .register_member(cbm_hub::pb::RegisterMemberRequest {
+            member: Some(member),
+        })
+        .await
+        .unwrap();
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&t.ca.cert_pem))
+        .identity(tonic::transport::Identity::from_pem(
+            std::fs::read(dir.join("client.pem")).unwrap(),
+            std::fs::read(dir.join("client.key")).unwrap(),
+        ))
+        .domain_name("localhost");
+    let channel = Endpoint::from_shared(format!("https://{}", t.addr()))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let who = HubClient::new(channel)
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (who.member.unwrap().id.as_str(), who.bound_by.as_str()),
+        ("FI-OPENSSL", "uri_san")
+    );
+    t.stop().await;
+}
