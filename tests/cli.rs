@@ -123,6 +123,56 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     let (ok, out, _) = cli(&home, &ep, &["list", "-p", "CL-CSIRT"]);
     assert!(ok && out.contains(&id), "{out}");
 
+    // subscribe: JSON lines, a cursor file written after each event, resumed from on restart.
+    let cursor = dir.path().join("csirt.cursor");
+    let sub = |n: &str| {
+        Command::new(BIN)
+            .args([
+                "--home",
+                home.to_str().unwrap(),
+                "subscribe",
+                "-p",
+                "CL-CSIRT",
+                "--json",
+                "--max-events",
+                n,
+            ])
+            .args(["--cursor-file", cursor.to_str().unwrap(), "--endpoint", &ep])
+            .output()
+            .unwrap()
+    };
+    let first = sub("1");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&first.stdout).trim()).unwrap();
+    assert_eq!(
+        (
+            line["sequence"].as_u64(),
+            line["event"]["change"]["submission"]["id"].as_str()
+        ),
+        (Some(1), Some(id.as_str()))
+    );
+    assert_eq!(std::fs::read_to_string(&cursor).unwrap().trim(), "1");
+    let (ok, _, err) = cli(
+        &home,
+        &ep,
+        &["publish", file.to_str().unwrap(), "-p", "EE-MFA"],
+    );
+    assert!(ok, "{err}");
+    let second = sub("1");
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&second.stdout).trim()).unwrap();
+    assert_eq!(
+        line["sequence"].as_u64(),
+        Some(2),
+        "resumed after the cursor, not from the start"
+    );
+    assert_eq!(std::fs::read_to_string(&cursor).unwrap().trim(), "2");
+
     // `get --content` prints a submission file that `revise` takes back.
     let (ok, content, err) = cli(&home, &ep, &["get", &id, "--content", "-p", "EE-MFA"]);
     assert!(
