@@ -528,3 +528,35 @@ async fn tampering_in_the_store_is_found_and_checkpoints_survive_restarts() {
     );
     t.stop().await;
 }
+
+#[tokio::test]
+async fn only_auditors_and_admins_may_export_or_verify() {
+    let t = TestHub::start().await;
+    let mut ee = AuditClient::new(t.channel("EE-MFA").await);
+    assert_eq!(
+        ee.export(pb::ExportRequest::default())
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        ee.verify(pb::VerifyRequest {}).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+    let refused = wait_for(&t, 0, |e| {
+        e.action == "audit.export" && e.outcome == "refused"
+    })
+    .await;
+    assert_eq!(refused.member, "EE-MFA");
+    let mut admin = AuditClient::new(t.channel("ADMIN").await);
+    assert!(
+        admin
+            .verify(pb::VerifyRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .ok
+    );
+    t.stop().await;
+}

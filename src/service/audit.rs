@@ -174,6 +174,11 @@ impl Audit for AuditService {
         req: Request<pb::ExportRequest>,
     ) -> Result<Response<Self::ExportStream>, Status> {
         let after = req.get_ref().after_sequence;
+        // Only auditors may cause the checkpoint (a flush) below.
+        let mut caller = Caller::of(&self.store, &req);
+        if let Err(status) = caller.authenticate(Action::Audit) {
+            return Err(caller.refuse("audit.export", "", status).await);
+        }
         // A fresh checkpoint first: it makes everything durable and fixes what the export covers.
         let checkpoint = self.store.checkpoint().await?;
         let covered = checkpoint.tree_size;
