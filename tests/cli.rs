@@ -1,67 +1,16 @@
 //! The `cbm-hub` binary as a new user runs it: first-run `serve` from an empty directory, then
 //! client commands with the profiles it wrote.
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Command};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cbm-hub");
+mod common;
 
-/// A `cbm-hub serve` child process, killed on drop.
-struct Served {
-    child: Child,
-    endpoint: String,
-}
+use common::process::{BIN, HubProcess};
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(home: &Path) -> Served {
-    let mut child = Command::new(BIN)
-        .args([
-            "--home",
-            home.to_str().unwrap(),
-            "--log",
-            "warn",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = Vec::new();
-    while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            if let Some(rest) = line.strip_prefix("cbm-hub listening on ") {
-                let addr = rest.split_whitespace().next().unwrap();
-                let port = addr.rsplit(':').next().unwrap();
-                return Served {
-                    child,
-                    endpoint: format!("https://localhost:{port}"),
-                };
-            }
-            seen.push(line);
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("serve did not report its address; output: {seen:?}");
+/// `serve` from `home` (first run included) and the endpoint its profiles are used with.
+fn serve(home: &Path) -> (HubProcess, String) {
+    let hub = HubProcess::start(home);
+    let endpoint = format!("https://localhost:{}", hub.port);
+    (hub, endpoint)
 }
 
 fn cli(home: &Path, endpoint: &str, args: &[&str]) -> (bool, String, String) {
@@ -82,7 +31,7 @@ fn cli(home: &Path, endpoint: &str, args: &[&str]) -> (bool, String, String) {
 fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("hub");
-    let served = serve(&home);
+    let (served, ep) = serve(&home);
     for f in [
         "config.toml",
         "pki/ca.pem",
@@ -93,7 +42,6 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     ] {
         assert!(home.join(f).exists(), "{f} created on first run");
     }
-    let ep = served.endpoint.clone();
 
     let (ok, out, err) = cli(&home, &ep, &["whoami", "-p", "EE-MFA"]);
     assert!(ok, "{err}");
@@ -339,8 +287,8 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     drop(served);
 
     // A second start reuses everything: no re-initialisation, data kept.
-    let served = serve(&home);
-    let (ok, out, _) = cli(&home, &served.endpoint, &["list", "-p", "CL-CSIRT"]);
+    let (served, ep) = serve(&home);
+    let (ok, out, _) = cli(&home, &ep, &["list", "-p", "CL-CSIRT"]);
     assert!(ok && out.contains(&id), "{out}");
     drop(served);
     // The integrity check of the stopped hub's data.

@@ -3,6 +3,7 @@ mod audit;
 mod bench;
 mod check;
 mod client;
+mod filters;
 mod home;
 mod init;
 mod member;

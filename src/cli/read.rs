@@ -1,7 +1,7 @@
 //! `get`, `list`, `whoami`.
 use clap::Args;
 
-use super::{client::ClientArgs, home::Home, output};
+use super::{client::ClientArgs, filters::FilterArgs, home::Home, output};
 use crate::pb;
 
 #[derive(Debug, Args)]
@@ -20,22 +20,8 @@ pub struct GetArgs {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Only this kind (repeatable): policy_document, terminology_list,
-    /// critical_infrastructure_approach, point_of_contact, incident_severity_schema, notice.
-    #[arg(long = "kind")]
-    pub kinds: Vec<String>,
-    /// Only publishers of this state or organisation code (repeatable).
-    #[arg(long = "state")]
-    pub states: Vec<String>,
-    /// Only this publisher member id (repeatable).
-    #[arg(long = "publisher")]
-    pub publishers: Vec<String>,
-    /// Only this TLP label (repeatable), such as TLP:GREEN.
-    #[arg(long = "tlp")]
-    pub tlp: Vec<String>,
-    /// Only submissions citing this CBM reference (repeatable), such as UN-CBM-1.
-    #[arg(long = "cbm")]
-    pub cbm_refs: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Only submissions updated at or after this RFC 3339 instant.
     #[arg(long)]
     pub updated_since: Option<String>,
@@ -84,11 +70,11 @@ pub async fn get(home: &Home, a: GetArgs) -> anyhow::Result<()> {
 pub async fn list(home: &Home, a: ListArgs) -> anyhow::Result<()> {
     let mut hub = a.client.hub(home).await?;
     let mut req = pb::ListRequest {
-        kinds: a.kinds,
-        states: a.states,
-        publishers: a.publishers,
-        tlp: a.tlp,
-        cbm_refs: a.cbm_refs,
+        kinds: a.filter.kinds,
+        states: a.filter.states,
+        publishers: a.filter.publishers,
+        tlp: a.filter.tlp,
+        cbm_refs: a.filter.cbm_refs,
         updated_since: a.updated_since.unwrap_or_default(),
         include_withdrawn: a.include_withdrawn,
         page_size: a.page_size,

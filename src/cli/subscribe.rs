@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Args;
 use tonic::Code;
 
-use super::{client::ClientArgs, home::Home, output};
+use super::{client::ClientArgs, filters::FilterArgs, home::Home, output};
 use crate::{
     feed::wire::{Event, FeedEventFields},
     pb::{self, feed_client::FeedClient},
@@ -13,24 +13,11 @@ use crate::{
 
 #[derive(Debug, Args)]
 pub struct SubscribeArgs {
-    /// Only this kind (repeatable).
-    #[arg(long = "kind")]
-    pub kinds: Vec<String>,
-    /// Only publishers of this state (repeatable).
-    #[arg(long = "state")]
-    pub states: Vec<String>,
-    /// Only this publisher (repeatable).
-    #[arg(long = "publisher")]
-    pub publishers: Vec<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Only submissions shared with, or published by members of, this community (repeatable).
     #[arg(long = "community")]
     pub communities: Vec<String>,
-    /// Only this TLP label (repeatable).
-    #[arg(long = "tlp")]
-    pub tlp: Vec<String>,
-    /// Only submissions citing this CBM reference (repeatable).
-    #[arg(long = "cbm")]
-    pub cbm_refs: Vec<String>,
     /// Start after this sequence number (default 0: the whole history; ignored when the cursor
     /// file exists).
     #[arg(long, default_value_t = 0)]
@@ -100,12 +87,12 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
             let channel = a.client.channel(home).await?;
             let mut feed = FeedClient::new(channel).max_decoding_message_size(8 * 1024 * 1024);
             let req = pb::SubscribeRequest {
-                kinds: a.kinds.clone(),
-                states: a.states.clone(),
-                publishers: a.publishers.clone(),
+                kinds: a.filter.kinds.clone(),
+                states: a.filter.states.clone(),
+                publishers: a.filter.publishers.clone(),
                 communities: a.communities.clone(),
-                tlp: a.tlp.clone(),
-                cbm_refs: a.cbm_refs.clone(),
+                tlp: a.filter.tlp.clone(),
+                cbm_refs: a.filter.cbm_refs.clone(),
                 after_sequence: cursor,
                 from_now,
                 heartbeat_seconds: a.heartbeat,
