@@ -8,6 +8,8 @@ const PROTOS: &[&str] = &[
     "proto/cbm/v1/admin.proto",
     "proto/cbm/v1/feed.proto",
     "proto/cbm/v1/audit.proto",
+    "proto/cbm/v1/directory.proto",
+    "proto/cbm/v1/catalogue.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

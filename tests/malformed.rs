@@ -95,6 +95,7 @@ fn body() -> impl Strategy<Value = Body> {
                 text: c,
                 severity: d,
                 ack_deadline: e,
+                ..Default::default()
             }
         )),
     ]

@@ -26,6 +26,15 @@ pub struct Origin {
 }
 
 impl Origin {
+    /// The origin of entries the hub makes on its own (a deadline passing), not for a request.
+    pub fn hub() -> Origin {
+        Origin {
+            member: String::new(),
+            cert_sha256: String::new(),
+            peer: "hub".into(),
+        }
+    }
+
     /// A new entry for `action` by this origin (sequence, time and hashes are set when written).
     pub fn entry(&self, action: &str) -> AuditEntry {
         AuditEntry {

@@ -25,6 +25,9 @@ pub struct ListArgs {
     /// Only submissions updated at or after this RFC 3339 instant.
     #[arg(long)]
     pub updated_since: Option<String>,
+    /// Only notices answering this notice id: the replies of a thread.
+    #[arg(long)]
+    pub in_reply_to: Option<String>,
     /// Include withdrawn submissions.
     #[arg(long)]
     pub include_withdrawn: bool,
@@ -79,6 +82,7 @@ pub async fn list(home: &Home, a: ListArgs) -> anyhow::Result<()> {
         include_withdrawn: a.include_withdrawn,
         page_size: a.page_size,
         page_token: a.page_token.unwrap_or_default(),
+        in_reply_to: a.in_reply_to.unwrap_or_default(),
     };
     let mut first = true;
     loop {

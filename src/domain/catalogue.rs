@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::{Invalid, member::check_code, validate::fields as f};
+use crate::pb;
+
 /// One measure, such as `UN-CBM-3`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +34,93 @@ pub struct Framework {
     #[serde(default)]
     pub notes: String,
     pub measures: Vec<Measure>,
+    /// Added by an administrator rather than shipped with the hub.
+    #[serde(skip)]
+    pub added: bool,
+}
+
+impl Framework {
+    pub fn from_pb(fw: pb::Framework, added: bool) -> Framework {
+        Framework {
+            id: fw.id,
+            name: fw.name,
+            source: fw.source,
+            notes: String::new(),
+            measures: fw
+                .measures
+                .into_iter()
+                .map(|m| Measure {
+                    reference: m.r#ref,
+                    number: m.number,
+                    title: m.title,
+                    summary: m.summary,
+                })
+                .collect(),
+            added,
+        }
+    }
+
+    pub fn to_pb(&self) -> pb::Framework {
+        pb::Framework {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            source: self.source.clone(),
+            measures: self
+                .measures
+                .iter()
+                .map(|m| pb::Measure {
+                    r#ref: m.reference.clone(),
+                    number: m.number.clone(),
+                    title: m.title.clone(),
+                    summary: m.summary.clone(),
+                })
+                .collect(),
+            origin: if self.added { "added" } else { "builtin" }.into(),
+        }
+    }
+
+    /// Checks a framework an administrator adds: every field, every problem at once. References
+    /// are `{framework id}-{number}`, so they read the same way as the built-in ones.
+    pub fn check(&self) -> Result<(), Invalid> {
+        let mut errs = Invalid::default();
+        if let Err(e) = check_code(&self.id, "framework id") {
+            errs.push("framework.id", e);
+        }
+        f::required(&mut errs, "framework.name", &self.name, 200, false);
+        f::optional(&mut errs, "framework.source", &self.source, 1000, true);
+        if f::count(&mut errs, "framework.measures", &self.measures, 1, 200) {
+            let mut seen = std::collections::HashSet::new();
+            for (i, m) in self.measures.iter().enumerate() {
+                let p = format!("framework.measures[{i}]");
+                let number_ok =
+                    f::required(&mut errs, &format!("{p}.number"), &m.number, 16, false)
+                        && m.number
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '.');
+                if !number_ok && !m.number.is_empty() && m.number.chars().count() <= 16 {
+                    errs.push(
+                        format!("{p}.number"),
+                        "may hold only letters, digits and '.'",
+                    );
+                }
+                let expected = format!("{}-{}", self.id, m.number);
+                if m.reference != expected {
+                    errs.push(
+                        format!("{p}.ref"),
+                        format!(
+                            "{:?} must be {expected:?} (framework id, '-', number)",
+                            m.reference
+                        ),
+                    );
+                } else if !seen.insert(&m.reference) {
+                    errs.push(format!("{p}.ref"), format!("{} appears twice", m.reference));
+                }
+                f::required(&mut errs, &format!("{p}.title"), &m.title, 200, false);
+                f::optional(&mut errs, &format!("{p}.summary"), &m.summary, 2000, true);
+            }
+        }
+        errs.into_result()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -34,6 +34,11 @@ impl Kind {
         }
     }
 
+    /// A one-byte code of the kind, for index keys.
+    pub fn code(self) -> u8 {
+        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0) as u8
+    }
+
     pub fn of(body: &Body) -> Kind {
         match body {
             Body::PolicyDocument(_) => Kind::PolicyDocument,

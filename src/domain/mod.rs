@@ -1,10 +1,13 @@
 //! The rules of the hub, free of transport and storage: members and roles, TLP audiences,
 //! submission validation and the CBM catalogue.
 
+pub mod acks;
+pub mod campaign;
 pub mod catalogue;
 pub mod clock;
 pub mod error;
 pub mod kind;
+pub mod matrix;
 pub mod member;
 pub mod principal;
 pub mod tlp;

@@ -25,6 +25,8 @@ pub enum Action {
     Read,
     WhoAmI,
     AdministerMembers,
+    /// Other administration: the CBM catalogue, ping campaigns.
+    Administer,
     /// Query, export or verify the audit log.
     Audit,
 }
@@ -76,7 +78,7 @@ pub fn authorize(member: &Member, action: Action) -> Result<(), Refusal> {
                 Err(Refusal::MissingAnyRole(READERS))
             }
         }
-        Action::AdministerMembers => needs(Role::Admin),
+        Action::AdministerMembers | Action::Administer => needs(Role::Admin),
         Action::Audit => {
             if member.roles.contains(Role::Auditor) || member.roles.contains(Role::Admin) {
                 Ok(())

@@ -80,6 +80,9 @@ pub enum Delivery {
     Withdrawn,
     /// "withdrawn" with the envelope only: a revision no longer addresses this reader.
     AudienceNarrowed,
+    /// "acknowledged": the acknowledgement with the notice's envelope, to the notice's sender
+    /// and to the member who acknowledged.
+    Acknowledgement,
 }
 
 /// The decision for `reader` about `event`; None: nothing is sent (a gap in its sequence).
@@ -93,6 +96,11 @@ pub fn decide(
     let previous = event.previous_audience.as_ref();
     if !filter.selects(s, previous.map(|p| p.tlp.as_str()), registry) {
         return None;
+    }
+    if event.action == records::ACKNOWLEDGED {
+        let ack = event.acknowledgement.as_ref()?;
+        let concerned = reader.id == s.publisher || reader.id == ack.member;
+        return (concerned && reader.is_active()).then_some(Delivery::Acknowledgement);
     }
     if reader.id == s.publisher {
         return reader.is_active().then_some(Delivery::Full);

@@ -312,30 +312,34 @@ async fn send(sink: &Sink, shutdown: &CancellationToken, event: FeedEvent) -> Re
 /// The wire form of one delivery of a stored change.
 pub fn encode(event: &StoredEvent, delivery: Delivery) -> Bytes {
     let submission = event.submission.clone().unwrap_or_default();
-    let (submission, reason) = match delivery {
+    let withdrawn = crate::store::records::WITHDRAWN;
+    let (action, submission, reason, acknowledgement) = match delivery {
         Delivery::Full => {
-            let reason = if event.action == crate::store::records::WITHDRAWN {
+            let reason = if event.action == withdrawn {
                 "withdrawn"
             } else {
                 ""
             };
-            (submission, reason)
+            (event.action.as_str(), submission, reason, None)
         }
-        Delivery::Withdrawn => (tombstone(&submission), "withdrawn"),
-        Delivery::AudienceNarrowed => (tombstone(&submission), "audience_narrowed"),
-    };
-    let action = match delivery {
-        Delivery::Full => event.action.clone(),
-        Delivery::Withdrawn | Delivery::AudienceNarrowed => {
-            crate::store::records::WITHDRAWN.to_string()
+        Delivery::Withdrawn => (withdrawn, tombstone(&submission), "withdrawn", None),
+        Delivery::AudienceNarrowed => {
+            (withdrawn, tombstone(&submission), "audience_narrowed", None)
         }
+        Delivery::Acknowledgement => (
+            event.action.as_str(),
+            tombstone(&submission),
+            "",
+            event.acknowledgement.clone(),
+        ),
     };
     let fields = FeedEventFields {
         sequence: event.sequence,
         event: Some(Event::Change(Box::new(pb::FeedChange {
-            action,
+            action: action.to_string(),
             submission: Some(submission),
             reason: reason.into(),
+            acknowledgement,
         }))),
     };
     FeedEvent::encode_once(&fields)

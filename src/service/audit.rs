@@ -4,7 +4,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::auth::{Caller, refused};
+use super::auth::Caller;
 use crate::{
     audit::{ALLOWED, REFUSED},
     domain::{Invalid, clock, principal::Action},
@@ -122,28 +122,16 @@ impl AuditService {
         action: Action,
         work: impl FnOnce(Store, String) -> Result<R, Status> + Send + 'static,
     ) -> Result<R, Status> {
-        let mut caller = Caller::of(&self.store, req);
-        let result = match caller.authenticate(action) {
-            Ok(who) => {
-                let store = self.store.clone();
-                let member = who.member.id.clone();
-                // Scans read many entries: off the async workers.
-                tokio::task::spawn_blocking(move || work(store, member))
-                    .await
-                    .map_err(|e| Status::internal(format!("audit task failed: {e}")))
-                    .and_then(|r| r)
-            }
-            Err(status) => Err(status),
-        };
-        let mut entry = caller.entry(name);
-        entry.object_id = object_id.to_string();
-        caller
-            .record(match &result {
-                Ok(_) => entry,
-                Err(status) => refused(entry, status),
-            })
-            .await;
-        result
+        super::auth::blocking_audited(
+            &self.store,
+            req,
+            name,
+            object_id,
+            action,
+            move |store, who| work(store, who.member.id.clone()),
+            |_| Vec::new(),
+        )
+        .await
     }
 }
 
@@ -267,6 +255,15 @@ impl Audit for AuditService {
                         }
                         "submission.list" if e.object_ids.contains(&r.submission_id) => {
                             out.push(record("list", 0))
+                        }
+                        "directory.list_contacts" if e.object_ids.contains(&r.submission_id) => {
+                            out.push(record("directory", 0))
+                        }
+                        "catalogue.matrix" if e.object_ids.contains(&r.submission_id) => {
+                            out.push(record("matrix", 0))
+                        }
+                        "notice.acknowledge" if e.object_id == r.submission_id => {
+                            out.push(record("acknowledge", e.revision))
                         }
                         "feed.deliver" => {
                             for (i, seq) in head.revision_seqs.iter().enumerate() {

@@ -131,3 +131,40 @@ pub fn refused(mut entry: AuditEntry, status: &Status) -> AuditEntry {
     entry.reason = format!("{}: {}", code_name(status.code()), status.message());
     entry
 }
+
+/// Runs `work` off the async workers (it reads storage) for a caller allowed `action`, and
+/// audits the call as `name` on `object_id`, with the submission ids `read` says it returned
+/// (they appear in those submissions' access logs).
+pub async fn blocking_audited<T, R: Send + 'static>(
+    store: &Store,
+    req: &Request<T>,
+    name: &str,
+    object_id: &str,
+    action: Action,
+    work: impl FnOnce(Store, Principal) -> Result<R, Status> + Send + 'static,
+    read: impl FnOnce(&R) -> Vec<String>,
+) -> Result<R, Status> {
+    let mut caller = Caller::of(store, req);
+    let result = match caller.authenticate(action) {
+        Ok(who) => {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || work(store, who))
+                .await
+                .map_err(|e| Status::internal(format!("{e}")))
+                .and_then(|r| r)
+        }
+        Err(status) => Err(status),
+    };
+    let mut entry = caller.entry(name);
+    entry.object_id = object_id.to_string();
+    caller
+        .record(match &result {
+            Ok(r) => {
+                entry.object_ids = read(r);
+                entry
+            }
+            Err(status) => refused(entry, status),
+        })
+        .await;
+    result
+}

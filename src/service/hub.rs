@@ -1,6 +1,4 @@
 //! The Hub service: publish, revise, withdraw, get, list, whoami.
-use std::sync::Arc;
-
 use tonic::{Request, Response, Status};
 
 use super::{
@@ -10,7 +8,6 @@ use super::{
 use crate::{
     domain::{
         Invalid,
-        catalogue::Catalogue,
         kind::Kind,
         member::Member,
         principal::Action,
@@ -25,7 +22,6 @@ use crate::{
 #[derive(Clone)]
 pub struct HubService {
     pub store: Store,
-    pub catalogue: Arc<Catalogue>,
 }
 
 impl HubService {
@@ -38,7 +34,7 @@ impl HubService {
         let registry = self.store.registry();
         let ctx = Context {
             registry: &registry,
-            catalogue: &self.catalogue,
+            catalogue: &self.store.catalogue(),
             now: time::OffsetDateTime::now_utc(),
         };
         let valid = validate::content(&ctx, content, "content")?;
@@ -138,10 +134,10 @@ impl Hub for HubService {
         self.submit(caller, Action::Publish, "", || {
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
             let (content, kind) = self.validate(r.content.as_ref())?;
-            Ok(Change {
-                op: ChangeOp::Publish { content, kind },
+            Ok(Change::new(
+                ChangeOp::Publish { content, kind },
                 idempotency_key,
-            })
+            ))
         })
         .await
     }
@@ -162,10 +158,7 @@ impl Hub for HubService {
                 kind,
                 expected_revision: r.expected_revision,
             };
-            Ok(Change {
-                op,
-                idempotency_key,
-            })
+            Ok(Change::new(op, idempotency_key))
         })
         .await
     }
@@ -187,10 +180,7 @@ impl Hub for HubService {
                 reason: r.reason.clone(),
                 expected_revision: r.expected_revision,
             };
-            Ok(Change {
-                op,
-                idempotency_key,
-            })
+            Ok(Change::new(op, idempotency_key))
         })
         .await
     }

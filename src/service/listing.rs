@@ -26,6 +26,8 @@ pub struct Query {
     /// Canonical RFC 3339 form, comparable as text with stored instants.
     updated_since: Option<String>,
     include_withdrawn: bool,
+    /// Only notices answering this one.
+    in_reply_to: Option<String>,
     page_size: usize,
     after_created: u64,
 }
@@ -81,6 +83,7 @@ impl Query {
             cbm_refs: r.cbm_refs.clone(),
             updated_since,
             include_withdrawn: r.include_withdrawn,
+            in_reply_to: (!r.in_reply_to.is_empty()).then(|| r.in_reply_to.clone()),
             page_size,
             after_created,
         })
@@ -98,10 +101,18 @@ impl Query {
             && (self.cbm_refs.is_empty()
                 || content.is_some_and(|c| c.cbm_refs.iter().any(|r| self.cbm_refs.contains(r))))
             && self
+                .in_reply_to
+                .as_ref()
+                .is_none_or(|id| content.is_some_and(|c| replies_to(c, id)))
+            && self
                 .updated_since
                 .as_ref()
                 .is_none_or(|since| s.updated_at.as_str() >= since.as_str())
     }
+}
+
+fn replies_to(c: &pb::SubmissionContent, id: &str) -> bool {
+    matches!(&c.body, Some(pb::submission_content::Body::Notice(n)) if n.in_reply_to == id)
 }
 
 /// One page of the submissions `reader` may see, in order of first publication.

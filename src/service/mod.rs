@@ -3,6 +3,9 @@
 mod admin;
 mod audit;
 pub mod auth;
+mod catalogue;
+mod deadlines;
+mod directory;
 mod feed;
 mod hub;
 mod listing;
@@ -16,15 +19,17 @@ use tonic::transport::Server;
 
 pub use admin::AdminService;
 pub use audit::AuditService;
+pub use catalogue::CatalogueService;
+pub use directory::DirectoryService;
 pub use feed::FeedService;
 pub use hub::HubService;
 pub use status::code_name;
 
 use crate::{
     config::Config,
-    domain::catalogue::Catalogue,
     pb::{
-        audit_server::AuditServer, feed_server::FeedServer, hub_server::HubServer,
+        audit_server::AuditServer, catalogue_server::CatalogueServer,
+        directory_server::DirectoryServer, feed_server::FeedServer, hub_server::HubServer,
         member_admin_server::MemberAdminServer,
     },
     store::{Store, StoreError},
@@ -157,11 +162,9 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         shutdown.clone(),
     );
 
-    let catalogue = Arc::new(Catalogue::builtin());
     let max = limits.max_message_bytes;
     let hub = HubServer::new(HubService {
         store: store.clone(),
-        catalogue,
     })
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
@@ -184,6 +187,31 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
 
+    let open_campaigns = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || directory::open_deadlines(&store))
+            .await
+            .map_err(|e| StoreError::Io(e.to_string()))?
+            .map_err(|s| StoreError::Corrupt(s.message().to_string()))?
+    };
+    let closing = store.clone();
+    let (deadlines, deadline_task) = deadlines::spawn(
+        open_campaigns,
+        move |id| directory::close_at_deadline(closing.clone(), id),
+        shutdown.clone(),
+    );
+    let directory = DirectoryServer::new(DirectoryService {
+        store: store.clone(),
+        deadlines,
+    })
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
+    let catalogue = CatalogueServer::new(CatalogueService {
+        store: store.clone(),
+    })
+    .max_decoding_message_size(max)
+    .max_encoding_message_size(max);
+
     let (health_reporter, health) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<HubServer<HubService>>().await;
     health_reporter
@@ -197,6 +225,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
             shutdown.clone(),
         ),
         spawn_tls_reload(tls_state.clone(), config.tls_reload_check, shutdown.clone()),
+        deadline_task,
     ];
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
@@ -220,7 +249,9 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         .add_service(hub)
         .add_service(admin)
         .add_service(feed)
-        .add_service(audit);
+        .add_service(audit)
+        .add_service(directory)
+        .add_service(catalogue);
     let token = shutdown.clone();
     let task = tokio::spawn(async move {
         let result = router

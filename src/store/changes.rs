@@ -4,13 +4,13 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use super::{
-    StoreError, codec, read_event, read_head,
+    StoreError, codec,
     records::{self, AudienceRecord, IdempotencyRecord, StoredEvent, SubmissionHead},
     writer::{Group, T, Writer},
 };
 use crate::{
     domain::{Invalid, clock, kind::Kind, member::Member},
-    pb::{PublishResponse, Submission, SubmissionContent},
+    pb::{self, PublishResponse, Submission, SubmissionContent},
 };
 
 /// A submission change as a publisher asks for it, content already validated.
@@ -19,6 +19,22 @@ pub struct Change {
     pub op: ChangeOp,
     /// Client key making retries return the first result.
     pub idempotency_key: Option<String>,
+    /// A ping campaign this publication starts (its targets and deadline); stored with it.
+    pub campaign: Option<Box<pb::PingCampaign>>,
+    /// What identifies the request for idempotency when it is not the change itself (a campaign
+    /// retried with a default deadline builds different content from the same request).
+    pub fingerprint: Option<Vec<u8>>,
+}
+
+impl Change {
+    pub fn new(op: ChangeOp, idempotency_key: Option<String>) -> Change {
+        Change {
+            op,
+            idempotency_key,
+            campaign: None,
+            fingerprint: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -71,7 +87,10 @@ impl Writer {
         change: Change,
         group: &mut Group,
     ) -> Result<(Outcome, String), StoreError> {
-        let request_hash = request_hash(&change.op);
+        let request_hash = change
+            .fingerprint
+            .clone()
+            .unwrap_or_else(|| request_hash(&change.op));
         let idem_key = change.idempotency_key.as_ref().map(|k| {
             let mut key = actor.id.as_bytes().to_vec();
             key.push(0);
@@ -91,6 +110,12 @@ impl Writer {
             return Ok((response, String::new()));
         }
 
+        match &change.op {
+            ChangeOp::Publish { content, .. } | ChangeOp::Revise { content, .. } => {
+                self.check_notice(actor, content, group)?
+            }
+            ChangeOp::Withdraw { .. } => {}
+        }
         let seq = group.next_seq;
         let now = clock::now_rfc3339();
         let (event, head) = match change.op {
@@ -119,14 +144,22 @@ impl Writer {
                     // The publish entry is sealed right after this, with the next number.
                     created_audit_seq: group.audit.next_sequence(),
                 };
-                group
-                    .writes
-                    .push((T::ByCreated, seq.to_be_bytes().to_vec(), id.into_bytes()));
+                group.writes.push((
+                    T::ByCreated,
+                    seq.to_be_bytes().to_vec(),
+                    id.clone().into_bytes(),
+                ));
+                group.writes.push((
+                    T::ByKind,
+                    super::indexes::by_kind_key(kind, &actor.id, seq),
+                    id.into_bytes(),
+                ));
                 let event = StoredEvent {
                     sequence: seq,
                     action: records::PUBLISHED.into(),
                     submission: Some(submission),
                     previous_audience: None,
+                    acknowledgement: None,
                 };
                 (event, head)
             }
@@ -161,6 +194,7 @@ impl Writer {
                     action: records::REVISED.into(),
                     submission: Some(submission),
                     previous_audience: Some(audience_of(&previous)),
+                    acknowledgement: None,
                 };
                 (event, head)
             }
@@ -186,6 +220,7 @@ impl Writer {
                     action: records::WITHDRAWN.into(),
                     submission: Some(submission),
                     previous_audience: Some(audience_of(&previous)),
+                    acknowledgement: None,
                 };
                 (event, head)
             }
@@ -223,6 +258,16 @@ impl Writer {
                 .push((T::Idempotency, key.clone(), codec::frame(&record)));
             group.idempotency.insert(key, record);
         }
+        if let Some(mut campaign) = change.campaign {
+            campaign.id = id.clone();
+            campaign.started_at = outcome.accepted_at.clone();
+            group.writes.push((
+                T::Campaigns,
+                id.as_bytes().to_vec(),
+                codec::frame(campaign.as_ref()),
+            ));
+            group.campaigns.insert(id.clone(), *campaign);
+        }
         group.events.push(event.clone());
         group.heads.insert(id, (head, event));
         group.next_seq += 1;
@@ -240,14 +285,7 @@ impl Writer {
         group: &Group,
     ) -> Result<(SubmissionHead, StoredEvent), StoreError> {
         let not_found = || StoreError::NotFound(format!("no submission {id}"));
-        let (head, latest) = match group.heads.get(id) {
-            Some((h, e)) => (h.clone(), e.clone()),
-            None => {
-                let head = read_head(&self.trees.heads, id)?.ok_or_else(not_found)?;
-                let latest = read_event(&self.trees.events, head.latest_seq())?;
-                (head, latest)
-            }
-        };
+        let (head, latest) = self.latest_in(id, group)?.ok_or_else(not_found)?;
         if head.publisher != actor.id {
             // Reveal that the submission exists only to members who may see it.
             let sub = latest.submission.as_ref().ok_or_else(not_found)?;

@@ -8,17 +8,29 @@
 //! - `members`: member id -> `pb::Member`.
 //! - `audit`: audit sequence (u64 BE) -> `pb::AuditEntry`, chained and Merkle-hashed.
 //! - `checkpoints`: audit tree size (u64 BE) -> signed `pb::Checkpoint`.
-//! - `meta`: `format` -> layout version; `audit_state` -> chain hash and Merkle frontier.
+//! - `by_kind`: kind code, publisher, NUL, sequence of revision 1 -> submission id; finds the
+//!   points of contact, a sender's severity schemas and the reporting kinds of the matrix.
+//! - `acks`: notice id, NUL, member id, NUL, contact id -> `pb::Acknowledgement`.
+//! - `campaigns`: campaign id (its ping notice's id) -> `pb::PingCampaign` (targets, deadline).
+//! - `verified`: point-of-contact submission id -> [`records::Verified`] (last answered ping).
+//! - `catalogue`: framework id -> `pb::Framework` added by an administrator.
+//! - `meta`: `format` -> layout version; `audit_state` -> chain hash and Merkle frontier;
+//!   `by_kind` -> present once that index is built.
 //!
 //! Every value is framed with a checksum ([`codec`]). Only the writer thread ([`writer`])
 //! changes these trees: it assigns sequence numbers and commits each group of changes in one
 //! transaction across trees, then one flush and one fdatasync, before any of them is
 //! acknowledged.
+mod acks;
 mod audit_log;
+mod campaigns;
+mod catalogue;
 mod changes;
 mod check;
 pub mod codec;
+mod indexes;
 mod members;
+mod notices;
 pub mod records;
 mod writer;
 
@@ -35,9 +47,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
     audit::Origin,
-    domain::{Invalid, member::Registry},
+    domain::{Invalid, catalogue::Catalogue, member::Registry},
     pb::{AuditEntry, Checkpoint},
 };
+pub use acks::AckRequest;
+pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
 pub use members::MemberOp;
 use records::{StoredEvent, SubmissionHead};
 pub use writer::{Change, ChangeOp, Outcome};
@@ -52,7 +66,7 @@ const WRITER_QUEUE: usize = 8192;
 #[derive(Debug)]
 pub struct Committed {
     pub event: StoredEvent,
-    pub encoded: [std::sync::OnceLock<bytes::Bytes>; 3],
+    pub encoded: [std::sync::OnceLock<bytes::Bytes>; 4],
 }
 
 impl Committed {
@@ -124,6 +138,11 @@ pub(crate) struct Trees {
     pub audit: sled::Tree,
     pub checkpoints: sled::Tree,
     pub meta: sled::Tree,
+    pub by_kind: sled::Tree,
+    pub acks: sled::Tree,
+    pub campaigns: sled::Tree,
+    pub verified: sled::Tree,
+    pub catalogue: sled::Tree,
 }
 
 struct Inner {
@@ -132,6 +151,8 @@ struct Inner {
     commands: mpsc::Sender<writer::Command>,
     /// Current registry snapshot, replaced whole by the writer after each committed change.
     registry: Arc<RwLock<Arc<Registry>>>,
+    /// Current CBM catalogue (built-in plus added frameworks), replaced whole like the registry.
+    catalogue: Arc<RwLock<Arc<Catalogue>>>,
     /// Highest committed (durable) feed sequence.
     head: Arc<AtomicU64>,
     /// Bumped after every registry change, so long-lived streams re-check their member cheaply.
@@ -213,7 +234,15 @@ impl Store {
             audit: db.open_tree("audit")?,
             checkpoints: db.open_tree("checkpoints")?,
             meta,
+            by_kind: db.open_tree("by_kind")?,
+            acks: db.open_tree("acks")?,
+            campaigns: db.open_tree("campaigns")?,
+            verified: db.open_tree("verified")?,
+            catalogue: db.open_tree("catalogue")?,
         };
+        indexes::build_if_missing(&trees)?;
+        let catalogue = catalogue::load(&trees.catalogue)?;
+        let catalogue_shared = Arc::new(RwLock::new(Arc::new(catalogue.clone())));
         let audit = audit_log::load_audit_state(&trees)?;
         let signer =
             Arc::new(crate::audit::signing::Signer::load_or_create(dir).map_err(StoreError::Io)?);
@@ -234,6 +263,8 @@ impl Store {
             next_seq: head + 1,
             registry,
             registry_shared: registry_shared.clone(),
+            catalogue,
+            catalogue_shared: catalogue_shared.clone(),
             head: head_shared.clone(),
             registry_generation: generation.clone(),
             live: live.clone(),
@@ -252,6 +283,7 @@ impl Store {
                 trees,
                 commands: tx,
                 registry: registry_shared,
+                catalogue: catalogue_shared,
                 head: head_shared,
                 registry_generation: generation,
                 live,
@@ -291,6 +323,15 @@ impl Store {
             .clone()
     }
 
+    /// The current CBM catalogue snapshot.
+    pub fn catalogue(&self) -> Arc<Catalogue> {
+        self.inner
+            .catalogue
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Highest committed feed sequence (0 when empty).
     pub fn head(&self) -> u64 {
         self.inner.head.load(Ordering::Acquire)
@@ -322,6 +363,16 @@ impl Store {
             reply,
         })
         .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs a writer command built around `reply` and waits for its answer.
+    async fn ask<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> writer::Command,
+    ) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(command(reply)).await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 

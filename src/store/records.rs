@@ -6,6 +6,9 @@ use crate::pb;
 pub const PUBLISHED: &str = "published";
 pub const REVISED: &str = "revised";
 pub const WITHDRAWN: &str = "withdrawn";
+/// A recipient acknowledged a notice: the event carries the acknowledgement and a copy of the
+/// notice's revision it acknowledges (so the feed filters apply to it as to the notice).
+pub const ACKNOWLEDGED: &str = "acknowledged";
 
 /// One entry of the feed: the change that received sequence number `sequence`. The event log is
 /// the truth: the revisions of a submission are the events that produced them.
@@ -24,6 +27,9 @@ pub struct StoredEvent {
     /// a revision can be sent a withdrawal instead of the new content.
     #[prost(message, optional, tag = "4")]
     pub previous_audience: Option<AudienceRecord>,
+    /// For `acknowledged`: the acknowledgement.
+    #[prost(message, optional, tag = "5")]
+    pub acknowledgement: Option<pb::Acknowledgement>,
 }
 
 /// The audience fields of a revision.
@@ -78,4 +84,13 @@ pub struct IdempotencyRecord {
     pub request_hash: Vec<u8>,
     #[prost(message, optional, tag = "2")]
     pub response: Option<pb::PublishResponse>,
+}
+
+/// When a point of contact was last confirmed by an acknowledged ping, and by which campaign.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Verified {
+    #[prost(string, tag = "1")]
+    pub at: String,
+    #[prost(string, tag = "2")]
+    pub campaign: String,
 }

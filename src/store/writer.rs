@@ -24,17 +24,20 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use super::changes::{Change, ChangeOp, Outcome};
 use super::{
-    StoreError, Trees, codec,
+    StoreError, Trees,
+    acks::AckRequest,
+    codec,
     members::{self, MemberOp},
     records::{IdempotencyRecord, StoredEvent, SubmissionHead},
 };
 use crate::{
     audit::{LogState, Origin, REFUSED, signing::Signer},
     domain::{
+        catalogue::Catalogue,
         clock,
         member::{Member, Registry},
     },
-    pb::{AuditEntry, Checkpoint},
+    pb::{self, AuditEntry, Checkpoint},
 };
 
 /// Most commands committed in one group.
@@ -55,6 +58,22 @@ pub(crate) enum Command {
         origin: Origin,
         reply: oneshot::Sender<Result<Member, StoreError>>,
     },
+    Acknowledge {
+        actor: Arc<Member>,
+        origin: Origin,
+        request: AckRequest,
+        reply: oneshot::Sender<Result<pb::Acknowledgement, StoreError>>,
+    },
+    /// Records that a ping campaign's deadline has passed.
+    CloseCampaign {
+        id: String,
+        reply: oneshot::Sender<Result<pb::PingCampaign, StoreError>>,
+    },
+    AddFramework {
+        framework: Box<pb::Framework>,
+        origin: Origin,
+        reply: oneshot::Sender<Result<pb::Framework, StoreError>>,
+    },
     /// Entries about requests decided outside the writer (reads, refusals, deliveries).
     Audit(Vec<AuditEntry>),
     /// Make everything durable and sign a checkpoint of the audit log.
@@ -66,10 +85,16 @@ pub(crate) enum Command {
     },
 }
 
-/// An answer held back until its group is durable.
-enum Pending {
-    Change(oneshot::Sender<Result<Outcome, StoreError>>, Outcome),
-    Member(oneshot::Sender<Result<Member, StoreError>>, Member),
+/// An answer held back until its group is durable: sends the value, or the group's error.
+type Pending = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+fn pending<V: Send + 'static>(tx: oneshot::Sender<Result<V, StoreError>>, value: V) -> Pending {
+    Box::new(move |error| {
+        let _ = tx.send(match error {
+            None => Ok(value),
+            Some(e) => Err(e.clone()),
+        });
+    })
 }
 
 /// Trees a group writes to, by position in the transaction.
@@ -82,6 +107,11 @@ pub(super) enum T {
     Members = 4,
     Audit = 5,
     Meta = 6,
+    ByKind = 7,
+    Acks = 8,
+    Campaigns = 9,
+    Verified = 10,
+    Catalogue = 11,
 }
 
 /// The changes of one group, and the state they produce, before commit.
@@ -93,6 +123,11 @@ pub(super) struct Group {
     pub idempotency: HashMap<Vec<u8>, IdempotencyRecord>,
     /// The registry with this group's changes, if any.
     registry: Option<Registry>,
+    /// The catalogue with this group's additions, if any.
+    catalogue: Option<Catalogue>,
+    /// Acknowledgements and campaigns written in this group, by key.
+    pub acks: HashMap<Vec<u8>, pb::Acknowledgement>,
+    pub campaigns: HashMap<String, pb::PingCampaign>,
     /// The audit log state after this group's entries.
     pub audit: LogState,
     pub events: Vec<StoredEvent>,
@@ -127,6 +162,9 @@ pub(crate) struct Writer {
     /// The committed registry (authoritative copy).
     pub registry: Registry,
     pub registry_shared: Arc<RwLock<Arc<Registry>>>,
+    /// The committed catalogue (authoritative copy).
+    pub catalogue: Catalogue,
+    pub catalogue_shared: Arc<RwLock<Arc<Catalogue>>>,
     pub head: Arc<AtomicU64>,
     pub registry_generation: Arc<AtomicU64>,
     pub live: broadcast::Sender<Arc<super::Committed>>,
@@ -156,6 +194,9 @@ impl Writer {
                 heads: HashMap::new(),
                 idempotency: HashMap::new(),
                 registry: None,
+                catalogue: None,
+                acks: HashMap::new(),
+                campaigns: HashMap::new(),
                 audit: self.audit.clone(),
                 events: Vec::new(),
                 pending: Vec::new(),
@@ -234,7 +275,7 @@ impl Writer {
                         }
                         group.audit(entry);
                         group.durable = true;
-                        group.pending.push(Pending::Change(reply, outcome));
+                        group.pending.push(pending(reply, outcome));
                     }
                     Err(e) => {
                         group.audit(refused(entry, &e));
@@ -258,7 +299,7 @@ impl Writer {
                         ));
                         group.audit(entry);
                         group.durable = true;
-                        group.pending.push(Pending::Member(reply, member));
+                        group.pending.push(pending(reply, member));
                     }
                     Err(e) => {
                         group.audit(refused(entry, &e));
@@ -266,6 +307,72 @@ impl Writer {
                     }
                 }
                 group.registry = Some(registry);
+            }
+            Command::Acknowledge {
+                actor,
+                origin,
+                request,
+                reply,
+            } => {
+                let mut entry = origin.entry("notice.acknowledge");
+                entry.object_id = request.notice_id.clone();
+                match self.prepare_ack(&actor, request, group) {
+                    Ok(ack) => {
+                        entry.revision = ack.notice_revision;
+                        entry.feed_sequence = if ack.replayed { 0 } else { ack.sequence };
+                        entry.detail = if ack.replayed {
+                            format!("repeat of the acknowledgement at sequence {}", ack.sequence)
+                        } else if ack.on_time {
+                            "on time".into()
+                        } else {
+                            format!("late: the deadline was {}", ack.deadline)
+                        };
+                        group.audit(entry);
+                        group.durable = true;
+                        group.pending.push(pending(reply, ack));
+                    }
+                    Err(e) => {
+                        group.audit(refused(entry, &e));
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::CloseCampaign { id, reply } => match self.prepare_close(&id, group) {
+                Ok((campaign, entry)) => {
+                    if let Some(entry) = entry {
+                        group.audit(entry);
+                        group.durable = true;
+                    }
+                    group.pending.push(pending(reply, campaign));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::AddFramework {
+                framework,
+                origin,
+                reply,
+            } => {
+                let mut entry = origin.entry("catalogue.add_framework");
+                entry.object_id = framework.id.clone();
+                let mut catalogue = group
+                    .catalogue
+                    .take()
+                    .unwrap_or_else(|| self.catalogue.clone());
+                match super::catalogue::add(&mut catalogue, *framework) {
+                    Ok((key, value, added)) => {
+                        group.writes.push((T::Catalogue, key, value));
+                        group.audit(entry);
+                        group.durable = true;
+                        group.pending.push(pending(reply, added));
+                    }
+                    Err(e) => {
+                        group.audit(refused(entry, &e));
+                        let _ = reply.send(Err(e));
+                    }
+                }
+                group.catalogue = Some(catalogue);
             }
             Command::Audit(entries) => {
                 for e in entries {
@@ -309,6 +416,13 @@ impl Writer {
             self.registry = registry;
             self.registry_generation
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        if let Some(catalogue) = group.catalogue.take() {
+            *self
+                .catalogue_shared
+                .write()
+                .unwrap_or_else(|p| p.into_inner()) = Arc::new(catalogue.clone());
+            self.catalogue = catalogue;
         }
         if !group.durable {
             answer(pending, None);
@@ -373,6 +487,11 @@ impl Writer {
             &t.members,
             &t.audit,
             &t.meta,
+            &t.by_kind,
+            &t.acks,
+            &t.campaigns,
+            &t.verified,
+            &t.catalogue,
         ];
         trees[..]
             .transaction(|tx| {
@@ -412,6 +531,9 @@ fn refuse(cmd: Command, e: StoreError) {
     match cmd {
         Command::Change { reply, .. } => drop(reply.send(Err(e))),
         Command::Member { reply, .. } => drop(reply.send(Err(e))),
+        Command::Acknowledge { reply, .. } => drop(reply.send(Err(e))),
+        Command::CloseCampaign { reply, .. } => drop(reply.send(Err(e))),
+        Command::AddFramework { reply, .. } => drop(reply.send(Err(e))),
         Command::Checkpoint { reply } => drop(reply.send(Err(e))),
         // The writer cannot write them while storage fails: they go to the log instead.
         Command::Audit(entries) => {
@@ -423,11 +545,6 @@ fn refuse(cmd: Command, e: StoreError) {
 
 fn answer(pending: Vec<Pending>, error: Option<StoreError>) {
     for p in pending {
-        match (p, &error) {
-            (Pending::Change(tx, out), None) => drop(tx.send(Ok(out))),
-            (Pending::Change(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
-            (Pending::Member(tx, m), None) => drop(tx.send(Ok(m))),
-            (Pending::Member(tx, _), Some(e)) => drop(tx.send(Err(e.clone()))),
-        }
+        p(error.as_ref());
     }
 }

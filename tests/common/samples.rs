@@ -92,8 +92,16 @@ pub fn notice() -> Body {
         category: "consultation_request".into(),
         subject: "Request for consultation".into(),
         text: "We request a consultation on a recent incident.".into(),
-        severity: String::new(),
         ack_deadline: "2099-01-01T00:00:00Z".into(),
+        template: Some(pb::notice::Template::ConsultationRequest(
+            pb::ConsultationRequest {
+                topic: "Recent incident".into(),
+                questions: vec!["Can we meet to discuss it?".into()],
+                proposed_date: String::new(),
+                respond_by: "2099-01-01T00:00:00Z".into(),
+            },
+        )),
+        ..Default::default()
     })
 }
 

@@ -1,6 +1,6 @@
 //! Checks of each kind's typed body.
 use super::{Context, fields as f};
-use crate::domain::{Invalid, clock};
+use crate::domain::Invalid;
 use crate::pb::{self, SubmissionContent, submission_content::Body};
 
 const DOCUMENT_TYPES: &[&str] = &[
@@ -11,16 +11,8 @@ const DOCUMENT_TYPES: &[&str] = &[
     "programme",
     "other",
 ];
-const POC_LEVELS: &[&str] = &["policy", "technical", "legal"];
+pub const POC_LEVELS: &[&str] = &["policy", "technical", "legal"];
 const CHANNEL_TYPES: &[&str] = &["email", "phone", "secure_channel", "web"];
-pub const NOTICE_CATEGORIES: &[&str] = &[
-    "information",
-    "advisory",
-    "consultation_request",
-    "request_for_assistance",
-    "incident_notification",
-    "ping",
-];
 
 pub fn check(
     ctx: &Context<'_>,
@@ -44,7 +36,7 @@ pub fn check(
         Body::IncidentSeveritySchema(s) => {
             severity_schema(s, errs, &format!("{path}.incident_severity_schema"))
         }
-        Body::Notice(n) => notice(ctx, n, errs, &format!("{path}.notice")),
+        Body::Notice(n) => super::notice::check(ctx, n, errs, &format!("{path}.notice")),
     }
 }
 
@@ -239,30 +231,15 @@ fn severity_schema(s: &pb::IncidentSeveritySchema, errs: &mut Invalid, p: &str) 
     );
 }
 
-fn notice(ctx: &Context<'_>, n: &pb::Notice, errs: &mut Invalid, p: &str) {
-    f::one_of(
-        errs,
-        &format!("{p}.category"),
-        &n.category,
-        NOTICE_CATEGORIES,
-    );
-    f::required(errs, &format!("{p}.subject"), &n.subject, 200, false);
-    f::required(errs, &format!("{p}.text"), &n.text, 20_000, true);
-    f::optional(errs, &format!("{p}.severity"), &n.severity, 64, false);
-    if !n.ack_deadline.is_empty() {
-        match clock::parse_instant(&n.ack_deadline) {
-            Ok(t) if t <= ctx.now => errs.push(
-                format!("{p}.ack_deadline"),
-                format!("{} is not in the future", n.ack_deadline),
-            ),
-            Ok(_) => {}
-            Err(e) => errs.push(format!("{p}.ack_deadline"), e),
-        }
-    }
-}
-
 /// A list of short single-line strings.
-fn list(errs: &mut Invalid, path: &str, items: &[String], min: usize, max: usize, max_len: usize) {
+pub(super) fn list(
+    errs: &mut Invalid,
+    path: &str,
+    items: &[String],
+    min: usize,
+    max: usize,
+    max_len: usize,
+) {
     if f::count(errs, path, items, min, max) {
         for (i, s) in items.iter().enumerate() {
             f::required(errs, &format!("{path}[{i}]"), s, max_len, false);

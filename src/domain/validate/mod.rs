@@ -2,6 +2,8 @@
 //! [`Context`]. Every problem is reported at once, each naming its field path.
 mod bodies;
 pub mod fields;
+mod notice;
+pub use bodies::POC_LEVELS;
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;

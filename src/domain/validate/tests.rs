@@ -28,7 +28,7 @@ fn notice_content() -> SubmissionContent {
         language: "en".into(),
         tlp: "TLP:CLEAR".into(),
         body: Some(Body::Notice(pb::Notice {
-            category: "ping".into(),
+            category: "information".into(),
             subject: "s".into(),
             text: "x".into(),
             ..Default::default()

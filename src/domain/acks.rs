@@ -1,0 +1,82 @@
+//! The acknowledgement report of a notice: who was expected to acknowledge, who did, when, and
+//! against the deadline.
+use time::OffsetDateTime;
+
+use super::{clock, member::Registry, visibility::may_read_revision};
+use crate::pb;
+
+/// What the hub says of one recipient or contact, given its answer (if any) and the deadline.
+pub fn status(answered_on_time: Option<bool>, deadline: &str, now: OffsetDateTime) -> &'static str {
+    match answered_on_time {
+        Some(true) => "acknowledged",
+        Some(false) => "late",
+        None if deadline_passed(deadline, now) => "missed",
+        None => "pending",
+    }
+}
+
+pub fn deadline_passed(deadline: &str, now: OffsetDateTime) -> bool {
+    clock::parse_instant(deadline).is_ok_and(|d| now > d)
+}
+
+/// The report on `notice` (its latest revision): one line per expected recipient, that is
+/// every active member other than the sender that the revision addresses, plus anyone else who
+/// acknowledged while it could.
+pub fn report(
+    notice: &pb::Submission,
+    registry: &Registry,
+    acks: &[pb::Acknowledgement],
+    now: OffsetDateTime,
+) -> pb::AcknowledgementReport {
+    let deadline = match notice.content.as_ref().and_then(|c| c.body.as_ref()) {
+        Some(pb::submission_content::Body::Notice(n)) => n.ack_deadline.clone(),
+        _ => String::new(),
+    };
+    let mut recipients: Vec<pb::RecipientStatus> = registry
+        .members()
+        .iter()
+        .filter(|m| m.is_active() && m.id != notice.publisher && may_read_revision(m, notice))
+        .map(|m| pb::RecipientStatus {
+            member: m.id.clone(),
+            state: m.state.clone(),
+            ..Default::default()
+        })
+        .collect();
+    for ack in acks {
+        let line = match recipients.iter_mut().find(|r| r.member == ack.member) {
+            Some(line) => line,
+            None => {
+                recipients.push(pb::RecipientStatus {
+                    member: ack.member.clone(),
+                    state: ack.state.clone(),
+                    ..Default::default()
+                });
+                recipients.last_mut().expect("just pushed")
+            }
+        };
+        // A member acknowledging several contacts of a campaign: its first answer counts.
+        if !line.acknowledged || ack.acknowledged_at < line.acknowledged_at {
+            line.acknowledged = true;
+            line.acknowledged_at = ack.acknowledged_at.clone();
+            line.on_time = ack.on_time;
+            line.reply = ack.reply.clone();
+        }
+    }
+    for r in &mut recipients {
+        r.status = status(r.acknowledged.then_some(r.on_time), &deadline, now).into();
+    }
+    recipients.sort_by(|a, b| a.member.cmp(&b.member));
+    let count = |f: &dyn Fn(&pb::RecipientStatus) -> bool| {
+        recipients.iter().filter(|r| f(r)).count() as u32
+    };
+    pb::AcknowledgementReport {
+        notice_id: notice.id.clone(),
+        notice_revision: notice.revision,
+        deadline_passed: deadline_passed(&deadline, now),
+        deadline,
+        expected: recipients.len() as u32,
+        acknowledged: count(&|r| r.acknowledged),
+        on_time: count(&|r| r.acknowledged && r.on_time),
+        recipients,
+    }
+}

@@ -1,0 +1,237 @@
+//! Starting ping campaigns and reporting on them.
+use prost::Message;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use tonic::{Request, Status};
+
+use super::{DirectoryService, contacts};
+use crate::{
+    domain::{
+        Invalid, campaign, clock,
+        kind::Kind,
+        member::check_code,
+        principal::Action,
+        validate::{self, POC_LEVELS, fields},
+    },
+    pb::{self, submission_content::Body},
+    service::auth::Caller,
+    store::{CAMPAIGN_OPEN, Change, ChangeOp, Store},
+};
+
+const NAME: &str = "ping.campaign.start";
+/// Deadline when the request names none: the practice of the UN POC directory.
+const DEFAULT_DEADLINE: time::Duration = time::Duration::hours(24);
+/// The measure a ping serves: nominating and testing points of contact.
+const POC_MEASURE: &str = "UN-CBM-1";
+
+/// The report of a stored campaign, from the acknowledgements of its notice.
+pub fn report(
+    store: &Store,
+    stored: pb::PingCampaign,
+    detail: bool,
+) -> Result<pb::PingCampaign, Status> {
+    let acks = store.acks_of(&stored.id)?;
+    Ok(campaign::report(stored, &acks, detail))
+}
+
+pub async fn start(
+    svc: &DirectoryService,
+    req: Request<pb::StartPingCampaignRequest>,
+) -> Result<pb::PingCampaign, Status> {
+    let mut caller = Caller::of(&svc.store, &req);
+    let r = req.into_inner();
+    let who = match caller.authenticate(Action::Administer) {
+        Ok(who) => who,
+        Err(status) => return Err(caller.refuse(NAME, "", status).await),
+    };
+    let prepared = match prepare(&svc.store, &who.member, &r) {
+        Ok(p) => p,
+        Err(status) => return Err(caller.refuse(NAME, "", status).await),
+    };
+    let deadline = prepared.deadline;
+    let outcome = svc
+        .store
+        .change(who.member, caller.origin, prepared.change)
+        .await?;
+    svc.deadlines.watch(outcome.id.clone(), deadline);
+    let store = svc.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let stored = store
+            .campaign(&outcome.id)?
+            .ok_or_else(|| Status::internal(format!("campaign {} was not stored", outcome.id)))?;
+        report(&store, stored, true)
+    })
+    .await
+    .map_err(|e| Status::internal(e.to_string()))?
+}
+
+struct Prepared {
+    change: Change,
+    deadline: OffsetDateTime,
+}
+
+/// Checks the request, picks the contacts tested, and builds the ping notice.
+fn prepare(
+    store: &Store,
+    admin: &crate::domain::member::Member,
+    r: &pb::StartPingCampaignRequest,
+) -> Result<Prepared, Status> {
+    let now = OffsetDateTime::now_utc();
+    let registry = store.registry();
+    let mut errs = Invalid::default();
+    if !r.community.is_empty() {
+        match check_code(&r.community, "community") {
+            Err(e) => errs.push("community", e),
+            Ok(()) if !registry.has_community(&r.community) => {
+                errs.push("community", format!("no member belongs to {}", r.community))
+            }
+            Ok(()) => {}
+        }
+    }
+    for (i, l) in r.levels.iter().enumerate() {
+        fields::one_of(&mut errs, &format!("levels[{i}]"), l, POC_LEVELS);
+    }
+    let deadline = if r.deadline.is_empty() {
+        now + DEFAULT_DEADLINE
+    } else {
+        match clock::parse_instant(&r.deadline) {
+            Ok(d) if d <= now => {
+                errs.push("deadline", format!("{} is not in the future", r.deadline));
+                now
+            }
+            Ok(d) => d,
+            Err(e) => {
+                errs.push("deadline", e);
+                now
+            }
+        }
+    };
+    fields::optional(&mut errs, "subject", &r.subject, 200, false);
+    fields::optional(&mut errs, "text", &r.text, 20_000, true);
+    let key = idempotency_key(&mut errs, &r.idempotency_key);
+    errs.into_result()?;
+
+    let filter = contacts::Filter {
+        levels: r.levels.clone(),
+        communities: if r.community.is_empty() {
+            Vec::new()
+        } else {
+            vec![r.community.clone()]
+        },
+        ..Default::default()
+    };
+    // The contacts the admin may see (TLP holds here too), other than its own.
+    let targets: Vec<pb::ContactResult> = contacts::list(store, admin, &filter)?
+        .into_iter()
+        .filter_map(|e| e.submission)
+        .filter(|s| s.publisher != admin.id)
+        .map(target)
+        .collect();
+    if targets.is_empty() {
+        return Err(Status::failed_precondition(
+            "no active point of contact matches: nothing to ping",
+        ));
+    }
+    let mut recipients: Vec<String> = targets.iter().map(|t| t.member.clone()).collect();
+    recipients.sort();
+    recipients.dedup();
+    let deadline_text = clock::format_instant(deadline);
+    let content = notice(r, recipients, &deadline_text);
+    let ctx = validate::Context {
+        registry: &registry,
+        catalogue: &store.catalogue(),
+        now,
+    };
+    let valid = validate::content(&ctx, &content, "content")?;
+    debug_assert_eq!(valid.kind, Kind::Notice);
+    let record = pb::PingCampaign {
+        started_by: admin.id.clone(),
+        deadline: deadline_text,
+        status: CAMPAIGN_OPEN.into(),
+        community: r.community.clone(),
+        levels: r.levels.clone(),
+        results: targets,
+        ..Default::default()
+    };
+    let mut change = Change::new(
+        ChangeOp::Publish {
+            content,
+            kind: Kind::Notice,
+        },
+        key,
+    );
+    change.campaign = Some(Box::new(record));
+    // A retry with the same key must match the request, not the notice built from it (whose
+    // default deadline moves with the clock).
+    let mut request = r.clone();
+    request.idempotency_key.clear();
+    change.fingerprint = Some(
+        Sha256::new()
+            .chain_update(b"ping-campaign\0")
+            .chain_update(request.encode_to_vec())
+            .finalize()
+            .to_vec(),
+    );
+    Ok(Prepared { change, deadline })
+}
+
+fn idempotency_key(errs: &mut Invalid, key: &str) -> Option<String> {
+    if key.is_empty() {
+        return None;
+    }
+    if key.len() > 128 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        errs.push(
+            "idempotency_key",
+            "must be 1 to 128 printable ASCII characters without spaces",
+        );
+        return None;
+    }
+    Some(key.to_string())
+}
+
+/// The line of the report for one tested contact, before any answer.
+fn target(s: pb::Submission) -> pb::ContactResult {
+    let level = contacts::level_of(&s).to_string();
+    let (organisation, function) = match s.content.and_then(|c| c.body) {
+        Some(Body::PointOfContact(p)) => (p.organisation, p.function),
+        _ => Default::default(),
+    };
+    pb::ContactResult {
+        state: s.state,
+        member: s.publisher,
+        contact_id: s.id,
+        level,
+        organisation,
+        function,
+        ..Default::default()
+    }
+}
+
+/// The ping notice: addressed (TLP:AMBER) to the members whose contacts are tested.
+fn notice(
+    r: &pb::StartPingCampaignRequest,
+    recipients: Vec<String>,
+    deadline: &str,
+) -> pb::SubmissionContent {
+    let or = |s: &str, default: String| if s.is_empty() { default } else { s.to_string() };
+    pb::SubmissionContent {
+        title: "Points-of-contact directory ping".into(),
+        language: "en".into(),
+        tlp: "TLP:AMBER".into(),
+        recipients,
+        cbm_refs: vec![POC_MEASURE.into()],
+        body: Some(Body::Notice(pb::Notice {
+            category: "ping".into(),
+            subject: or(&r.subject, "Please confirm your point of contact".into()),
+            text: or(
+                &r.text,
+                format!(
+                    "This is a test of the points-of-contact directory. Please acknowledge this notice by {deadline} to confirm that your contact details are current."
+                ),
+            ),
+            ack_deadline: deadline.into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,117 @@
+//! The `by_kind` index (kind, publisher, first sequence -> id) and lookups that see the stored
+//! state plus the changes earlier in the writer's current group.
+use super::{
+    Store, StoreError, codec, read_event, read_head,
+    records::{StoredEvent, SubmissionHead},
+    writer::{Group, Writer},
+};
+use crate::domain::kind::Kind;
+
+/// Marks in `meta` that `by_kind` covers every submission (stores made before it get it built).
+const BUILT_KEY: &[u8] = b"by_kind";
+
+/// Key of a submission in `by_kind`. Member ids never hold NUL, so the publisher part cannot run
+/// into the sequence.
+pub(super) fn by_kind_key(kind: Kind, publisher: &str, created_seq: u64) -> Vec<u8> {
+    let mut key = by_kind_prefix(kind, Some(publisher));
+    key.extend_from_slice(&created_seq.to_be_bytes());
+    key
+}
+
+fn by_kind_prefix(kind: Kind, publisher: Option<&str>) -> Vec<u8> {
+    let mut key = vec![kind.code()];
+    if let Some(p) = publisher {
+        key.extend_from_slice(p.as_bytes());
+        key.push(0);
+    }
+    key
+}
+
+/// Builds `by_kind` from `heads` if this store has never had it.
+pub(super) fn build_if_missing(trees: &super::Trees) -> Result<(), StoreError> {
+    if trees.meta.get(BUILT_KEY)?.is_some() {
+        return Ok(());
+    }
+    for item in trees.heads.iter() {
+        let (k, v) = item?;
+        let id = String::from_utf8_lossy(&k).into_owned();
+        let head: SubmissionHead = codec::unframe(&v, || format!("index of submission {id}"))?;
+        let kind = head
+            .kind
+            .parse::<Kind>()
+            .map_err(|e| StoreError::Corrupt(format!("submission {id}: {e}")))?;
+        trees
+            .by_kind
+            .insert(by_kind_key(kind, &head.publisher, head.created_seq), k)?;
+    }
+    trees.meta.insert(BUILT_KEY, b"1")?;
+    trees.by_kind.flush()?;
+    Ok(())
+}
+
+fn ids(
+    tree: &sled::Tree,
+    prefix: Vec<u8>,
+) -> impl Iterator<Item = Result<String, StoreError>> + use<> {
+    tree.scan_prefix(prefix).map(|item| {
+        let (_, v) = item?;
+        String::from_utf8(v.to_vec())
+            .map_err(|_| StoreError::Corrupt("by_kind: an id is not UTF-8".into()))
+    })
+}
+
+impl Store {
+    /// Ids of the submissions of `kind` (of one publisher, if given), in order of publisher and
+    /// first publication.
+    pub fn ids_of_kind(
+        &self,
+        kind: Kind,
+        publisher: Option<&str>,
+    ) -> impl Iterator<Item = Result<String, StoreError>> + use<> {
+        ids(&self.inner.trees.by_kind, by_kind_prefix(kind, publisher))
+    }
+
+    /// The durable latest revision of a submission with its index entry, if it exists.
+    pub fn latest(&self, id: &str) -> Result<Option<(SubmissionHead, StoredEvent)>, StoreError> {
+        let Some(head) = self.head_of(id)? else {
+            return Ok(None);
+        };
+        let event = self.event(head.latest_seq())?;
+        Ok(Some((head, event)))
+    }
+}
+
+impl Writer {
+    /// A submission's index entry and latest event, this group's changes included.
+    pub(super) fn latest_in(
+        &self,
+        id: &str,
+        group: &Group,
+    ) -> Result<Option<(SubmissionHead, StoredEvent)>, StoreError> {
+        if let Some((h, e)) = group.heads.get(id) {
+            return Ok(Some((h.clone(), e.clone())));
+        }
+        let Some(head) = read_head(&self.trees.heads, id)? else {
+            return Ok(None);
+        };
+        let latest = read_event(&self.trees.events, head.latest_seq())?;
+        Ok(Some((head, latest)))
+    }
+
+    /// Ids of `publisher`'s submissions of `kind`, this group's included.
+    pub(super) fn ids_of_kind_in(
+        &self,
+        kind: Kind,
+        publisher: &str,
+        group: &Group,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut found = ids(&self.trees.by_kind, by_kind_prefix(kind, Some(publisher)))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (id, (head, _)) in &group.heads {
+            if head.publisher == publisher && head.kind == kind.as_str() && !found.contains(id) {
+                found.push(id.clone());
+            }
+        }
+        Ok(found)
+    }
+}
