@@ -27,7 +27,8 @@ const EXAMPLES: &[&str] = &[
 pub fn payloads() -> anyhow::Result<Vec<pb::SubmissionContent>> {
     let mut out = Vec::new();
     for (i, text) in EXAMPLES.iter().cycle().take(8).enumerate() {
-        let mut c = crate::cli::content_from_yaml(text).map_err(anyhow::Error::msg)?;
+        let mut c: crate::pb::SubmissionContent =
+            crate::cli::content_from_yaml(text).map_err(anyhow::Error::msg)?;
         c.community.clear();
         c.recipients.clear();
         if i % 2 == 0 {

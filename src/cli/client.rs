@@ -6,7 +6,10 @@ use clap::Args;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use super::home::{Home, Profile};
-use crate::pb::{hub_client::HubClient, member_admin_client::MemberAdminClient};
+use crate::pb::{
+    catalogue_client::CatalogueClient, directory_client::DirectoryClient, hub_client::HubClient,
+    member_admin_client::MemberAdminClient,
+};
 
 /// Connection options shared by every client command.
 #[derive(Debug, Clone, Args)]
@@ -97,6 +100,14 @@ impl ClientArgs {
 
     pub async fn admin(&self, home: &Home) -> anyhow::Result<MemberAdminClient<Channel>> {
         Ok(MemberAdminClient::new(self.channel(home).await?))
+    }
+
+    pub async fn directory(&self, home: &Home) -> anyhow::Result<DirectoryClient<Channel>> {
+        Ok(DirectoryClient::new(self.channel(home).await?).max_decoding_message_size(16 << 20))
+    }
+
+    pub async fn catalogue(&self, home: &Home) -> anyhow::Result<CatalogueClient<Channel>> {
+        Ok(CatalogueClient::new(self.channel(home).await?).max_decoding_message_size(16 << 20))
     }
 }
 

@@ -1,8 +1,10 @@
 //! The `cbm-hub` command line: one file per group of subcommands.
 mod audit;
 mod bench;
+mod catalogue;
 mod check;
 mod client;
+mod directory;
 mod filters;
 mod home;
 mod init;
@@ -67,6 +69,21 @@ pub enum Command {
     /// Query, export and verify the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// The points-of-contact directory you may see, with when each contact was last verified.
+    Contacts(directory::ContactsArgs),
+    /// Acknowledge a notice addressed to you (ping campaigns included).
+    Ack(directory::AckArgs),
+    /// Who acknowledged one of your notices, and when.
+    AckReport(directory::AckReportArgs),
+    /// Ping campaigns testing the points-of-contact directory (admins).
+    #[command(subcommand)]
+    Ping(directory::PingCommand),
+    /// The CBM catalogue: list measures, add a framework (admins).
+    #[command(subcommand)]
+    Catalogue(catalogue::CatalogueCommand),
+    /// Reports: the implementation matrix (states x measures).
+    #[command(subcommand)]
+    Report(catalogue::ReportCommand),
     /// Who read or received one of your submissions (gets, lists, feed deliveries).
     AccessLog(audit::AccessLogArgs),
     /// Check a stopped hub's data for damage (checksums, gaps, indexes, audit chain).
@@ -112,6 +129,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Check(a) => check::run(&home, a).await,
         Command::Bench(a) => bench::run(a).await,
         Command::AccessLog(a) => audit::access_log(&home, a).await,
+        Command::Contacts(a) => directory::contacts(&home, a).await,
+        Command::Ack(a) => directory::ack(&home, a).await,
+        Command::AckReport(a) => directory::ack_report(&home, a).await,
+        Command::Ping(c) => directory::ping(&home, c).await,
+        Command::Catalogue(c) => catalogue::catalogue(&home, c).await,
+        Command::Report(c) => catalogue::report(&home, c).await,
     }
 }
 

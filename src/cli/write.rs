@@ -52,6 +52,11 @@ pub struct WithdrawArgs {
 /// Reads submission content from a JSON or YAML file. Unknown fields are errors, so typos
 /// surface here rather than being dropped; errors name the path of the field.
 pub fn read_content(path: &Path) -> anyhow::Result<pb::SubmissionContent> {
+    read_message(path)
+}
+
+/// Reads a message of the contract from a JSON or YAML file (see [`read_content`]).
+pub fn read_message<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("reading stdin")?
     } else {
@@ -71,7 +76,7 @@ pub fn read_content(path: &Path) -> anyhow::Result<pb::SubmissionContent> {
     parsed.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-fn from_json(text: &str) -> Result<pb::SubmissionContent, String> {
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de)
         .map_err(|e| describe(e.path().to_string(), e.inner().to_string()))
@@ -79,7 +84,7 @@ fn from_json(text: &str) -> Result<pb::SubmissionContent, String> {
 
 /// YAML through a JSON value: serde_norway writes enums as YAML tags (`!notice`), while
 /// submission files name the body kind as a plain key (`body: {notice: ...}`), as JSON does.
-pub fn from_yaml(text: &str) -> Result<pb::SubmissionContent, String> {
+pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     let value: serde_json::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let mut why = e.inner().to_string();

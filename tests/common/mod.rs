@@ -201,6 +201,27 @@ impl TestHub {
     pub async fn admin(&self, member: &str) -> MemberAdminClient<Channel> {
         MemberAdminClient::new(self.channel(member).await)
     }
+
+    pub async fn directory(
+        &self,
+        member: &str,
+    ) -> cbm_hub::pb::directory_client::DirectoryClient<Channel> {
+        cbm_hub::pb::directory_client::DirectoryClient::new(self.channel(member).await)
+    }
+
+    pub async fn catalogue(
+        &self,
+        member: &str,
+    ) -> cbm_hub::pb::catalogue_client::CatalogueClient<Channel> {
+        cbm_hub::pb::catalogue_client::CatalogueClient::new(self.channel(member).await)
+    }
+
+    /// Stops the hub, waits `down`, and starts it again with the same data.
+    pub async fn stop_for(&mut self, down: std::time::Duration) {
+        self.hub.take().expect("running").stop().await.unwrap();
+        tokio::time::sleep(down).await;
+        self.hub = Some(service::start(&self.config).await.expect("restart"));
+    }
 }
 
 /// Connects to `addr` trusting `ca_pem`, presenting `cert`.

@@ -12,6 +12,7 @@ use crate::{
         member::check_code,
         principal::Action,
         validate::{self, POC_LEVELS, fields},
+        visibility,
     },
     pb::{self, submission_content::Body},
     service::auth::Caller,
@@ -120,12 +121,13 @@ fn prepare(
         },
         ..Default::default()
     };
-    // The contacts the admin may see (TLP holds here too), other than its own.
-    let targets: Vec<pb::ContactResult> = contacts::list(store, admin, &filter)?
+    // Every active contact is tested, whoever may read it, other than the admin's own; what the
+    // report shows of each is limited to what the admin may see.
+    let targets: Vec<pb::ContactResult> = contacts::list(store, None, &filter)?
         .into_iter()
         .filter_map(|e| e.submission)
         .filter(|s| s.publisher != admin.id)
-        .map(target)
+        .map(|s| target(admin, s))
         .collect();
     if targets.is_empty() {
         return Err(Status::failed_precondition(
@@ -189,11 +191,17 @@ fn idempotency_key(errs: &mut Invalid, key: &str) -> Option<String> {
     Some(key.to_string())
 }
 
-/// The line of the report for one tested contact, before any answer.
-fn target(s: pb::Submission) -> pb::ContactResult {
-    let level = contacts::level_of(&s).to_string();
+/// The line of the report for one tested contact, before any answer: the contact's content
+/// (level, organisation, function) only if `admin` may read it under its TLP label.
+fn target(admin: &crate::domain::member::Member, s: pb::Submission) -> pb::ContactResult {
+    let readable = visibility::may_read_revision(admin, &s);
+    let level = if readable {
+        contacts::level_of(&s).to_string()
+    } else {
+        String::new()
+    };
     let (organisation, function) = match s.content.and_then(|c| c.body) {
-        Some(Body::PointOfContact(p)) => (p.organisation, p.function),
+        Some(Body::PointOfContact(p)) if readable => (p.organisation, p.function),
         _ => Default::default(),
     };
     pb::ContactResult {

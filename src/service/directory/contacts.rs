@@ -40,8 +40,13 @@ impl Filter {
     }
 }
 
-/// The directory as `reader` may see it, ordered by state, level, publisher.
-pub fn list(store: &Store, reader: &Member, f: &Filter) -> Result<Vec<pb::DirectoryEntry>, Status> {
+/// The directory as `reader` may see it, ordered by state, level, publisher; with no reader,
+/// every active contact (the hub's own view, for picking the contacts a ping campaign tests).
+pub fn list(
+    store: &Store,
+    reader: Option<&Member>,
+    f: &Filter,
+) -> Result<Vec<pb::DirectoryEntry>, Status> {
     let registry = store.registry();
     let mut entries = Vec::new();
     for id in store.ids_of_kind(Kind::PointOfContact, None) {
@@ -55,8 +60,12 @@ pub fn list(store: &Store, reader: &Member, f: &Filter) -> Result<Vec<pb::Direct
         let Some(latest) = latest.submission else {
             continue;
         };
-        let Some(sub) = visibility::view(reader, &latest, &latest) else {
-            continue;
+        let sub = match reader {
+            Some(reader) => match visibility::view(reader, &latest, &latest) {
+                Some(view) => view,
+                None => continue,
+            },
+            None => latest,
         };
         let level = level_of(&sub);
         let in_community = |c: &String| {

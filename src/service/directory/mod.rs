@@ -45,7 +45,7 @@ impl Directory for DirectoryService {
             "",
             Action::Read,
             move |store, who| {
-                let contacts = contacts::list(&store, &who.member, &filter)?;
+                let contacts = contacts::list(&store, Some(&who.member), &filter)?;
                 Ok(pb::ListContactsResponse { contacts })
             },
             |r| {
