@@ -4,28 +4,7 @@ use std::{path::Path, process::Command};
 
 mod common;
 
-use common::process::{BIN, HubProcess};
-
-/// `serve` from `home` (first run included) and the endpoint its profiles are used with.
-fn serve(home: &Path) -> (HubProcess, String) {
-    let hub = HubProcess::start(home);
-    let endpoint = format!("https://localhost:{}", hub.port);
-    (hub, endpoint)
-}
-
-fn cli(home: &Path, endpoint: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(["--home", home.to_str().unwrap()])
-        .args(args)
-        .args(["--endpoint", endpoint])
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::process::{BIN, cli, serve};
 
 #[test]
 fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {

@@ -138,3 +138,25 @@ pub async fn member_channel(
         .connect()
         .await
 }
+
+/// `serve` from `home` (first run included) and the endpoint its profiles are used with.
+pub fn serve(home: &Path) -> (HubProcess, String) {
+    let hub = HubProcess::start(home);
+    let endpoint = format!("https://localhost:{}", hub.port);
+    (hub, endpoint)
+}
+
+/// Runs a client command of the binary against `endpoint`: (success, stdout, stderr).
+pub fn cli(home: &Path, endpoint: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(BIN)
+        .args(["--home", home.to_str().unwrap()])
+        .args(args)
+        .args(["--endpoint", endpoint])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

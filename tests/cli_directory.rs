@@ -1,0 +1,145 @@
+//! The directory, ping campaigns, catalogue and matrix through the binary, with the example
+//! files a new user starts from: every example publishes as documented in examples/README.md.
+use std::path::Path;
+
+mod common;
+
+use common::process::{cli, serve};
+
+fn ok(home: &Path, ep: &str, args: &[&str]) -> String {
+    let (ok, out, err) = cli(home, ep, args);
+    assert!(ok, "cbm-hub {}: {err}", args.join(" "));
+    out
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn examples_publish_then_contacts_ping_ack_catalogue_and_matrix_work_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("hub");
+    let (_served, ep) = serve(&home);
+    let example = |f: &str| format!("{}/examples/{f}", env!("CARGO_MANIFEST_DIR"));
+
+    // The order and publishers of examples/README.md (the schema before the notice citing it).
+    let mut ids = std::collections::HashMap::new();
+    for (file, member) in [
+        ("policy_document.yaml", "EE-MFA"),
+        ("terminology_list.yaml", "EE-CERT"),
+        ("critical_infrastructure_approach.yaml", "CL-MINREL"),
+        ("point_of_contact.yaml", "EE-CERT"),
+        ("incident_severity_schema.yaml", "CL-MINREL"),
+        ("notice.json", "EE-MFA"),
+        ("notice_red.yaml", "CL-MINREL"),
+    ] {
+        let out = ok(
+            &home,
+            &ep,
+            &["publish", &example(file), "-p", member, "--json"],
+        );
+        ids.insert(file, json(&out)["id"].as_str().unwrap().to_string());
+    }
+
+    let out = ok(&home, &ep, &["contacts", "-p", "CL-CSIRT"]);
+    assert!(
+        out.contains("technical") && out.contains("published"),
+        "{out}"
+    );
+    assert!(out.contains(&ids["point_of_contact.yaml"]), "{out}");
+
+    // The notice to CL-MINREL and CL-CSIRT: acknowledged by one, reported to the sender.
+    let notice = &ids["notice.json"];
+    let out = ok(
+        &home,
+        &ep,
+        &[
+            "ack",
+            notice,
+            "--reply",
+            "Will answer this week.",
+            "-p",
+            "CL-CSIRT",
+        ],
+    );
+    assert!(out.contains("on time"), "{out}");
+    let out = ok(&home, &ep, &["ack-report", notice, "-p", "EE-MFA"]);
+    assert!(out.contains("1 of 2 acknowledged"), "{out}");
+    assert!(
+        out.contains("Will answer this week.") && out.contains("pending"),
+        "{out}"
+    );
+
+    let out = ok(&home, &ep, &["ping", "start", "-p", "HUB-ADMIN", "--json"]);
+    let campaign = json(&out);
+    let id = campaign["id"].as_str().unwrap();
+    assert_eq!(campaign["contacts"], 1);
+    ok(&home, &ep, &["ack", id, "-p", "EE-CERT"]);
+    let out = ok(&home, &ep, &["ping", "show", id, "-p", "HUB-ADMIN"]);
+    assert!(out.contains("1 of 1 contacts answered (100%)"), "{out}");
+    let out = ok(&home, &ep, &["contacts", "-p", "CL-CSIRT"]);
+    assert!(out.contains("acknowledged"), "{out}");
+
+    ok(
+        &home,
+        &ep,
+        &[
+            "catalogue",
+            "add",
+            &example("framework.yaml"),
+            "-p",
+            "HUB-ADMIN",
+        ],
+    );
+    let out = ok(
+        &home,
+        &ep,
+        &[
+            "catalogue",
+            "list",
+            "--framework",
+            "ASEAN-CBM",
+            "-p",
+            "EE-MFA",
+        ],
+    );
+    assert!(out.contains("ASEAN-CBM-3"), "{out}");
+
+    let out = ok(
+        &home,
+        &ep,
+        &[
+            "report",
+            "matrix",
+            "--csv",
+            "--framework",
+            "OSCE-CBM",
+            "-p",
+            "CL-CSIRT",
+        ],
+    );
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "state,measure,submission_id,kind,title,updated_at,review_by,overdue,count"
+    );
+    // EE-CERT's terminology list (TLP:GREEN to OSCE) is not CL-CSIRT's to see; its point of
+    // contact (TLP:GREEN to all) is.
+    assert!(!out.contains(&ids["terminology_list.yaml"]), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("EE,OSCE-CBM-8,") && l.contains(&ids["point_of_contact.yaml"])),
+        "{out}"
+    );
+    let out = ok(
+        &home,
+        &ep,
+        &["report", "matrix", "--framework", "UN-CBM", "-p", "EE-MFA"],
+    );
+    assert!(
+        out.starts_with("MEASURE") && out.contains("UN-CBM-8"),
+        "{out}"
+    );
+}
