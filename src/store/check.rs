@@ -1,8 +1,8 @@
 //! The integrity check: every stored value against its checksum, the feed gapless from 1, the
-//! indexes against the events they point to, and the audit log against its chain and signed
-//! checkpoints. Run at start (unless disabled) and by `cbm-hub check`.
+//! indexes (`heads`, `by_kind`) against what they point to, and the audit log against its chain
+//! and signed checkpoints. Run at start (unless disabled) and by `cbm-hub check`.
 use super::{
-    Store, StoreError, codec, key_u64,
+    Store, StoreError, codec, key_u64, read_head,
     records::{StoredEvent, SubmissionHead},
 };
 use crate::pb;
@@ -78,6 +78,10 @@ impl Store {
             (&t.members, "member"),
             (&t.idempotency, "idempotency record"),
             (&t.checkpoints, "checkpoint"),
+            (&t.acks, "acknowledgement"),
+            (&t.campaigns, "ping campaign"),
+            (&t.verified, "verification"),
+            (&t.catalogue, "catalogue framework"),
         ] {
             for item in tree.iter() {
                 let (k, v) = item?;
@@ -85,12 +89,47 @@ impl Store {
                 let result = match name {
                     "member" => codec::unframe::<pb::Member>(&v, what).map(drop),
                     "checkpoint" => codec::unframe::<pb::Checkpoint>(&v, what).map(drop),
+                    "acknowledgement" => codec::unframe::<pb::Acknowledgement>(&v, what).map(drop),
+                    "ping campaign" => codec::unframe::<pb::PingCampaign>(&v, what).map(drop),
+                    "verification" => {
+                        codec::unframe::<super::records::Verified>(&v, what).map(drop)
+                    }
+                    "catalogue framework" => codec::unframe::<pb::Framework>(&v, what).map(drop),
                     _ => codec::unframe::<super::records::IdempotencyRecord>(&v, what).map(drop),
                 };
                 if let Err(e) = result {
                     note(e.to_string());
                 }
             }
+        }
+        for item in t.by_kind.iter() {
+            let (k, v) = item?;
+            let id = String::from_utf8_lossy(&v).into_owned();
+            let indexed = match read_head(&t.heads, &id) {
+                Ok(Some(h)) => h
+                    .kind
+                    .parse::<crate::domain::kind::Kind>()
+                    .is_ok_and(|kind| {
+                        super::indexes::by_kind_key(kind, &h.publisher, h.created_seq) == k.as_ref()
+                    }),
+                Ok(None) => false,
+                Err(e) => {
+                    note(e.to_string());
+                    continue;
+                }
+            };
+            if !indexed {
+                note(format!(
+                    "by_kind: the entry for {id} does not match its submission"
+                ));
+            }
+        }
+        if t.by_kind.len() != t.heads.len() {
+            note(format!(
+                "by_kind: {} entries for {} submissions",
+                t.by_kind.len(),
+                t.heads.len()
+            ));
         }
         let audit = self.verify_audit()?;
         if !audit.ok {
