@@ -4,10 +4,10 @@ mod common;
 use std::time::Duration;
 
 use cbm_hub::{
-    domain::clock,
+    domain::{clock, member::Role},
     pb::{self, PublishRequest, submission_content::Body},
 };
-use common::{TestHub, feed, samples};
+use common::{MEMBERS, Spec, TestHub, feed, samples};
 use tonic::Code;
 
 async fn publish(t: &TestHub, member: &str, content: pb::SubmissionContent) -> pb::PublishResponse {
@@ -516,5 +516,87 @@ async fn a_deadline_that_passes_while_the_hub_is_down_closes_the_campaign_at_sta
         closing[0].detail.contains("0 of 2 contacts answered"),
         "{}",
         closing[0].detail
+    );
+}
+
+/// The test members plus a secretariat: an admin that also reads (subscriber) in the OAS.
+fn with_secretariat() -> Vec<Spec> {
+    let mut members = MEMBERS.to_vec();
+    members.push(Spec {
+        id: "SECRETARIAT",
+        state: "HUB",
+        roles: &[Role::Admin, Role::Subscriber],
+        communities: &["OAS"],
+    });
+    members
+}
+
+#[tokio::test]
+async fn a_campaign_report_shows_only_the_contact_content_its_reader_may_see() {
+    let t = TestHub::start_with(&with_secretariat()).await;
+    let red = publish(
+        &t,
+        "EE-CERT",
+        poc("legal", "Secret legal desk", "TLP:RED", &["CL-MINREL"]),
+    )
+    .await
+    .id;
+    let clear = publish(
+        &t,
+        "CL-MINREL",
+        poc("legal", "MINREL legal", "TLP:CLEAR", &[]),
+    )
+    .await
+    .id;
+    let legal = || pb::StartPingCampaignRequest {
+        levels: vec!["legal".into()],
+        ..start(&in_seconds(3600), "")
+    };
+
+    // Filtering on the level, which is content, reaches only contacts the caller may read: an
+    // admin that reads nothing learns nothing from it, not even that a legal contact exists.
+    let err = t
+        .directory("ADMIN")
+        .await
+        .start_ping_campaign(legal())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
+    let mut secretariat = t.directory("SECRETARIAT").await;
+    let by_level = secretariat
+        .start_ping_campaign(legal())
+        .await
+        .unwrap()
+        .into_inner();
+    let tested: Vec<_> = by_level
+        .results
+        .iter()
+        .map(|r| r.contact_id.as_str())
+        .collect();
+    assert_eq!(tested, [clear.as_str()]);
+
+    // Without a filter every contact is tested, but each report leaves out what its reader
+    // may not read, whoever started the campaign.
+    let all = secretariat
+        .start_ping_campaign(start(&in_seconds(3600), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let line = |r: &pb::PingCampaign, id: &str| {
+        let l = r.results.iter().find(|l| l.contact_id == id).unwrap();
+        (l.level.clone(), l.organisation.clone(), l.state.clone())
+    };
+    let hidden = (String::new(), String::new(), "EE".to_string());
+    assert_eq!(line(&all, &red), hidden);
+    assert_eq!(
+        line(&all, &clear),
+        ("legal".into(), "MINREL legal".into(), "CL".into())
+    );
+    let for_admin = campaign(&t, &all.id).await;
+    assert_eq!(line(&for_admin, &red), hidden);
+    assert_eq!(
+        line(&for_admin, &clear),
+        (String::new(), String::new(), "CL".into()),
+        "ADMIN has no reading role"
     );
 }

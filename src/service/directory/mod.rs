@@ -154,13 +154,13 @@ impl Directory for DirectoryService {
             "ping.campaign.get",
             &id,
             Action::Administer,
-            move |store, _| {
+            move |store, who| {
                 let stored = store
                     .campaign(&wanted)?
                     .ok_or_else(|| Status::not_found(format!("no ping campaign {wanted}")))?;
-                campaigns::report(&store, stored, true)
+                campaigns::report(&store, stored, true, &who.member)
             },
-            |_| Vec::new(),
+            campaigns::contacts_shown,
         )
         .await
         .map(Response::new)
@@ -176,11 +176,11 @@ impl Directory for DirectoryService {
             "ping.campaign.list",
             "",
             Action::Administer,
-            |store, _| {
+            |store, who| {
                 let mut campaigns = store
                     .campaigns()?
                     .into_iter()
-                    .map(|c| campaigns::report(&store, c, false))
+                    .map(|c| campaigns::report(&store, c, false, &who.member))
                     .collect::<Result<Vec<_>, _>>()?;
                 campaigns.sort_by(|a, b| b.started_at.cmp(&a.started_at));
                 Ok(pb::ListPingCampaignsResponse { campaigns })
