@@ -276,12 +276,8 @@ async fn recipients_acknowledge_once_and_the_sender_gets_the_report_and_the_feed
 #[tokio::test]
 async fn an_acknowledgement_after_the_deadline_is_late_and_silence_is_missed() {
     let t = TestHub::start().await;
-    let sent = publish(
-        &t,
-        "EE-MFA",
-        notice("TLP:AMBER", &["CL-MINREL", "CL-CSIRT"], &in_seconds(2)),
-    )
-    .await;
+    let sent_content = notice("TLP:AMBER", &["CL-MINREL", "CL-CSIRT"], &in_seconds(2));
+    let sent = publish(&t, "EE-MFA", sent_content.clone()).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let late = t
         .directory("CL-MINREL")
@@ -294,7 +290,9 @@ async fn an_acknowledgement_after_the_deadline_is_late_and_silence_is_missed() {
     let report = t
         .directory("EE-MFA")
         .await
-        .acknowledgement_report(pb::AcknowledgementReportRequest { notice_id: sent.id })
+        .acknowledgement_report(pb::AcknowledgementReportRequest {
+            notice_id: sent.id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -305,6 +303,36 @@ async fn an_acknowledgement_after_the_deadline_is_late_and_silence_is_missed() {
         .map(|r| r.status.as_str())
         .collect();
     assert_eq!(statuses, ["missed", "late"]);
+
+    // After its deadline the sender can still correct the notice, keeping the deadline; a new
+    // deadline must lie ahead.
+    let deadline = match sent_content.body.as_ref() {
+        Some(Body::Notice(n)) => n.ack_deadline.clone(),
+        _ => unreachable!(),
+    };
+    let mut corrected = sent_content.clone();
+    if let Some(Body::Notice(n)) = corrected.body.as_mut() {
+        n.text = "A notice to acknowledge, corrected.".into();
+    }
+    let mut hub = t.hub("EE-MFA").await;
+    let revise = |content: pb::SubmissionContent, expected_revision: u32| pb::ReviseRequest {
+        id: sent.id.clone(),
+        content: Some(content),
+        expected_revision,
+        ..Default::default()
+    };
+    hub.revise(revise(corrected.clone(), 1)).await.unwrap();
+    if let Some(Body::Notice(n)) = corrected.body.as_mut() {
+        n.ack_deadline = in_seconds(-60);
+        assert_ne!(n.ack_deadline, deadline);
+    }
+    let err = hub.revise(revise(corrected, 2)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("notice.ack_deadline"),
+        "{}",
+        err.message()
+    );
 }
 
 /// Four contacts of three members in two states; returns their ids by organisation.

@@ -181,6 +181,7 @@ fn prepare(
         registry: &registry,
         catalogue: &store.catalogue(),
         now,
+        previous: None,
     };
     let valid = validate::content(&ctx, &content, "content")?;
     debug_assert_eq!(valid.kind, Kind::Notice);
