@@ -157,6 +157,18 @@ async fn directory_shows_the_contacts_each_member_may_see_with_filters() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().contains("levels[0]"), "{}", err.message());
+
+    // A suspended body's contacts are no longer current.
+    t.admin("ADMIN")
+        .await
+        .suspend_member(pb::SetMemberStatusRequest {
+            id: "EE-CERT".into(),
+            reason: "directory test".into(),
+        })
+        .await
+        .unwrap();
+    let listed = contacts(&t, "CL-CSIRT", pb::ListContactsRequest::default()).await;
+    assert_eq!(listed, [(ee_pol.id.clone(), "published".into())]);
 }
 
 #[tokio::test]
@@ -268,6 +280,10 @@ async fn recipients_acknowledge_once_and_the_sender_gets_the_report_and_the_feed
             assert_eq!(
                 (acks[0].sequence, acks[0].id.as_str(), acks[0].has_content),
                 (head, sent.id.as_str(), false)
+            );
+            assert_eq!(
+                acks[0].acknowledged_by,
+                Some(("CL-MINREL".into(), "Received, thank you.".into()))
             );
         }
     }
@@ -436,6 +452,17 @@ async fn a_ping_campaign_reports_per_state_and_contact_and_closes_at_its_deadlin
         .unwrap()
         .into_inner();
     assert_eq!(answered.contact_ids, std::slice::from_ref(&ee_tech));
+    // Naming the contact already answered for is the same answer again.
+    let again = ee
+        .acknowledge(ack(&started.id, "Named this time.", &ee_tech))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.sequence, again.reply.as_str()),
+        (answered.sequence, "Still current.")
+    );
     let mut cl = t.directory("CL-MINREL").await;
     let err = cl
         .acknowledge(ack(&started.id, "", &ee_tech))
