@@ -574,13 +574,13 @@ async fn a_deadline_that_passes_while_the_hub_is_down_closes_the_campaign_at_sta
     );
 }
 
-/// The test members plus a secretariat: an admin that also reads (subscriber) in the OAS.
+/// The test members plus a secretariat: an admin that also publishes and reads in the OAS.
 fn with_secretariat() -> Vec<Spec> {
     let mut members = MEMBERS.to_vec();
     members.push(Spec {
         id: "SECRETARIAT",
         state: "HUB",
-        roles: &[Role::Admin, Role::Subscriber],
+        roles: &[Role::Admin, Role::Publisher, Role::Subscriber],
         communities: &["OAS"],
     });
     members
@@ -654,4 +654,16 @@ async fn a_campaign_report_shows_only_the_contact_content_its_reader_may_see() {
         (String::new(), String::new(), "CL".into()),
         "ADMIN has no reading role"
     );
+
+    // The ping belongs to its campaign: its sender cannot withdraw or revise it.
+    let err = t
+        .hub("SECRETARIAT")
+        .await
+        .withdraw(pb::WithdrawRequest {
+            id: all.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
 }
