@@ -110,10 +110,55 @@ async fn directory_shows_the_contacts_each_member_may_see_with_filters() {
         ids(contacts(&t, "EE-MFA", all.clone()).await),
         [cl_amber.id.clone(), ee_pol.id.clone(), ee_tech.id.clone()]
     );
+    // Pages of two: the same entries in the same order, then no token.
+    let mut dir = t.directory("EE-MFA").await;
+    let page = |token: String| pb::ListContactsRequest {
+        page_size: 2,
+        page_token: token,
+        ..Default::default()
+    };
+    let first = dir
+        .list_contacts(page(String::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.contacts.len(), 2);
+    assert!(!first.next_page_token.is_empty());
+    let second = dir
+        .list_contacts(page(first.next_page_token.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(second.next_page_token.is_empty());
+    let paged: Vec<_> = first
+        .contacts
+        .iter()
+        .chain(&second.contacts)
+        .map(|e| e.submission.as_ref().unwrap().id.clone())
+        .collect();
+    assert_eq!(
+        paged,
+        [cl_amber.id.clone(), ee_pol.id.clone(), ee_tech.id.clone()]
+    );
+    let err = dir
+        .list_contacts(pb::ListContactsRequest {
+            page_size: 501,
+            page_token: "not a token".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("page_size") && err.message().contains("page_token"),
+        "{}",
+        err.message()
+    );
     let only = |states: &[&str], levels: &[&str], communities: &[&str]| pb::ListContactsRequest {
         states: states.iter().map(|s| s.to_string()).collect(),
         levels: levels.iter().map(|s| s.to_string()).collect(),
         communities: communities.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
     };
     assert_eq!(
         ids(contacts(&t, "EE-MFA", only(&["CL"], &[], &[])).await),

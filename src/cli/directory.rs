@@ -93,14 +93,30 @@ pub struct PingListArgs {
 
 pub async fn contacts(home: &Home, a: ContactsArgs) -> anyhow::Result<()> {
     let mut dir = a.client.directory(home).await?;
-    let r = dir
-        .list_contacts(pb::ListContactsRequest {
-            states: a.states,
-            levels: a.levels,
-            communities: a.communities,
-        })
-        .await?
-        .into_inner();
+    // Every page, in order: the directory is small enough to print whole.
+    let mut contacts = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let r = dir
+            .list_contacts(pb::ListContactsRequest {
+                states: a.states.clone(),
+                levels: a.levels.clone(),
+                communities: a.communities.clone(),
+                page_size: 0,
+                page_token,
+            })
+            .await?
+            .into_inner();
+        contacts.extend(r.contacts);
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        page_token = r.next_page_token;
+    }
+    let r = pb::ListContactsResponse {
+        contacts,
+        next_page_token: String::new(),
+    };
     if a.client.json {
         return r.contacts.iter().try_for_each(output::json);
     }

@@ -1,5 +1,6 @@
 //! The points-of-contact directory: the latest active point-of-contact submissions a member may
 //! see, each with when it was last verified.
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use tonic::Status;
 
 use crate::{
@@ -20,6 +21,71 @@ pub struct Filter {
     pub states: Vec<String>,
     pub levels: Vec<String>,
     pub communities: Vec<String>,
+}
+
+/// Entries per page when the request names no size, and the most it may name: a directory page
+/// must fit in one gRPC message whatever the directory grows to.
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 500;
+
+/// Which page of the ordered directory a request asks for.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub size: usize,
+    /// The sort key of the last entry of the previous page.
+    pub after: Option<[String; 4]>,
+}
+
+impl Page {
+    pub fn parse(r: &pb::ListContactsRequest) -> Result<Page, Invalid> {
+        let mut errs = Invalid::default();
+        let size = match r.page_size as usize {
+            0 => DEFAULT_PAGE,
+            n if n <= MAX_PAGE => n,
+            n => {
+                errs.push(
+                    "page_size",
+                    format!("{n} is over the maximum of {MAX_PAGE}"),
+                );
+                0
+            }
+        };
+        let after = if r.page_token.is_empty() {
+            None
+        } else {
+            let parts = URL_SAFE_NO_PAD
+                .decode(&r.page_token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|t| {
+                    let p: Vec<String> = t.split('\0').map(str::to_string).collect();
+                    <[String; 4]>::try_from(p).ok()
+                });
+            if parts.is_none() {
+                errs.push("page_token", "is not a token returned by ListContacts");
+            }
+            parts
+        };
+        errs.into_result()?;
+        Ok(Page { size, after })
+    }
+
+    /// This page of the ordered `entries`, and the token of the next one ("" at the end).
+    pub fn of(&self, entries: Vec<pb::DirectoryEntry>) -> (Vec<pb::DirectoryEntry>, String) {
+        let mut rest = entries.into_iter().filter(|e| match &self.after {
+            None => true,
+            Some([a, b, c, d]) => sort_key(e) > (a.as_str(), b.as_str(), c.as_str(), d.as_str()),
+        });
+        let page: Vec<_> = rest.by_ref().take(self.size).collect();
+        let next = match (rest.next(), page.last()) {
+            (Some(_), Some(last)) => {
+                let (a, b, c, d) = sort_key(last);
+                URL_SAFE_NO_PAD.encode([a, b, c, d].join("\0"))
+            }
+            _ => String::new(),
+        };
+        (page, next)
+    }
 }
 
 impl Filter {

@@ -39,6 +39,7 @@ impl Directory for DirectoryService {
     ) -> Result<Response<pb::ListContactsResponse>, Status> {
         // Checked once the caller is authenticated, so that refusals are audited and counted.
         let filter = contacts::Filter::parse(req.get_ref());
+        let page = contacts::Page::parse(req.get_ref());
         blocking_audited(
             &self.store,
             &req,
@@ -46,8 +47,13 @@ impl Directory for DirectoryService {
             "",
             Action::Read,
             move |store, who| {
-                let contacts = contacts::list(&store, Some(&who.member), &filter?)?;
-                Ok(pb::ListContactsResponse { contacts })
+                let (filter, page) = (filter?, page?);
+                let all = contacts::list(&store, Some(&who.member), &filter)?;
+                let (contacts, next_page_token) = page.of(all);
+                Ok(pb::ListContactsResponse {
+                    contacts,
+                    next_page_token,
+                })
             },
             |r| {
                 r.contacts
