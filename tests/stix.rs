@@ -4,6 +4,7 @@
 //! exactly what the hub delivers to that member.
 use std::{
     collections::{BTreeSet, HashMap},
+    io::Read,
     path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -76,7 +77,8 @@ async fn publish(hub: &HubProcess, member: &str, content: pb::SubmissionContent)
         .id
 }
 
-/// Runs the binary, killing it after `limit`: (success, stdout, stderr).
+/// Runs the binary, killing it after `limit`: (success, stdout, stderr). Output is drained while
+/// it runs, so a full pipe never stalls the child.
 fn run_bounded(home: &Path, args: &[&str], limit: Duration) -> (bool, String, String) {
     let mut child = Command::new(BIN)
         .args(["--home", home.to_str().unwrap()])
@@ -85,19 +87,31 @@ fn run_bounded(home: &Path, args: &[&str], limit: Duration) -> (bool, String, St
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = r.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
     let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
-            break;
+            let _ = child.wait();
+            break None;
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
     (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        status.is_some_and(|s| s.success()),
+        out.join().unwrap(),
+        err.join().unwrap(),
     )
 }
 
@@ -267,6 +281,7 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
         .acknowledge(pb::AcknowledgeRequest {
             notice_id: incident.clone(),
             reply: "Received; our team is on it.".into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -377,7 +392,7 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
         ],
         Duration::from_secs(60),
     );
-    assert!(ok, "{err}");
+    assert!(ok, "subscribe: {err}");
     for (id, words) in &hidden {
         assert!(
             !lines.contains(id.as_str()) && !lines.contains(words),
