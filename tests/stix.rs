@@ -445,6 +445,21 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
     assert!(revoked_ids.contains(&published_note), "{revoked_ids:?}");
     assert_eq!(ack_notes, 1, "the reader's acknowledgement as a note");
 
+    // Contradictory or empty options are refused before anything is printed.
+    for (args, words) in [
+        (
+            &["subscribe", "-p", READER, "--json", "--format", "stix"][..],
+            "--json conflicts with --format stix",
+        ),
+        (
+            &["export", "stix", "-p", READER, "--hub-id", " "][..],
+            "--hub-id: must not be empty",
+        ),
+    ] {
+        let (ok, stdout, err) = cli(&home, &ep, args);
+        assert!(!ok && stdout.is_empty() && err.contains(words), "{err}");
+    }
+
     validate_with_oasis(dir.path(), &[&out, &out_all], &bundles);
     hub.kill();
 }
