@@ -125,7 +125,7 @@ impl Mapper {
             Body::Notice(n) if n.category == "incident_notification" => {
                 extension.insert("severity".into(), json!(n.severity));
                 extension.insert("severity_schema".into(), json!(n.severity_schema));
-                let text = join(&[&n.subject, &n.text, &details(body)]);
+                let text = join(&[&n.subject, &c.summary, &n.text, &details(body)]);
                 ("incident", json!({ "name": c.title, "description": text }))
             }
             Body::Notice(n) => (
