@@ -14,6 +14,8 @@
 //! - [`audit`]: the tamper-evident audit log: chain and Merkle hashing, signed checkpoints,
 //!   the verifier (also used offline).
 //! - [`limits`]: per-member request quota and subscription cap.
+//! - [`stix`]: STIX 2.1 bundles of what a member received (TLP 2.0 markings), and a checker of
+//!   the STIX 2.1 rules. Pure mapping: no tonic, no I/O.
 //! - [`config`]: the validated server configuration, from file, environment and flags.
 //! - [`cli`]: the `cbm-hub` subcommands; `main.rs` only parses and dispatches.
 #![forbid(unsafe_code)]
@@ -30,5 +32,6 @@ pub mod fuzzing;
 pub mod limits;
 pub mod pb;
 pub mod service;
+pub mod stix;
 pub mod store;
 pub mod tls;

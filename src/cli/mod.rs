@@ -13,6 +13,7 @@ mod output;
 mod pki;
 mod read;
 mod serve;
+mod stix;
 mod subscribe;
 mod write;
 
@@ -61,6 +62,9 @@ pub enum Command {
     List(read::ListArgs),
     /// Follow the feed: the history after a cursor you may see, then live changes.
     Subscribe(subscribe::SubscribeArgs),
+    /// Export what you may see in another format (STIX 2.1 for CSIRT tools).
+    #[command(subcommand)]
+    Export(stix::ExportCommand),
     /// Show which member the hub takes you to be.
     Whoami(read::WhoamiArgs),
     /// Administer members (needs the admin role).
@@ -121,6 +125,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Withdraw(a) => write::withdraw(&home, a).await,
         Command::Get(a) => read::get(&home, a).await,
         Command::List(a) => read::list(&home, a).await,
+        Command::Export(c) => stix::run(&home, c).await,
         Command::Whoami(a) => read::whoami(&home, a).await,
         Command::Subscribe(a) => subscribe::run(&home, a).await,
         Command::Member(c) => member::run(&home, c).await,

@@ -2,14 +2,26 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use tonic::Code;
 
-use super::{client::ClientArgs, filters::FilterArgs, home::Home, output};
+use super::{client::ClientArgs, filters::FilterArgs, home::Home, output, stix::HubIdArgs};
 use crate::{
     feed::wire::{Event, FeedEventFields},
     pb::{self, feed_client::FeedClient},
+    stix::Mapper,
 };
+
+/// How `subscribe` prints what it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One readable line per change.
+    Text,
+    /// One JSON feed event per line (`--json` is the same).
+    Json,
+    /// One STIX 2.1 bundle per change, one per line (JSON lines); heartbeats are not printed.
+    Stix,
+}
 
 #[derive(Debug, Args)]
 pub struct SubscribeArgs {
@@ -38,6 +50,11 @@ pub struct SubscribeArgs {
     /// Exit after this many changes (for scripts).
     #[arg(long)]
     pub max_events: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub hub: HubIdArgs,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -74,6 +91,15 @@ fn is_final(code: Code) -> bool {
 }
 
 pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
+    let format = match (a.client.json, a.format) {
+        (false, f) => f,
+        (true, Format::Text | Format::Json) => Format::Json,
+        (true, Format::Stix) => anyhow::bail!("--json conflicts with --format stix: pick one"),
+    };
+    let mapper = match format {
+        Format::Stix => Some(a.hub.mapper(home, &a.client)?),
+        _ => None,
+    };
     let saved = match &a.cursor_file {
         Some(p) => read_cursor(p)?,
         None => None,
@@ -100,7 +126,7 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
             let mut stream = feed.subscribe(req).await?.into_inner();
             while let Some(event) = stream.message().await? {
                 let fields = event.into_fields().context("undecodable feed event")?;
-                handle(&a, &fields, &mut changes)?;
+                handle(&a, mapper.as_ref(), &fields, &mut changes)?;
                 cursor = fields.sequence;
                 from_now = false;
                 backoff = Duration::from_millis(500);
@@ -134,11 +160,23 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
     }
 }
 
-fn handle(a: &SubscribeArgs, fields: &FeedEventFields, changes: &mut u64) -> anyhow::Result<()> {
+/// Prints one event; `stix` is set for `--format stix`.
+fn handle(
+    a: &SubscribeArgs,
+    stix: Option<&Mapper>,
+    fields: &FeedEventFields,
+    changes: &mut u64,
+) -> anyhow::Result<()> {
     match &fields.event {
         Some(Event::Change(c)) => {
             *changes += 1;
-            if a.client.json {
+            if let Some(mapper) = stix {
+                let bundle = mapper
+                    .feed_bundle(fields.sequence, c)
+                    .with_context(|| format!("feed sequence {}", fields.sequence))?;
+                return output::json(&bundle);
+            }
+            if a.client.json || a.format == Format::Json {
                 return output::json(fields);
             }
             let s = c.submission.clone().unwrap_or_default();
@@ -154,8 +192,8 @@ fn handle(a: &SubscribeArgs, fields: &FeedEventFields, changes: &mut u64) -> any
                 fields.sequence, c.action, s.id, s.revision, s.kind, s.publisher, tlp
             );
         }
-        Some(Event::Heartbeat(h)) if a.show_heartbeats => {
-            if a.client.json {
+        Some(Event::Heartbeat(h)) if a.show_heartbeats && stix.is_none() => {
+            if a.client.json || a.format == Format::Json {
                 return output::json(fields);
             }
             println!(

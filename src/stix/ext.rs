@@ -1,0 +1,99 @@
+//! The cbm-hub property extension: hub data that STIX 2.1 has no property for (the submission
+//! envelope, the typed body, a notice's severity, an acknowledgement) carried on the mapped
+//! objects under `extensions`, as STIX 2.1 prefers over custom `x_` properties.
+//!
+//! Its definition and the identity that authors it are the same on every hub, so a consumer
+//! recognises the extension by one fixed id.
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// `created`/`modified` of the objects this mapping defines itself rather than takes from a
+/// submission (the extension definition, member identities, countries): fixed, so every bundle
+/// carries byte-identical versions of them and no consumer sees spurious new versions.
+pub const EPOCH: &str = "2026-01-01T00:00:00.000Z";
+
+fn uuid(name: &str) -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes())
+}
+
+/// `extension-definition--...` of the cbm-hub property extension.
+pub fn id() -> String {
+    format!(
+        "extension-definition--{}",
+        uuid("urn:cbm-hub:stix:extension:submission:1")
+    )
+}
+
+/// The `identity` of the cbm-hub software, the author of the extension definition.
+pub fn author_id() -> String {
+    format!("identity--{}", uuid("urn:cbm-hub:stix:identity:cbm-hub"))
+}
+
+pub fn author() -> Value {
+    json!({
+        "type": "identity",
+        "spec_version": "2.1",
+        "id": author_id(),
+        "created": EPOCH,
+        "modified": EPOCH,
+        "name": "cbm-hub",
+        "description": "The cbm-hub exchange for cyber confidence-building measures.",
+        "identity_class": "system",
+    })
+}
+
+pub fn definition() -> Value {
+    json!({
+        "type": "extension-definition",
+        "spec_version": "2.1",
+        "id": id(),
+        "created": EPOCH,
+        "modified": EPOCH,
+        "created_by_ref": author_id(),
+        "name": "cbm-hub submission",
+        "description": "Hub data of an object mapped from cbm-hub: the submission envelope and typed body, a notice's severity, an acknowledgement, a member's state.",
+        "schema": SCHEMA,
+        "version": "1.0.0",
+        "extension_types": ["property-extension"],
+    })
+}
+
+/// The extension's normative definition, as plain text (STIX 2.1 allows a URL or text).
+const SCHEMA: &str = "Property extension. On objects mapped from a submission: hub (hub id), \
+submission_id, revision, kind, publisher (member id), state, status (active|withdrawn), \
+content_hash, sequence (feed sequence of the revision), and when the content is visible: \
+language, tlp, recipients, community, cbm_references, tags, review_by, body (the typed body as in \
+the cbm.v1 SubmissionContent JSON: one key naming the kind), withdrawal_reason; on incidents \
+also severity and severity_schema (the sender's incident-severity-schema submission id). On \
+acknowledgement notes: notice_id, notice_revision, member, state, contact_ids, reply, \
+acknowledged_at, deadline, on_time. On member identities: member, state. See proto/cbm/v1 of \
+cbm-hub.";
+
+/// An extension block holding `props`, without empty values: STIX 2.1 forbids empty lists in
+/// place of an absent property, and an empty string says no more than its absence.
+pub fn block(props: serde_json::Map<String, Value>) -> Value {
+    let mut inner = serde_json::Map::new();
+    inner.insert("extension_type".into(), json!("property-extension"));
+    inner.extend(props);
+    inner.retain(|_, v| prune(v));
+    let mut ext = serde_json::Map::new();
+    ext.insert(id(), Value::Object(inner));
+    Value::Object(ext)
+}
+
+/// Removes empty strings, lists, objects and nulls; false when `v` itself is empty.
+fn prune(v: &mut Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => {
+            a.retain_mut(prune);
+            !a.is_empty()
+        }
+        Value::Object(o) => {
+            o.retain(|_, v| prune(v));
+            !o.is_empty()
+        }
+        Value::Bool(_) | Value::Number(_) => true,
+    }
+}
