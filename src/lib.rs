@@ -14,6 +14,8 @@
 //! - [`audit`]: the tamper-evident audit log: chain and Merkle hashing, signed checkpoints,
 //!   the verifier (also used offline).
 //! - [`limits`]: per-member request quota and subscription cap.
+//! - [`metrics`]: Prometheus metrics (counted at the service edge, the feed and the store) and
+//!   the opt-in `GET /metrics` endpoint.
 //! - [`config`]: the validated server configuration, from file, environment and flags.
 //! - [`cli`]: the `cbm-hub` subcommands; `main.rs` only parses and dispatches.
 #![forbid(unsafe_code)]
@@ -28,6 +30,7 @@ pub mod feed;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod limits;
+pub mod metrics;
 pub mod pb;
 pub mod service;
 pub mod store;
