@@ -1,8 +1,15 @@
 //! The server configuration: a pure function from a TOML document, environment variables and
 //! command-line overrides to a validated [`Config`], reporting every problem at once.
 //!
-//! Precedence: flags over environment (`CBM_HUB_LISTEN`, `CBM_HUB_DATA_DIR`) over the file over
-//! defaults. Relative paths in the file are relative to the file's directory.
+//! Every option is listed once, in [`options::OPTIONS`] (key, type, range, default, meaning);
+//! `examples/cbm-hub.toml` shows them all. Precedence: flags over environment over the file over
+//! defaults. An option `a.b` is set in the environment by `CBM_HUB_A_B` (see
+//! [`options::env_name`]). Relative paths in the file are relative to the file's directory;
+//! from the environment or flags, to the working directory.
+mod build;
+pub mod options;
+mod sources;
+
 use std::{
     collections::HashMap,
     net::SocketAddr,
@@ -10,10 +17,7 @@ use std::{
     time::Duration,
 };
 
-use serde::Deserialize;
-
 use crate::{store::StoreOptions, tls::ServerTlsFiles};
-
 /// Limits of the transport. Every one is explicit: several tonic/hyper defaults mean "none".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -63,11 +67,32 @@ impl Default for Limits {
     }
 }
 
+/// How the hub logs (to stderr).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// tracing EnvFilter directives.
+    pub filter: String,
+    /// JSON lines instead of readable text.
+    pub json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".into(),
+            json: false,
+        }
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where the plain-HTTP `GET /metrics` endpoint listens; None: no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
+    pub log: LogConfig,
     pub tls: ServerTlsFiles,
     pub limits: Limits,
     pub store: StoreOptions,
@@ -77,70 +102,50 @@ pub struct Config {
     pub tls_reload_check: Duration,
 }
 
-/// Values given on the command line.
+/// Values given on the command line (they beat the environment and the file).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub metrics_listen: Option<String>,
+    pub log_filter: Option<String>,
+    /// `--log-json` can only turn JSON on.
+    pub log_json: bool,
+    /// `--set KEY=VALUE`, any option.
+    pub set: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    data_dir: Option<PathBuf>,
-    #[serde(default)]
-    tls: FileTls,
-    #[serde(default)]
-    limits: FileLimits,
-    #[serde(default)]
-    store: FileStore,
-    #[serde(default)]
-    audit: FileAudit,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileAudit {
-    checkpoint_interval_s: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileTls {
-    client_ca: Option<PathBuf>,
-    cert: Option<PathBuf>,
-    key: Option<PathBuf>,
-    #[serde(default)]
-    crls: Vec<PathBuf>,
-    reload_check_s: Option<u64>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileLimits {
-    max_connections: Option<usize>,
-    max_concurrent_streams: Option<u32>,
-    max_message_bytes: Option<usize>,
-    handshake_timeout_ms: Option<u64>,
-    keepalive_interval_s: Option<u64>,
-    keepalive_timeout_s: Option<u64>,
-    max_local_error_reset_streams: Option<usize>,
-    max_pending_accept_reset_streams: Option<usize>,
-    max_header_list_bytes: Option<u32>,
-    request_timeout_s: Option<u64>,
-    member_requests_per_second: Option<u32>,
-    member_request_burst: Option<u32>,
-    max_subscriptions_per_member: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileStore {
-    cache_mb: Option<u64>,
-    fsync: Option<bool>,
-    live_buffer: Option<usize>,
-    check_on_start: Option<bool>,
+impl Overrides {
+    /// As (key, value, flag name) triples.
+    fn flags(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        let mut add = |key: &str, value: String, flag: &str| {
+            out.push((key.to_string(), value, flag.to_string()));
+        };
+        if let Some(v) = &self.listen {
+            add("listen", v.clone(), "--listen");
+        }
+        if let Some(v) = &self.data_dir {
+            add("data_dir", v.display().to_string(), "--data-dir");
+        }
+        if let Some(v) = &self.metrics_listen {
+            add("metrics_listen", v.clone(), "--metrics-listen");
+        }
+        if let Some(v) = &self.log_filter {
+            add("log.filter", v.clone(), "--log");
+        }
+        if self.log_json {
+            add("log.json", "true".into(), "--log-json");
+        }
+        for kv in &self.set {
+            match kv.split_once('=') {
+                Some((k, v)) => add(k.trim(), v.to_string(), "--set"),
+                // An empty key is unknown: reported with the others.
+                None => add(kv, String::new(), "--set (expected KEY=VALUE)"),
+            }
+        }
+        out
+    }
 }
 
 /// Every problem of a configuration.
@@ -148,197 +153,84 @@ struct FileStore {
 #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
 pub struct ConfigErrors(pub Vec<String>);
 
-/// Reads and validates the file at `path` with the process environment and `overrides`.
-pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigErrors(vec![format!("{}: {e}", path.display())]))?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let env: HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("CBM_HUB_"))
-        .collect();
-    parse(&text, base, &env, overrides)
+/// The result of checking a configuration: the configuration or every problem, and warnings.
+#[derive(Debug)]
+pub struct Checked {
+    pub config: Result<Config, ConfigErrors>,
+    /// Not errors: CBM_HUB_ variables that set no option (another command may read them).
+    pub warnings: Vec<String>,
 }
 
-/// The pure core of [`load`].
+/// The CBM_HUB_ variables of the process environment.
+pub fn process_env() -> HashMap<String, String> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("CBM_HUB_"))
+        .collect()
+}
+
+/// Reads and validates the file at `path` with the process environment and `overrides`.
+pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigErrors> {
+    let checked = check(path, &process_env(), overrides);
+    for w in &checked.warnings {
+        tracing::warn!("{w}");
+    }
+    checked.config
+}
+
+/// Reads and validates the file at `path`: every problem, and the warnings.
+pub fn check(path: &Path, env: &HashMap<String, String>, overrides: &Overrides) -> Checked {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let base = path.parent().unwrap_or(Path::new("."));
+            let base = if base.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                base
+            };
+            check_text(&text, base, env, overrides)
+        }
+        Err(e) => Checked {
+            config: Err(ConfigErrors(vec![format!("{}: {e}", path.display())])),
+            warnings: Vec::new(),
+        },
+    }
+}
+
+/// The pure core of [`check`]: `text` is the file, `base` its directory.
+pub fn check_text(
+    text: &str,
+    base: &Path,
+    env: &HashMap<String, String>,
+    overrides: &Overrides,
+) -> Checked {
+    let table = match text.parse::<toml::Table>() {
+        Ok(t) => t,
+        Err(e) => {
+            // A syntax error leaves nothing to check further.
+            return Checked {
+                config: Err(ConfigErrors(vec![format!(
+                    "config file: {}",
+                    e.to_string().trim_end()
+                )])),
+                warnings: Vec::new(),
+            };
+        }
+    };
+    let gathered = sources::gather(Some(&table), env, &overrides.flags());
+    Checked {
+        config: build::build(&gathered, base).map_err(ConfigErrors),
+        warnings: gathered.warnings,
+    }
+}
+
+/// [`check_text`] without the warnings.
 pub fn parse(
     text: &str,
     base: &Path,
     env: &HashMap<String, String>,
     overrides: &Overrides,
 ) -> Result<Config, ConfigErrors> {
-    let file: FileConfig =
-        toml::from_str(text).map_err(|e| ConfigErrors(vec![format!("config file: {e}")]))?;
-    let mut errs = Vec::new();
-    let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-
-    let listen_text = overrides
-        .listen
-        .clone()
-        .or_else(|| env.get("CBM_HUB_LISTEN").cloned())
-        .or(file.listen)
-        .unwrap_or_else(|| "127.0.0.1:50051".into());
-    let listen = listen_text.parse().unwrap_or_else(|_| {
-        errs.push(format!(
-            "listen: {listen_text:?} is not an address such as 127.0.0.1:50051"
-        ));
-        SocketAddr::from(([127, 0, 0, 1], 0))
-    });
-    let data_dir = overrides
-        .data_dir
-        .clone()
-        .or_else(|| env.get("CBM_HUB_DATA_DIR").map(PathBuf::from))
-        .or(file.data_dir.map(resolve))
-        .unwrap_or_else(|| base.join("data"));
-
-    let mut required = |name: &str, v: Option<PathBuf>| match v {
-        Some(p) => {
-            let p = resolve(p);
-            if !p.is_file() {
-                errs.push(format!(
-                    "tls.{name}: {} is not a readable file",
-                    p.display()
-                ));
-            }
-            p
-        }
-        None => {
-            errs.push(format!("tls.{name}: is required"));
-            PathBuf::new()
-        }
-    };
-    let tls = ServerTlsFiles {
-        client_ca: required("client_ca", file.tls.client_ca),
-        cert: required("cert", file.tls.cert),
-        key: required("key", file.tls.key),
-        crls: file.tls.crls.into_iter().map(resolve).collect(),
-    };
-    for crl in &tls.crls {
-        if !crl.is_file() {
-            errs.push(format!(
-                "tls.crls: {} is not a readable file",
-                crl.display()
-            ));
-        }
-    }
-
-    let d = Limits::default();
-    let l = file.limits;
-    let mut positive = |name: &str, v: Option<u64>, default: u64| -> u64 {
-        match v {
-            Some(0) => {
-                errs.push(format!("limits.{name}: must be greater than 0"));
-                default
-            }
-            Some(v) => v,
-            None => default,
-        }
-    };
-    let limits = Limits {
-        max_connections: positive(
-            "max_connections",
-            l.max_connections.map(|v| v as u64),
-            d.max_connections as u64,
-        ) as usize,
-        max_concurrent_streams: positive(
-            "max_concurrent_streams",
-            l.max_concurrent_streams.map(u64::from),
-            u64::from(d.max_concurrent_streams),
-        ) as u32,
-        max_message_bytes: positive(
-            "max_message_bytes",
-            l.max_message_bytes.map(|v| v as u64),
-            d.max_message_bytes as u64,
-        ) as usize,
-        handshake_timeout: Duration::from_millis(positive(
-            "handshake_timeout_ms",
-            l.handshake_timeout_ms,
-            d.handshake_timeout.as_millis() as u64,
-        )),
-        keepalive_interval: Duration::from_secs(positive(
-            "keepalive_interval_s",
-            l.keepalive_interval_s,
-            d.keepalive_interval.as_secs(),
-        )),
-        keepalive_timeout: Duration::from_secs(positive(
-            "keepalive_timeout_s",
-            l.keepalive_timeout_s,
-            d.keepalive_timeout.as_secs(),
-        )),
-        max_local_error_reset_streams: positive(
-            "max_local_error_reset_streams",
-            l.max_local_error_reset_streams.map(|v| v as u64),
-            d.max_local_error_reset_streams as u64,
-        ) as usize,
-        max_pending_accept_reset_streams: positive(
-            "max_pending_accept_reset_streams",
-            l.max_pending_accept_reset_streams.map(|v| v as u64),
-            d.max_pending_accept_reset_streams as u64,
-        ) as usize,
-        max_header_list_bytes: positive(
-            "max_header_list_bytes",
-            l.max_header_list_bytes.map(u64::from),
-            u64::from(d.max_header_list_bytes),
-        ) as u32,
-        request_timeout: Duration::from_secs(positive(
-            "request_timeout_s",
-            l.request_timeout_s,
-            d.request_timeout.as_secs(),
-        )),
-        member_requests_per_second: positive(
-            "member_requests_per_second",
-            l.member_requests_per_second.map(u64::from),
-            u64::from(d.member_requests_per_second),
-        ) as u32,
-        member_request_burst: positive(
-            "member_request_burst",
-            l.member_request_burst.map(u64::from),
-            u64::from(d.member_request_burst),
-        ) as u32,
-        max_subscriptions_per_member: positive(
-            "max_subscriptions_per_member",
-            l.max_subscriptions_per_member.map(|v| v as u64),
-            d.max_subscriptions_per_member as u64,
-        ) as usize,
-    };
-    let sd = StoreOptions::default();
-    let store = StoreOptions {
-        cache_capacity: positive(
-            "store.cache_mb",
-            file.store.cache_mb,
-            sd.cache_capacity / (1024 * 1024),
-        ) * 1024
-            * 1024,
-        fsync: file.store.fsync.unwrap_or(sd.fsync),
-        live_buffer: positive(
-            "store.live_buffer",
-            file.store.live_buffer.map(|v| v as u64),
-            sd.live_buffer as u64,
-        ) as usize,
-        check_on_start: file.store.check_on_start.unwrap_or(sd.check_on_start),
-    };
-    let tls_reload_check =
-        Duration::from_secs(positive("tls.reload_check_s", file.tls.reload_check_s, 5));
-    let audit_checkpoint_interval = Duration::from_secs(positive(
-        "audit.checkpoint_interval_s",
-        file.audit.checkpoint_interval_s,
-        60,
-    ));
-    if limits.max_message_bytes < 3 * 1024 * 1024 {
-        errs.push("limits.max_message_bytes: must be at least 3 MiB to carry a submission with its attachments".into());
-    }
-    if errs.is_empty() {
-        Ok(Config {
-            listen,
-            data_dir,
-            tls,
-            limits,
-            store,
-            audit_checkpoint_interval,
-            tls_reload_check,
-        })
-    } else {
-        Err(ConfigErrors(errs))
-    }
+    check_text(text, base, env, overrides).config
 }
 
 #[cfg(test)]
@@ -391,7 +283,7 @@ mod tests {
         assert_eq!(c.listen.port(), 2);
         let flags = Overrides {
             listen: Some("127.0.0.1:3".into()),
-            data_dir: None,
+            ..Default::default()
         };
         assert_eq!(
             parse(text, dir.path(), &env, &flags).unwrap().listen.port(),
@@ -403,5 +295,104 @@ mod tests {
                 .data_dir,
             dir.path().join("data")
         );
+    }
+
+    /// A directory with the three TLS files (contents are not read by the parser).
+    fn tls_dir() -> (tempfile::TempDir, &'static str) {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["ca.pem", "s.pem", "k.pem", "crl.pem"] {
+            std::fs::write(dir.path().join(f), "x").unwrap();
+        }
+        (
+            dir,
+            "[tls]\nclient_ca = \"ca.pem\"\ncert = \"s.pem\"\nkey = \"k.pem\"\n",
+        )
+    }
+
+    #[test]
+    fn the_table_defaults_are_the_code_defaults() {
+        let (dir, text) = tls_dir();
+        let c = parse(text, dir.path(), &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(
+            format!("{:?}", c.store),
+            format!("{:?}", StoreOptions::default())
+        );
+        assert_eq!(c.log, LogConfig::default());
+        assert_eq!(c.listen, "127.0.0.1:50051".parse().unwrap());
+        assert_eq!(c.metrics_listen, None);
+        assert_eq!(c.data_dir, dir.path().join("data"));
+        assert_eq!(c.audit_checkpoint_interval, Duration::from_secs(60));
+        assert_eq!(c.tls_reload_check, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn every_option_is_set_by_its_environment_variable_and_flags_win() {
+        let (dir, text) = tls_dir();
+        let env: HashMap<String, String> = [
+            ("CBM_HUB_LIMITS_MAX_CONNECTIONS", "7"),
+            ("CBM_HUB_STORE_FSYNC", "false"),
+            ("CBM_HUB_TLS_CRLS", "crl.pem, crl.pem"),
+            ("CBM_HUB_METRICS_LISTEN", "127.0.0.1:9464"),
+            ("CBM_HUB_LOG_JSON", "1"),
+            ("CBM_HUB_AUDIT_CHECKPOINT_INTERVAL_S", "9"),
+            ("CBM_HUB_SOMETHING_ELSE", "x"),
+            ("CBM_HUB_HOME", "/elsewhere"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        // Relative paths from the environment are relative to the working directory.
+        let env_dir = dir.path().display().to_string();
+        let mut env = env;
+        env.insert("CBM_HUB_TLS_CRLS".into(), format!("{env_dir}/crl.pem"));
+        let checked = check_text(text, dir.path(), &env, &Overrides::default());
+        let c = checked.config.unwrap();
+        assert_eq!(c.limits.max_connections, 7);
+        assert!(!c.store.fsync);
+        assert_eq!(c.tls.crls, vec![dir.path().join("crl.pem")]);
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        assert!(c.log.json);
+        assert_eq!(c.audit_checkpoint_interval, Duration::from_secs(9));
+        assert_eq!(checked.warnings.len(), 1, "{:?}", checked.warnings);
+        assert!(checked.warnings[0].contains("CBM_HUB_SOMETHING_ELSE"));
+
+        let flags = Overrides {
+            metrics_listen: Some(String::new()),
+            set: vec!["limits.max_connections=8".into()],
+            ..Default::default()
+        };
+        let c = parse(text, dir.path(), &env, &flags).unwrap();
+        assert_eq!(c.limits.max_connections, 8);
+        assert_eq!(c.metrics_listen, None);
+    }
+
+    #[test]
+    fn problems_from_every_source_are_named_by_key_and_origin() {
+        let (dir, text) = tls_dir();
+        let env = HashMap::from([
+            ("CBM_HUB_STORE_CACHE_MB".to_string(), "lots".to_string()),
+            ("CBM_HUB_LISTEN".to_string(), "localhost".to_string()),
+        ]);
+        let flags = Overrides {
+            set: vec![
+                "limits.max_conections=3".into(),
+                "store.live_buffer=0".into(),
+            ],
+            ..Default::default()
+        };
+        let text = format!("{text}[store]\nfsync = \"yes\"\n");
+        let err = parse(&text, dir.path(), &env, &flags).unwrap_err();
+        let all = err.0.join("\n");
+        for expected in [
+            "store.cache_mb (from CBM_HUB_STORE_CACHE_MB): expected an integer",
+            "listen (from CBM_HUB_LISTEN): \"localhost\" is not an address",
+            "--set limits.max_conections: unknown key (did you mean `limits.max_connections`?)",
+            "store.live_buffer (from --set): must be between 1 and 1000000, not 0",
+            "store.fsync: expected true or false, found string",
+        ] {
+            assert!(all.contains(expected), "{expected} missing from\n{all}");
+        }
+        assert_eq!(err.0.len(), 5, "{all}");
     }
 }

@@ -14,8 +14,8 @@ use crate::{
         validate::{self, Context},
         visibility,
     },
-    pb::{self, hub_server::Hub},
     metrics::{Metrics, Operation, PublishOutcome},
+    pb::{self, hub_server::Hub},
     store::{Change, ChangeOp, Store, StoreError},
 };
 
