@@ -14,7 +14,7 @@ pub mod reason;
 pub mod rpc;
 
 use prometheus_client::{
-    encoding::{EncodeLabelSet, EncodeLabelValue},
+    encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
@@ -22,15 +22,25 @@ use prometheus_client::{
 use crate::{domain::kind::Kind, store::Store};
 
 /// What a publish-type request asked for.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Operation {
     Publish,
     Revise,
     Withdraw,
 }
 
+impl Operation {
+    fn label(self) -> &'static str {
+        match self {
+            Operation::Publish => "publish",
+            Operation::Revise => "revise",
+            Operation::Withdraw => "withdraw",
+        }
+    }
+}
+
 /// How a publish-type request ended.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum PublishOutcome {
     /// A new change was committed and acknowledged.
     Accepted,
@@ -42,12 +52,23 @@ pub enum PublishOutcome {
     Failed,
 }
 
+impl PublishOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            PublishOutcome::Accepted => "accepted",
+            PublishOutcome::Replayed => "replayed",
+            PublishOutcome::Refused => "refused",
+            PublishOutcome::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PublishLabels {
-    operation: Operation,
+    operation: &'static str,
     /// A submission kind, or "unknown" when the request did not get far enough to tell.
     kind: &'static str,
-    outcome: PublishOutcome,
+    outcome: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,7 +92,7 @@ pub(crate) struct ResponseLabels {
 }
 
 /// Where a delivered feed event was read from.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Source {
     /// Storage: the replay after a cursor, or a catch-up after lagging.
     Replay,
@@ -81,7 +102,7 @@ pub enum Source {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SourceLabels {
-    source: Source,
+    source: &'static str,
 }
 
 /// The metrics of one hub. Cheap to clone (every metric is shared).
@@ -124,6 +145,10 @@ impl Drop for GaugeGuard {
 impl FeedMetrics {
     /// One feed event (not a heartbeat) sent to a subscriber.
     pub fn delivered(&self, source: Source) {
+        let source = match source {
+            Source::Replay => "replay",
+            Source::Live => "live",
+        };
         self.deliveries
             .get_or_create(&SourceLabels { source })
             .inc();
@@ -254,9 +279,9 @@ impl Metrics {
             .map_or("unknown", Kind::as_str);
         self.publishes
             .get_or_create(&PublishLabels {
-                operation,
+                operation: operation.label(),
                 kind,
-                outcome,
+                outcome: outcome.label(),
             })
             .inc();
     }
