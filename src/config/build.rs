@@ -183,12 +183,20 @@ fn usable_dir(p: &Path) -> Result<(), String> {
                 return Err(format!("cannot be written: {} is read-only", at.display()));
             }
             Ok(_) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match at.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => at = parent,
-                // A relative path whose first component is missing: created in the working
-                // directory.
-                _ => return Ok(()),
-            },
+            // Not found, or a file on the way (ENOTDIR): look further up.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                match at.parent() {
+                    Some(parent) if !parent.as_os_str().is_empty() => at = parent,
+                    // A relative path whose first component is missing: created in the
+                    // working directory.
+                    _ => return Ok(()),
+                }
+            }
             Err(e) => return Err(format!("cannot be read: {e}")),
         }
     }
