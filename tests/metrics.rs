@@ -352,3 +352,51 @@ async fn health_follows_storage_and_the_endpoint_is_off_by_default() {
         other => panic!("expected NOT_SERVING before the hub stopped, got {other:?}"),
     }
 }
+
+/// The binary: `--metrics-listen` on the command line, the address announced on stdout, and
+/// `--log-json` turning every log line into one JSON object.
+#[tokio::test]
+async fn serve_flags_enable_metrics_and_json_logs() {
+    use std::io::{BufRead, BufReader, Read};
+    let home = tempfile::tempdir().unwrap();
+    common::process::init(home.path());
+    let mut child = std::process::Command::new(common::process::BIN)
+        .arg("--home")
+        .arg(home.path())
+        .args(["--log-json", "serve", "--listen", "127.0.0.1:0"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut metrics = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while metrics.is_none() && std::time::Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100))
+            && let Some(rest) = line.strip_prefix("cbm-hub metrics on http://")
+        {
+            metrics = rest.strip_suffix("/metrics").map(|a| a.parse().unwrap());
+        }
+    }
+    let addr: SocketAddr = metrics.expect("serve announced its metrics address");
+    let s = scrape(addr).await;
+    assert_eq!(s.get("cbm_hub_storage_healthy", &[]), 1.0);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    let lines: Vec<&str> = logs.lines().collect();
+    assert!(!lines.is_empty(), "serve logged nothing");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+}
