@@ -391,7 +391,12 @@ async fn serve_flags_enable_metrics_and_json_logs() {
     let _ = child.kill();
     let _ = child.wait();
     let mut logs = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
     let lines: Vec<&str> = logs.lines().collect();
     assert!(!lines.is_empty(), "serve logged nothing");
     for line in lines {

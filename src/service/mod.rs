@@ -389,6 +389,7 @@ fn spawn_failure_watch(
                         tracing::error!(%reason, "stopping the hub");
                         health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
                         health.set_not_serving::<HubServer<HubService>>().await;
+                        health.set_not_serving::<MemberAdminServer<AdminService>>().await;
                         shutdown.cancel();
                         return;
                     }
