@@ -40,6 +40,7 @@ pub fn validate_content(
         registry,
         catalogue,
         now: time::OffsetDateTime::now_utc(),
+        previous: None,
     };
     if let Err(errors) = validate::content(&ctx, content, "content") {
         assert!(!errors.0.is_empty());

@@ -434,4 +434,15 @@ async fn the_matrix_shows_the_latest_visible_submission_per_state_and_measure() 
         .await
         .unwrap_err();
     assert_eq!(fields_of(&err), ["frameworks[0]"]);
+    let err = t
+        .catalogue("EE-MFA")
+        .await
+        .implementation_matrix(pb::MatrixRequest {
+            frameworks: vec![],
+            states: vec!["EE".into(), "XX".into()],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert_eq!(fields_of(&err), ["states[1]"]);
 }

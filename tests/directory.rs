@@ -4,10 +4,10 @@ mod common;
 use std::time::Duration;
 
 use cbm_hub::{
-    domain::clock,
+    domain::{clock, member::Role},
     pb::{self, PublishRequest, submission_content::Body},
 };
-use common::{TestHub, feed, samples};
+use common::{MEMBERS, Spec, TestHub, feed, samples};
 use tonic::Code;
 
 async fn publish(t: &TestHub, member: &str, content: pb::SubmissionContent) -> pb::PublishResponse {
@@ -157,6 +157,18 @@ async fn directory_shows_the_contacts_each_member_may_see_with_filters() {
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
     assert!(err.message().contains("levels[0]"), "{}", err.message());
+
+    // A suspended body's contacts are no longer current.
+    t.admin("ADMIN")
+        .await
+        .suspend_member(pb::SetMemberStatusRequest {
+            id: "EE-CERT".into(),
+            reason: "directory test".into(),
+        })
+        .await
+        .unwrap();
+    let listed = contacts(&t, "CL-CSIRT", pb::ListContactsRequest::default()).await;
+    assert_eq!(listed, [(ee_pol.id.clone(), "published".into())]);
 }
 
 #[tokio::test]
@@ -269,6 +281,10 @@ async fn recipients_acknowledge_once_and_the_sender_gets_the_report_and_the_feed
                 (acks[0].sequence, acks[0].id.as_str(), acks[0].has_content),
                 (head, sent.id.as_str(), false)
             );
+            assert_eq!(
+                acks[0].acknowledged_by,
+                Some(("CL-MINREL".into(), "Received, thank you.".into()))
+            );
         }
     }
 }
@@ -276,12 +292,8 @@ async fn recipients_acknowledge_once_and_the_sender_gets_the_report_and_the_feed
 #[tokio::test]
 async fn an_acknowledgement_after_the_deadline_is_late_and_silence_is_missed() {
     let t = TestHub::start().await;
-    let sent = publish(
-        &t,
-        "EE-MFA",
-        notice("TLP:AMBER", &["CL-MINREL", "CL-CSIRT"], &in_seconds(2)),
-    )
-    .await;
+    let sent_content = notice("TLP:AMBER", &["CL-MINREL", "CL-CSIRT"], &in_seconds(2));
+    let sent = publish(&t, "EE-MFA", sent_content.clone()).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let late = t
         .directory("CL-MINREL")
@@ -294,7 +306,9 @@ async fn an_acknowledgement_after_the_deadline_is_late_and_silence_is_missed() {
     let report = t
         .directory("EE-MFA")
         .await
-        .acknowledgement_report(pb::AcknowledgementReportRequest { notice_id: sent.id })
+        .acknowledgement_report(pb::AcknowledgementReportRequest {
+            notice_id: sent.id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -305,6 +319,36 @@ async fn an_acknowledgement_after_the_deadline_is_late_and_silence_is_missed() {
         .map(|r| r.status.as_str())
         .collect();
     assert_eq!(statuses, ["missed", "late"]);
+
+    // After its deadline the sender can still correct the notice, keeping the deadline; a new
+    // deadline must lie ahead.
+    let deadline = match sent_content.body.as_ref() {
+        Some(Body::Notice(n)) => n.ack_deadline.clone(),
+        _ => unreachable!(),
+    };
+    let mut corrected = sent_content.clone();
+    if let Some(Body::Notice(n)) = corrected.body.as_mut() {
+        n.text = "A notice to acknowledge, corrected.".into();
+    }
+    let mut hub = t.hub("EE-MFA").await;
+    let revise = |content: pb::SubmissionContent, expected_revision: u32| pb::ReviseRequest {
+        id: sent.id.clone(),
+        content: Some(content),
+        expected_revision,
+        ..Default::default()
+    };
+    hub.revise(revise(corrected.clone(), 1)).await.unwrap();
+    if let Some(Body::Notice(n)) = corrected.body.as_mut() {
+        n.ack_deadline = in_seconds(-60);
+        assert_ne!(n.ack_deadline, deadline);
+    }
+    let err = hub.revise(revise(corrected, 2)).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("notice.ack_deadline"),
+        "{}",
+        err.message()
+    );
 }
 
 /// Four contacts of three members in two states; returns their ids by organisation.
@@ -408,6 +452,17 @@ async fn a_ping_campaign_reports_per_state_and_contact_and_closes_at_its_deadlin
         .unwrap()
         .into_inner();
     assert_eq!(answered.contact_ids, std::slice::from_ref(&ee_tech));
+    // Naming the contact already answered for is the same answer again.
+    let again = ee
+        .acknowledge(ack(&started.id, "Named this time.", &ee_tech))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.sequence, again.reply.as_str()),
+        (answered.sequence, "Still current.")
+    );
     let mut cl = t.directory("CL-MINREL").await;
     let err = cl
         .acknowledge(ack(&started.id, "", &ee_tech))
@@ -517,4 +572,98 @@ async fn a_deadline_that_passes_while_the_hub_is_down_closes_the_campaign_at_sta
         "{}",
         closing[0].detail
     );
+}
+
+/// The test members plus a secretariat: an admin that also publishes and reads in the OAS.
+fn with_secretariat() -> Vec<Spec> {
+    let mut members = MEMBERS.to_vec();
+    members.push(Spec {
+        id: "SECRETARIAT",
+        state: "HUB",
+        roles: &[Role::Admin, Role::Publisher, Role::Subscriber],
+        communities: &["OAS"],
+    });
+    members
+}
+
+#[tokio::test]
+async fn a_campaign_report_shows_only_the_contact_content_its_reader_may_see() {
+    let t = TestHub::start_with(&with_secretariat()).await;
+    let red = publish(
+        &t,
+        "EE-CERT",
+        poc("legal", "Secret legal desk", "TLP:RED", &["CL-MINREL"]),
+    )
+    .await
+    .id;
+    let clear = publish(
+        &t,
+        "CL-MINREL",
+        poc("legal", "MINREL legal", "TLP:CLEAR", &[]),
+    )
+    .await
+    .id;
+    let legal = || pb::StartPingCampaignRequest {
+        levels: vec!["legal".into()],
+        ..start(&in_seconds(3600), "")
+    };
+
+    // Filtering on the level, which is content, reaches only contacts the caller may read: an
+    // admin that reads nothing learns nothing from it, not even that a legal contact exists.
+    let err = t
+        .directory("ADMIN")
+        .await
+        .start_ping_campaign(legal())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
+    let mut secretariat = t.directory("SECRETARIAT").await;
+    let by_level = secretariat
+        .start_ping_campaign(legal())
+        .await
+        .unwrap()
+        .into_inner();
+    let tested: Vec<_> = by_level
+        .results
+        .iter()
+        .map(|r| r.contact_id.as_str())
+        .collect();
+    assert_eq!(tested, [clear.as_str()]);
+
+    // Without a filter every contact is tested, but each report leaves out what its reader
+    // may not read, whoever started the campaign.
+    let all = secretariat
+        .start_ping_campaign(start(&in_seconds(3600), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let line = |r: &pb::PingCampaign, id: &str| {
+        let l = r.results.iter().find(|l| l.contact_id == id).unwrap();
+        (l.level.clone(), l.organisation.clone(), l.state.clone())
+    };
+    let hidden = (String::new(), String::new(), "EE".to_string());
+    assert_eq!(line(&all, &red), hidden);
+    assert_eq!(
+        line(&all, &clear),
+        ("legal".into(), "MINREL legal".into(), "CL".into())
+    );
+    let for_admin = campaign(&t, &all.id).await;
+    assert_eq!(line(&for_admin, &red), hidden);
+    assert_eq!(
+        line(&for_admin, &clear),
+        (String::new(), String::new(), "CL".into()),
+        "ADMIN has no reading role"
+    );
+
+    // The ping belongs to its campaign: its sender cannot withdraw or revise it.
+    let err = t
+        .hub("SECRETARIAT")
+        .await
+        .withdraw(pb::WithdrawRequest {
+            id: all.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
 }

@@ -262,6 +262,9 @@ impl Audit for AuditService {
                         "catalogue.matrix" if e.object_ids.contains(&r.submission_id) => {
                             out.push(record("matrix", 0))
                         }
+                        "ping.campaign.get" if e.object_ids.contains(&r.submission_id) => {
+                            out.push(record("ping campaign report", 0))
+                        }
                         "notice.acknowledge" if e.object_id == r.submission_id => {
                             out.push(record("acknowledge", e.revision))
                         }

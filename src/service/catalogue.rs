@@ -73,15 +73,27 @@ fn build_matrix(
         .into_iter()
         .flat_map(|f| f.measures)
         .collect();
-    let states: BTreeSet<String> = if r.states.is_empty() {
-        store
-            .registry()
-            .members()
-            .iter()
-            .filter(|m| m.is_active())
-            .map(|m| m.state.clone())
-            .collect()
+    let registered: BTreeSet<String> = store
+        .registry()
+        .members()
+        .iter()
+        .filter(|m| m.is_active())
+        .map(|m| m.state.clone())
+        .collect();
+    let states = if r.states.is_empty() {
+        registered
     } else {
+        // A mistyped state is an error, not an empty row.
+        let mut errs = crate::domain::Invalid::default();
+        for (i, s) in r.states.iter().enumerate() {
+            if !registered.contains(s) {
+                errs.push(
+                    format!("states[{i}]"),
+                    format!("no active member of state {s:?}"),
+                );
+            }
+        }
+        errs.into_result()?;
         r.states.iter().cloned().collect()
     };
     let visible = visible_reports(store, reader)?;

@@ -31,6 +31,7 @@ impl HubService {
     fn validate(
         &self,
         content: Option<&pb::SubmissionContent>,
+        previous: Option<&pb::SubmissionContent>,
     ) -> Result<(pb::SubmissionContent, Kind), Status> {
         let content = content.ok_or_else(|| Invalid::one("content", "is required"))?;
         let registry = self.store.registry();
@@ -38,9 +39,23 @@ impl HubService {
             registry: &registry,
             catalogue: &self.store.catalogue(),
             now: time::OffsetDateTime::now_utc(),
+            previous,
         };
         let valid = validate::content(&ctx, content, "content")?;
         Ok((content.clone(), valid.kind))
+    }
+
+    /// The content of the latest revision of `id`, if it exists (the writer refuses a revision
+    /// of what does not exist or is not the caller's; this only informs validation).
+    fn latest_content(&self, id: &str) -> Result<Option<pb::SubmissionContent>, Status> {
+        let Some(head) = self.store.head_of(id)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .event(head.latest_seq())?
+            .submission
+            .and_then(|s| s.content))
     }
 
     /// Authenticates and checks a change request, then hands it to the writer. Refusals before
@@ -176,7 +191,7 @@ impl Hub for HubService {
         let kind = kind_of(r.content.as_ref());
         self.submit(caller, Action::Publish, "", kind, || {
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
-            let (content, kind) = self.validate(r.content.as_ref())?;
+            let (content, kind) = self.validate(r.content.as_ref(), None)?;
             Ok(Change::new(
                 ChangeOp::Publish { content, kind },
                 idempotency_key,
@@ -195,7 +210,8 @@ impl Hub for HubService {
         self.submit(caller, Action::Revise, &r.id, kind, || {
             let id = required_id(&r.id)?;
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
-            let (content, kind) = self.validate(r.content.as_ref())?;
+            let previous = self.latest_content(&id)?;
+            let (content, kind) = self.validate(r.content.as_ref(), previous.as_ref())?;
             let op = ChangeOp::Revise {
                 id,
                 content,

@@ -71,6 +71,12 @@ impl Writer {
             )));
         }
         let contact_ids = self.answered_contacts(actor, &req, group)?;
+        // Acknowledging "all my contacts" and then one of them by name (or the other way round)
+        // is the same answer again: nothing new is recorded.
+        if let Some(mut earlier) = self.covering_ack(id, &actor.id, &contact_ids, group)? {
+            earlier.replayed = true;
+            return Ok(earlier);
+        }
         let deadline = match &notice.content.as_ref().and_then(|c| c.body.as_ref()) {
             Some(pb::submission_content::Body::Notice(n)) => n.ack_deadline.clone(),
             _ => String::new(),
@@ -132,6 +138,38 @@ impl Writer {
             None => Ok(None),
             Some(v) => codec::unframe(&v, || "acknowledgement".into()).map(Some),
         }
+    }
+
+    /// An earlier acknowledgement of `notice_id` by `member` that already answers for every one
+    /// of `contacts` (campaign pings only: a plain notice has one key per member).
+    fn covering_ack(
+        &self,
+        notice_id: &str,
+        member: &str,
+        contacts: &[String],
+        group: &Group,
+    ) -> Result<Option<pb::Acknowledgement>, StoreError> {
+        if contacts.is_empty() {
+            return Ok(None);
+        }
+        let mut prefix = ack_prefix(notice_id);
+        prefix.extend_from_slice(member.as_bytes());
+        prefix.push(0);
+        let mut earlier: Vec<pb::Acknowledgement> = group
+            .acks
+            .iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, a)| a.clone())
+            .collect();
+        for item in self.trees.acks.scan_prefix(&prefix) {
+            let (_, v) = item?;
+            earlier.push(codec::unframe(&v, || "acknowledgement".into())?);
+        }
+        let answered = |c: &String| earlier.iter().any(|a| a.contact_ids.contains(c));
+        if !contacts.iter().all(answered) {
+            return Ok(None);
+        }
+        Ok(earlier.into_iter().min_by_key(|a| a.sequence))
     }
 
     /// The contacts an acknowledgement answers for: those of the member that its campaign

@@ -304,6 +304,13 @@ impl Writer {
                 "submission {id} is withdrawn and cannot change"
             )));
         }
+        // A ping's deadline and recipients are its campaign's: changing the notice would leave
+        // the campaign reporting on something else.
+        if self.campaign_in(id, group)?.is_some() {
+            return Err(StoreError::FailedPrecondition(format!(
+                "submission {id} is the ping of a campaign and cannot change"
+            )));
+        }
         if expected_revision != 0 && expected_revision != head.latest_revision() {
             return Err(StoreError::FailedPrecondition(format!(
                 "expected_revision: submission {id} is at revision {}, not {expected_revision}",

@@ -42,6 +42,7 @@ use std::{
         atomic::{AtomicU64, Ordering},
     },
     thread::JoinHandle,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -206,13 +207,13 @@ impl Store {
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_capacity)
             // Durability comes from the group commit; the background flush only bounds how much
             // unflushed read-audit data a crash can lose.
-            .flush_every_ms(Some(1000))
-            .open()?;
+            .flush_every_ms(Some(1000));
+        let db = open_waiting_for_lock(&config)?;
         let meta = db.open_tree("meta")?;
         match meta.get("format")? {
             None => {
@@ -500,6 +501,27 @@ impl Store {
             && let Err(e) = self.inner.db.flush()
         {
             tracing::error!(error = %e, "final flush failed");
+        }
+    }
+}
+
+/// How long an open waits for a lock that a just-closed store of this process still holds.
+const LOCK_RELEASE_WAIT: Duration = Duration::from_secs(3);
+
+/// Opens sled, retrying while its file lock is held. sled releases the lock from its background
+/// threads some time after the last handle drops, so a store closed and reopened in one process
+/// (a restart in place, the tests) can find it still taken. Another live process holding the
+/// directory still gets the error, after the wait.
+fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, StoreError> {
+    let give_up = Instant::now() + LOCK_RELEASE_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < give_up =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return Ok(other?),
         }
     }
 }

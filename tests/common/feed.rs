@@ -18,6 +18,8 @@ pub struct Seen {
     pub id: String,
     pub revision: u32,
     pub has_content: bool,
+    /// Who acknowledged and their reply, for an "acknowledged" change.
+    pub acknowledged_by: Option<(String, String)>,
 }
 
 pub fn request(after: u64) -> pb::SubscribeRequest {
@@ -62,6 +64,10 @@ pub async fn read_until(
                 id: s.id,
                 revision: s.revision,
                 has_content: s.content.is_some(),
+                acknowledged_by: c
+                    .acknowledgement
+                    .as_ref()
+                    .map(|a| (a.member.clone(), a.reply.clone())),
             });
         }
         if fields.sequence >= target {

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// A member to register before the hub starts.
+#[derive(Clone)]
 pub struct Spec {
     pub id: &'static str,
     pub state: &'static str,

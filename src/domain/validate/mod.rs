@@ -25,6 +25,9 @@ pub struct Context<'a> {
     pub catalogue: &'a Catalogue,
     /// Dates of adoption or verification may not lie after today; deadlines must lie ahead.
     pub now: OffsetDateTime,
+    /// The content a revision replaces, if any: a deadline it keeps unchanged need not lie
+    /// ahead any more, so a publisher can still correct a notice after its deadline.
+    pub previous: Option<&'a crate::pb::SubmissionContent>,
 }
 
 /// The facts validation establishes about valid content.

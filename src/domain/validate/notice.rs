@@ -41,7 +41,9 @@ pub fn check(ctx: &Context<'_>, n: &pb::Notice, errs: &mut Invalid, p: &str) {
             "is required for a ping: recipients must know when to answer by",
         );
     }
-    future_instant(ctx, errs, &format!("{p}.ack_deadline"), &n.ack_deadline);
+    if !kept(ctx, &n.ack_deadline, |prev| &prev.ack_deadline) {
+        future_instant(ctx, errs, &format!("{p}.ack_deadline"), &n.ack_deadline);
+    }
     optional_id(errs, &format!("{p}.in_reply_to"), &n.in_reply_to);
     optional_id(errs, &format!("{p}.severity_schema"), &n.severity_schema);
     template(ctx, n, errs, p);
@@ -97,7 +99,11 @@ fn template(ctx: &Context<'_>, n: &pb::Notice, errs: &mut Invalid, p: &str) {
                 4000,
                 true,
             );
-            required_future_instant(ctx, errs, &format!("{p}.respond_by"), &r.respond_by);
+            let kept = kept(ctx, &r.respond_by, |prev| match &prev.template {
+                Some(Template::RequestForAssistance(p)) => &p.respond_by,
+                _ => "",
+            });
+            required_instant(ctx, errs, &format!("{p}.respond_by"), &r.respond_by, kept);
         }
         Some(Template::ConsultationRequest(c)) => {
             let p = format!("{p}.consultation_request");
@@ -116,7 +122,11 @@ fn template(ctx: &Context<'_>, n: &pb::Notice, errs: &mut Invalid, p: &str) {
                     format!("{} is in the past", c.proposed_date),
                 );
             }
-            required_future_instant(ctx, errs, &format!("{p}.respond_by"), &c.respond_by);
+            let kept = kept(ctx, &c.respond_by, |prev| match &prev.template {
+                Some(Template::ConsultationRequest(p)) => &p.respond_by,
+                _ => "",
+            });
+            required_instant(ctx, errs, &format!("{p}.respond_by"), &c.respond_by, kept);
         }
         Some(Template::IncidentNotification(i)) => {
             let p = format!("{p}.incident_notification");
@@ -160,12 +170,26 @@ fn template_name(t: &Template) -> &'static str {
     }
 }
 
-fn required_future_instant(ctx: &Context<'_>, errs: &mut Invalid, path: &str, value: &str) {
+/// A required RFC 3339 instant, which must lie in the future unless a revision keeps it.
+fn required_instant(ctx: &Context<'_>, errs: &mut Invalid, path: &str, value: &str, kept: bool) {
     if value.is_empty() {
         errs.push(path, "is required");
-    } else {
+    } else if !kept {
         future_instant(ctx, errs, path, value);
+    } else if let Err(e) = clock::parse_instant(value) {
+        errs.push(path, e);
     }
+}
+
+/// Whether a revision keeps `value` as the notice it replaces had it (`field` of the previous
+/// notice): a deadline set earlier may have passed since, and correcting the rest of the notice
+/// must not force it to move.
+fn kept(ctx: &Context<'_>, value: &str, field: impl Fn(&pb::Notice) -> &str) -> bool {
+    let previous = ctx.previous.and_then(|c| match &c.body {
+        Some(pb::submission_content::Body::Notice(n)) => Some(n),
+        _ => None,
+    });
+    !value.is_empty() && previous.is_some_and(|prev| field(prev) == value)
 }
 
 /// An optional RFC 3339 instant that must lie in the future.

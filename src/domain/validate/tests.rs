@@ -43,6 +43,7 @@ fn errors_of(c: &SubmissionContent) -> Vec<String> {
         registry: &reg,
         catalogue: &cat,
         now: time::OffsetDateTime::now_utc(),
+        previous: None,
     };
     match content(&ctx, c, "content") {
         Ok(_) => vec![],

@@ -9,7 +9,7 @@ use crate::{
     domain::{
         Invalid, campaign, clock,
         kind::Kind,
-        member::check_code,
+        member::{Member, check_code},
         principal::Action,
         validate::{self, POC_LEVELS, fields},
         visibility,
@@ -25,14 +25,46 @@ const DEFAULT_DEADLINE: time::Duration = time::Duration::hours(24);
 /// The measure a ping serves: nominating and testing points of contact.
 const POC_MEASURE: &str = "UN-CBM-1";
 
-/// The report of a stored campaign, from the acknowledgements of its notice.
+/// The report of a stored campaign, from the acknowledgements of its notice. Each tested
+/// contact's content (level, organisation, function) is filled in from its latest revision only
+/// where `reader` may read it now: the stored record keeps no content, so a later revision that
+/// narrows a contact's audience, or another admin reading the report, sees no more than the
+/// directory would show them.
 pub fn report(
     store: &Store,
     stored: pb::PingCampaign,
     detail: bool,
+    reader: &Member,
 ) -> Result<pb::PingCampaign, Status> {
     let acks = store.acks_of(&stored.id)?;
-    Ok(campaign::report(stored, &acks, detail))
+    let mut report = campaign::report(stored, &acks, detail);
+    for line in &mut report.results {
+        let Some((_, latest)) = store.latest(&line.contact_id)? else {
+            continue;
+        };
+        let Some(view) = latest
+            .submission
+            .and_then(|s| visibility::view(reader, &s, &s))
+        else {
+            continue;
+        };
+        line.level = contacts::level_of(&view).to_string();
+        if let Some(Body::PointOfContact(p)) = view.content.and_then(|c| c.body) {
+            line.organisation = p.organisation;
+            line.function = p.function;
+        }
+    }
+    Ok(report)
+}
+
+/// The contacts whose content a report shows: the reads the access log records.
+pub fn contacts_shown(report: &pb::PingCampaign) -> Vec<String> {
+    report
+        .results
+        .iter()
+        .filter(|l| !l.level.is_empty())
+        .map(|l| l.contact_id.clone())
+        .collect()
 }
 
 pub async fn start(
@@ -50,6 +82,7 @@ pub async fn start(
         Err(status) => return Err(caller.refuse(NAME, "", status).await),
     };
     let deadline = prepared.deadline;
+    let admin = who.member.clone();
     let outcome = svc
         .store
         .change(who.member, caller.origin, prepared.change)
@@ -60,7 +93,7 @@ pub async fn start(
         let stored = store
             .campaign(&outcome.id)?
             .ok_or_else(|| Status::internal(format!("campaign {} was not stored", outcome.id)))?;
-        report(&store, stored, true)
+        report(&store, stored, true, &admin)
     })
     .await
     .map_err(|e| Status::internal(e.to_string()))?
@@ -74,7 +107,7 @@ struct Prepared {
 /// Checks the request, picks the contacts tested, and builds the ping notice.
 fn prepare(
     store: &Store,
-    admin: &crate::domain::member::Member,
+    admin: &Member,
     r: &pb::StartPingCampaignRequest,
 ) -> Result<Prepared, Status> {
     let now = OffsetDateTime::now_utc();
@@ -113,7 +146,6 @@ fn prepare(
     errs.into_result()?;
 
     let filter = contacts::Filter {
-        levels: r.levels.clone(),
         communities: if r.community.is_empty() {
             Vec::new()
         } else {
@@ -121,13 +153,19 @@ fn prepare(
         },
         ..Default::default()
     };
-    // Every active contact is tested, whoever may read it, other than the admin's own; what the
-    // report shows of each is limited to what the admin may see.
+    // Every active contact is tested, whoever may read it, other than the admin's own. A level
+    // is content: filtering on it keeps only contacts the admin may read, so that neither the
+    // campaign nor its refusal tells the level of a contact the admin may not see.
     let targets: Vec<pb::ContactResult> = contacts::list(store, None, &filter)?
         .into_iter()
         .filter_map(|e| e.submission)
         .filter(|s| s.publisher != admin.id)
-        .map(|s| target(admin, s))
+        .filter(|s| {
+            r.levels.is_empty()
+                || (visibility::may_read_revision(admin, s)
+                    && r.levels.iter().any(|l| l == contacts::level_of(s)))
+        })
+        .map(target)
         .collect();
     if targets.is_empty() {
         return Err(Status::failed_precondition(
@@ -143,6 +181,7 @@ fn prepare(
         registry: &registry,
         catalogue: &store.catalogue(),
         now,
+        previous: None,
     };
     let valid = validate::content(&ctx, &content, "content")?;
     debug_assert_eq!(valid.kind, Kind::Notice);
@@ -191,26 +230,13 @@ fn idempotency_key(errs: &mut Invalid, key: &str) -> Option<String> {
     Some(key.to_string())
 }
 
-/// The line of the report for one tested contact, before any answer: the contact's content
-/// (level, organisation, function) only if `admin` may read it under its TLP label.
-fn target(admin: &crate::domain::member::Member, s: pb::Submission) -> pb::ContactResult {
-    let readable = visibility::may_read_revision(admin, &s);
-    let level = if readable {
-        contacts::level_of(&s).to_string()
-    } else {
-        String::new()
-    };
-    let (organisation, function) = match s.content.and_then(|c| c.body) {
-        Some(Body::PointOfContact(p)) if readable => (p.organisation, p.function),
-        _ => Default::default(),
-    };
+/// The line of the report for one tested contact, before any answer. No content is kept: the
+/// report fills it in for each reader (see [`report`]).
+fn target(s: pb::Submission) -> pb::ContactResult {
     pb::ContactResult {
         state: s.state,
         member: s.publisher,
         contact_id: s.id,
-        level,
-        organisation,
-        function,
         ..Default::default()
     }
 }

@@ -31,6 +31,7 @@ impl Filter {
         fields::parse_each(&mut errs, "communities", &r.communities, |c| {
             check_code(c, "community")
         });
+        fields::parse_each(&mut errs, "states", &r.states, |s| check_code(s, "state"));
         errs.into_result()?;
         Ok(Filter {
             states: r.states.clone(),
@@ -67,6 +68,11 @@ pub fn list(
             },
             None => latest,
         };
+        // A suspended body's contacts are not current: they are neither listed nor pinged (its
+        // member could not answer).
+        if !registry.get(&sub.publisher).is_some_and(|m| m.is_active()) {
+            continue;
+        }
         let level = level_of(&sub);
         let in_community = |c: &String| {
             registry

@@ -37,7 +37,8 @@ impl Directory for DirectoryService {
         &self,
         req: Request<pb::ListContactsRequest>,
     ) -> Result<Response<pb::ListContactsResponse>, Status> {
-        let filter = contacts::Filter::parse(req.get_ref())?;
+        // Checked once the caller is authenticated, so that refusals are audited and counted.
+        let filter = contacts::Filter::parse(req.get_ref());
         blocking_audited(
             &self.store,
             &req,
@@ -45,7 +46,7 @@ impl Directory for DirectoryService {
             "",
             Action::Read,
             move |store, who| {
-                let contacts = contacts::list(&store, Some(&who.member), &filter)?;
+                let contacts = contacts::list(&store, Some(&who.member), &filter?)?;
                 Ok(pb::ListContactsResponse { contacts })
             },
             |r| {
@@ -94,9 +95,6 @@ impl Directory for DirectoryService {
         req: Request<pb::AcknowledgementReportRequest>,
     ) -> Result<Response<pb::AcknowledgementReport>, Status> {
         let id = req.get_ref().notice_id.clone();
-        let mut errs = Invalid::default();
-        id_field(&mut errs, "notice_id", &id, true);
-        errs.into_result()?;
         let notice_id = id.clone();
         blocking_audited(
             &self.store,
@@ -105,6 +103,9 @@ impl Directory for DirectoryService {
             &id,
             Action::Read,
             move |store, who| {
+                let mut errs = Invalid::default();
+                id_field(&mut errs, "notice_id", &notice_id, true);
+                errs.into_result()?;
                 // Only the sender (and admins, for a campaign) learn anything, even existence.
                 let not_found = || Status::not_found(format!("no notice {notice_id} of yours"));
                 let (_, latest) = store.latest(&notice_id)?.ok_or_else(not_found)?;
@@ -144,9 +145,6 @@ impl Directory for DirectoryService {
         req: Request<pb::GetPingCampaignRequest>,
     ) -> Result<Response<pb::PingCampaign>, Status> {
         let id = req.get_ref().id.clone();
-        let mut errs = Invalid::default();
-        id_field(&mut errs, "id", &id, true);
-        errs.into_result()?;
         let wanted = id.clone();
         blocking_audited(
             &self.store,
@@ -154,13 +152,16 @@ impl Directory for DirectoryService {
             "ping.campaign.get",
             &id,
             Action::Administer,
-            move |store, _| {
+            move |store, who| {
+                let mut errs = Invalid::default();
+                id_field(&mut errs, "id", &wanted, true);
+                errs.into_result()?;
                 let stored = store
                     .campaign(&wanted)?
                     .ok_or_else(|| Status::not_found(format!("no ping campaign {wanted}")))?;
-                campaigns::report(&store, stored, true)
+                campaigns::report(&store, stored, true, &who.member)
             },
-            |_| Vec::new(),
+            campaigns::contacts_shown,
         )
         .await
         .map(Response::new)
@@ -176,11 +177,11 @@ impl Directory for DirectoryService {
             "ping.campaign.list",
             "",
             Action::Administer,
-            |store, _| {
+            |store, who| {
                 let mut campaigns = store
                     .campaigns()?
                     .into_iter()
-                    .map(|c| campaigns::report(&store, c, false))
+                    .map(|c| campaigns::report(&store, c, false, &who.member))
                     .collect::<Result<Vec<_>, _>>()?;
                 campaigns.sort_by(|a, b| b.started_at.cmp(&a.started_at));
                 Ok(pb::ListPingCampaignsResponse { campaigns })

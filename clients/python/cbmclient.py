@@ -1,0 +1,158 @@
+"""A small client library for cbm-hub, over the modules generate.py writes.
+
+- `Settings` / `load_profile`: where the hub is and which member certificate to present
+  (a profile TOML written by `cbm-hub init` or `cbm-hub pki issue`, or explicit files).
+- `connect`: a gRPC channel over mutual TLS; the hub identifies the caller by its certificate.
+- `Cursor`: the last feed sequence processed, in a file replaced atomically.
+- `follow`: the feed after the cursor, saving the cursor after each processed event.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import tomllib
+from typing import Iterator
+
+import grpc
+
+from cbm.v1 import feed_pb2, feed_pb2_grpc
+
+
+@dataclasses.dataclass
+class Settings:
+    """How to reach the hub as one member."""
+
+    #: "host:port" or "https://host:port".
+    endpoint: str
+    #: CA bundle (PEM) the hub's server certificate must chain to.
+    ca: pathlib.Path
+    #: The member's client certificate and key (PEM).
+    cert: pathlib.Path
+    key: pathlib.Path
+    #: Name checked against the server certificate; None: the endpoint's host.
+    server_name: str | None = None
+
+
+def load_profile(path: str | os.PathLike) -> Settings:
+    """Reads a cbm-hub client profile (`HOME/profiles/MEMBER.toml`)."""
+    path = pathlib.Path(path)
+    with open(path, "rb") as f:
+        profile = tomllib.load(f)
+    missing = [k for k in ("endpoint", "ca", "cert", "key") if k not in profile]
+    if missing:
+        raise ValueError(f"{path}: missing {', '.join(missing)}")
+    # Relative file names are taken relative to the profile, like the hub's own config.
+    rel = lambda p: path.parent / p  # noqa: E731
+    return Settings(
+        endpoint=profile["endpoint"],
+        ca=rel(profile["ca"]),
+        cert=rel(profile["cert"]),
+        key=rel(profile["key"]),
+        server_name=profile.get("server_name") or None,
+    )
+
+
+def connect(settings: Settings, ready_timeout: float = 10.0) -> grpc.Channel:
+    """Opens an mTLS channel and waits until it is connected (or raises grpc.FutureTimeoutError)."""
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=pathlib.Path(settings.ca).read_bytes(),
+        private_key=pathlib.Path(settings.key).read_bytes(),
+        certificate_chain=pathlib.Path(settings.cert).read_bytes(),
+    )
+    target = settings.endpoint.removeprefix("https://").rstrip("/")
+    host = target.rsplit(":", 1)[0].strip("[]")
+    options = []
+    if settings.server_name and settings.server_name != host:
+        # Connect to one address while checking the certificate for another name
+        # (the dev hub's certificate names localhost, 127.0.0.1 and ::1).
+        options.append(("grpc.ssl_target_name_override", settings.server_name))
+    channel = grpc.secure_channel(target, credentials, options)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=ready_timeout)
+    except grpc.FutureTimeoutError:
+        channel.close()
+        raise
+    return channel
+
+
+class Cursor:
+    """The sequence number of the last feed event processed, kept in a file.
+
+    The file holds the number and a newline, the format of `cbm-hub subscribe --cursor-file`,
+    so either client can resume the other's position.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = pathlib.Path(path)
+
+    def load(self) -> int:
+        """The saved sequence, 0 (the whole history) when there is no file yet."""
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return 0
+        try:
+            return int(text.strip())
+        except ValueError:
+            raise ValueError(f"{self.path}: not a sequence number: {text.strip()!r}") from None
+
+    def save(self, sequence: int) -> None:
+        """Replaces the file atomically: a crash leaves the old or the new number, never a torn one."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            f.write(f"{sequence}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        # The rename itself is durable only once the directory is synced.
+        fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def follow(
+    channel: grpc.Channel,
+    cursor: Cursor,
+    *,
+    max_events: int | None = None,
+    timeout: float | None = None,
+    heartbeat_seconds: int = 0,
+    **filters,
+) -> Iterator[feed_pb2.FeedEvent]:
+    """Yields the feed's changes after the cursor, in sequence order.
+
+    The cursor is saved after each change once the caller asks for the next one, that is after
+    the caller has processed it; a change the caller stops at (break, exception) is delivered
+    again next time (at least once, never skipped). Heartbeats are not yielded but move the
+    cursor to the position the hub has served up to. Ends after `max_events` changes, or
+    quietly when `timeout` seconds have passed. `filters` are SubscribeRequest fields
+    (kinds=[...], tlp=[...], ...). Other stream errors raise grpc.RpcError.
+    """
+    position = cursor.load()
+    request = feed_pb2.SubscribeRequest(
+        after_sequence=position, heartbeat_seconds=heartbeat_seconds, **filters
+    )
+    call = feed_pb2_grpc.FeedStub(channel).Subscribe(request, timeout=timeout)
+    delivered = 0
+    try:
+        for event in call:
+            if event.WhichOneof("event") == "heartbeat":
+                if event.sequence > position:
+                    position = event.sequence
+                    cursor.save(position)
+                continue
+            yield event
+            position = event.sequence
+            cursor.save(position)
+            delivered += 1
+            if max_events is not None and delivered >= max_events:
+                return
+    except grpc.RpcError as e:
+        # The deadline is how `timeout` ends the stream: a normal end, not an error.
+        if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise
+    finally:
+        call.cancel()
