@@ -16,6 +16,8 @@
 //! - [`limits`]: per-member request quota and subscription cap.
 //! - [`stix`]: STIX 2.1 bundles of what a member received (TLP 2.0 markings), and a checker of
 //!   the STIX 2.1 rules. Pure mapping: no tonic, no I/O.
+//! - [`metrics`]: Prometheus metrics (counted at the service edge, the feed and the store) and
+//!   the opt-in `GET /metrics` endpoint.
 //! - [`config`]: the validated server configuration, from file, environment and flags.
 //! - [`cli`]: the `cbm-hub` subcommands; `main.rs` only parses and dispatches.
 #![forbid(unsafe_code)]
@@ -30,6 +32,7 @@ pub mod feed;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod limits;
+pub mod metrics;
 pub mod pb;
 pub mod service;
 pub mod stix;

@@ -49,6 +49,8 @@ impl BenchHub {
             ..Limits::default()
         };
         let config = Config {
+            metrics_listen: None,
+            log: Default::default(),
             listen: "127.0.0.1:0".parse()?,
             data_dir: dir.join("data"),
             tls: ServerTlsFiles {

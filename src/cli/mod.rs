@@ -4,6 +4,7 @@ mod bench;
 mod catalogue;
 mod check;
 mod client;
+mod config;
 mod directory;
 mod filters;
 mod home;
@@ -33,10 +34,11 @@ pub struct Cli {
     /// (default: $CBM_HUB_HOME, else ~/.local/share/cbm-hub).
     #[arg(long, global = true, env = "CBM_HUB_HOME")]
     pub home: Option<PathBuf>,
-    /// Log filter (tracing EnvFilter syntax), for example "info" or "cbm_hub=debug".
-    #[arg(long, global = true, env = "CBM_HUB_LOG", default_value = "info")]
-    pub log: String,
-    /// Write logs as JSON lines instead of text.
+    /// Log filter (tracing EnvFilter syntax), for example "info" or "cbm_hub=debug"
+    /// [default: info, or the config file's log.filter for `serve`].
+    #[arg(long, global = true, env = "CBM_HUB_LOG")]
+    pub log: Option<String>,
+    /// Write logs as JSON lines (one object per line) instead of readable text.
     #[arg(long, global = true)]
     pub log_json: bool,
     #[command(subcommand)]
@@ -94,20 +96,33 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Measure the hub: durable publish against a no-op baseline, replay (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
+    /// Check a hub configuration file (and the CBM_HUB_ environment): every problem at once.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
     /// Development PKI: issue member certificates from the dev CA of the home directory.
     #[command(subcommand)]
     Pki(pki::PkiCommand),
 }
 
+/// Starts logging for every command but `serve`, which starts it once its configuration (which
+/// may set the filter and the format) is read.
 pub fn init_tracing(cli: &Cli) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+    if matches!(cli.command, Command::Serve(_)) {
+        return;
+    }
+    start_logging(cli.log.as_deref().unwrap_or("info"), cli.log_json);
+}
+
+/// Logs to stderr: readable text, or JSON lines (one object per event) when `json`.
+pub fn start_logging(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     // Client commands keep stderr for errors; logs matter for the server.
-    let _ = if cli.log_json {
+    let _ = if json {
         builder.json().try_init()
     } else {
         builder.try_init()
@@ -117,8 +132,13 @@ pub fn init_tracing(cli: &Cli) {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let home = Home::resolve(cli.home.clone())?;
+    let log = serve::LogFlags {
+        filter: cli.log.clone(),
+        json: cli.log_json,
+    };
     match cli.command {
-        Command::Serve(a) => serve::run(&home, a).await,
+        Command::Serve(a) => serve::run(&home, a, log).await,
+        Command::Config(c) => config::run(&home, c, log),
         Command::Init(a) => init::run(&home, a).await,
         Command::Publish(a) => write::publish(&home, a).await,
         Command::Revise(a) => write::revise(&home, a).await,

@@ -19,9 +19,38 @@ pub struct ServeArgs {
     /// Data directory, overriding the config.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics (plain HTTP, GET /metrics) on this address, overriding the
+    /// config's metrics_listen ("" turns the endpoint off).
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// Set any option, overriding the config and the environment: KEY=VALUE with KEY as in the
+    /// config file (limits.max_connections=100). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
-pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
+/// The global logging flags (`--log`, `--log-json`), which override the config's `[log]`.
+#[derive(Debug, Clone, Default)]
+pub struct LogFlags {
+    pub filter: Option<String>,
+    pub json: bool,
+}
+
+impl LogFlags {
+    /// The command-line overrides of the config these flags and `args` make.
+    pub fn overrides(&self, args: &ServeArgs) -> config::Overrides {
+        config::Overrides {
+            listen: args.listen.clone(),
+            data_dir: args.data_dir.clone(),
+            metrics_listen: args.metrics_listen.clone(),
+            log_filter: self.filter.clone(),
+            log_json: self.json,
+            set: args.set.clone(),
+        }
+    }
+}
+
+pub async fn run(home: &Home, args: ServeArgs, log: LogFlags) -> anyhow::Result<()> {
     let path = match &args.config {
         Some(p) => p.clone(),
         None => {
@@ -38,11 +67,12 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
             home.config()
         }
     };
-    let overrides = config::Overrides {
-        listen: args.listen,
-        data_dir: args.data_dir,
-    };
-    let config = config::load(&path, &overrides)?;
+    let checked = config::check(&path, &config::process_env(), &log.overrides(&args));
+    let config = checked.config?;
+    super::start_logging(&config.log.filter, config.log.json);
+    for w in &checked.warnings {
+        tracing::warn!("{w}");
+    }
     let hub = service::start(&config).await?;
     // The first line on stdout tells scripts and tests where the hub listens.
     println!(
@@ -50,6 +80,9 @@ pub async fn run(home: &Home, args: ServeArgs) -> anyhow::Result<()> {
         hub.addr,
         config.data_dir.display()
     );
+    if let Some(addr) = hub.metrics_addr {
+        println!("cbm-hub metrics on http://{addr}/metrics");
+    }
     #[cfg(unix)]
     {
         // SIGHUP: re-read the CA bundle, CRLs and server certificate now.

@@ -28,6 +28,7 @@ use crate::{
         visibility::tombstone,
     },
     limits::SubscriptionSlot,
+    metrics::{FeedMetrics, GaugeGuard, Source},
     pb,
     store::{Committed, Store, StoreError, records::StoredEvent},
     tls::incoming::ConnInfo,
@@ -56,6 +57,10 @@ pub struct Subscription {
     pub conn: Option<ConnInfo>,
     /// Its place in the member's subscription cap, freed when the stream ends.
     pub _slot: Option<SubscriptionSlot>,
+    /// Counts it among the open subscriptions while it runs.
+    pub _open: GaugeGuard,
+    /// Deliveries and lagging are counted here.
+    pub metrics: FeedMetrics,
 }
 
 /// Deliveries not yet recorded in the audit log, as ranges of sequence numbers.
@@ -122,14 +127,19 @@ pub async fn run(mut sub: Subscription, sink: Sink) {
         next_heartbeat: Instant::now() + sub.heartbeat,
         delivered: Deliveries::default(),
     };
+    // Held while the subscription reads storage again after falling behind the live channel.
+    let mut lagging: Option<GaugeGuard> = None;
     let stop = loop {
         if let Err(stop) = replay(&mut sub, &mut state, &sink).await {
             break stop;
         }
+        lagging = None;
         if let Err(stop) = follow_live(&mut sub, &mut state, &mut live, &sink).await {
             break stop;
         }
+        lagging = Some(sub.metrics.lagging());
     };
+    drop(lagging);
     let mut delivered = std::mem::take(&mut state.delivered);
     delivered.record(&sub).await;
     if let Stop::With(status) = stop {
@@ -232,6 +242,7 @@ async fn replay(sub: &mut Subscription, p: &mut Progress, sink: &Sink) -> Result
                     FeedEvent::Encoded(encode(&event, delivery)),
                 )
                 .await?;
+                sub.metrics.delivered(Source::Replay);
                 p.next_heartbeat = Instant::now() + sub.heartbeat;
             }
             p.cursor = event.sequence;
@@ -270,6 +281,7 @@ async fn follow_live(
                     if let Some(delivery) = decide(&sub.member, &sub.filter, &p.registry, &committed.event) {
                         let bytes = committed.encoded[delivery as usize].get_or_init(|| encode(&committed.event, delivery)).clone();
                         send(sink, &sub.shutdown, FeedEvent::Encoded(bytes)).await?;
+                        sub.metrics.delivered(Source::Live);
                         p.delivered(sub, seq).await;
                     }
                     p.cursor = seq;

@@ -13,6 +13,7 @@ use crate::{
         stream::{self, Subscription},
         wire::FeedEvent,
     },
+    metrics::FeedMetrics,
     pb::{self, feed_server::Feed},
     store::Store,
 };
@@ -25,6 +26,7 @@ const SUBSCRIBER_BUFFER: usize = 32;
 pub struct FeedService {
     pub store: Store,
     pub shutdown: CancellationToken,
+    pub metrics: FeedMetrics,
 }
 
 #[tonic::async_trait]
@@ -98,6 +100,8 @@ impl FeedService {
             origin: caller.origin.clone(),
             conn: caller.conn().cloned(),
             _slot: slot,
+            _open: self.metrics.subscriber(),
+            metrics: self.metrics.clone(),
         };
         tokio::spawn(stream::run(sub, tx));
         Ok(ReceiverStream::new(rx))

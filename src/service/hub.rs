@@ -14,14 +14,16 @@ use crate::{
         validate::{self, Context},
         visibility,
     },
+    metrics::{Metrics, Operation, PublishOutcome},
     pb::{self, hub_server::Hub},
-    store::{Change, ChangeOp, Store},
+    store::{Change, ChangeOp, Store, StoreError},
 };
 
 /// Handlers of the Hub service.
 #[derive(Clone)]
 pub struct HubService {
     pub store: Store,
+    pub metrics: Metrics,
 }
 
 impl HubService {
@@ -58,13 +60,47 @@ impl HubService {
 
     /// Authenticates and checks a change request, then hands it to the writer. Refusals before
     /// the writer are audited here; the writer audits the rest in the change's own transaction.
+    /// Every outcome is counted here, by the kind of submission concerned (`kind` tells it from
+    /// the request; for a withdrawal, from the stored submission).
     async fn submit(
+        &self,
+        caller: Caller,
+        action: Action,
+        object_id: &str,
+        kind: Option<String>,
+        prepare: impl FnOnce() -> Result<Change, Status>,
+    ) -> Result<Response<pb::PublishResponse>, Status> {
+        let (operation, kind) = match action {
+            Action::Revise => (Operation::Revise, kind),
+            Action::Withdraw => (
+                Operation::Withdraw,
+                self.store.head_of(object_id).ok().flatten().map(|h| h.kind),
+            ),
+            _ => (Operation::Publish, kind),
+        };
+        let result = self.submit_change(caller, action, object_id, prepare).await;
+        let outcome = match &result {
+            Ok(Ok(r)) if r.get_ref().replayed => PublishOutcome::Replayed,
+            Ok(Ok(_)) => PublishOutcome::Accepted,
+            Ok(Err(_)) => PublishOutcome::Refused,
+            Err(StoreError::Io(_) | StoreError::Closed | StoreError::Corrupt(_)) => {
+                PublishOutcome::Failed
+            }
+            Err(_) => PublishOutcome::Refused,
+        };
+        self.metrics.publish(operation, kind.as_deref(), outcome);
+        result.map_err(Status::from)?
+    }
+
+    /// [`HubService::submit`] without the counting: Err(StoreError) when the writer refused
+    /// or failed, Ok(Err) when refused before it.
+    async fn submit_change(
         &self,
         mut caller: Caller,
         action: Action,
         object_id: &str,
         prepare: impl FnOnce() -> Result<Change, Status>,
-    ) -> Result<Response<pb::PublishResponse>, Status> {
+    ) -> Result<Result<Response<pb::PublishResponse>, Status>, StoreError> {
         let name = match action {
             Action::Revise => "submission.revise",
             Action::Withdraw => "submission.withdraw",
@@ -72,14 +108,14 @@ impl HubService {
         };
         let who = match caller.authenticate(action) {
             Ok(who) => who,
-            Err(status) => return Err(caller.refuse(name, object_id, status).await),
+            Err(status) => return Ok(Err(caller.refuse(name, object_id, status).await)),
         };
         let change = match prepare() {
             Ok(change) => change,
-            Err(status) => return Err(caller.refuse(name, object_id, status).await),
+            Err(status) => return Ok(Err(caller.refuse(name, object_id, status).await)),
         };
         let outcome = self.store.change(who.member, caller.origin, change).await?;
-        Ok(Response::new(outcome))
+        Ok(Ok(Response::new(outcome)))
     }
 
     /// The revision `r` asks for, as `reader` may see it.
@@ -114,6 +150,12 @@ impl HubService {
     }
 }
 
+/// The kind a request's content is, as far as its body tells (before validation).
+fn kind_of(content: Option<&pb::SubmissionContent>) -> Option<String> {
+    let body = content?.body.as_ref()?;
+    Some(Kind::of(body).as_str().to_string())
+}
+
 fn idempotency_key(key: &str) -> Result<Option<String>, Status> {
     if key.is_empty() {
         return Ok(None);
@@ -146,7 +188,8 @@ impl Hub for HubService {
     ) -> Result<Response<pb::PublishResponse>, Status> {
         let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
-        self.submit(caller, Action::Publish, "", || {
+        let kind = kind_of(r.content.as_ref());
+        self.submit(caller, Action::Publish, "", kind, || {
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
             let (content, kind) = self.validate(r.content.as_ref(), None)?;
             Ok(Change::new(
@@ -163,7 +206,8 @@ impl Hub for HubService {
     ) -> Result<Response<pb::PublishResponse>, Status> {
         let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
-        self.submit(caller, Action::Revise, &r.id, || {
+        let kind = kind_of(r.content.as_ref());
+        self.submit(caller, Action::Revise, &r.id, kind, || {
             let id = required_id(&r.id)?;
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
             let previous = self.latest_content(&id)?;
@@ -185,7 +229,7 @@ impl Hub for HubService {
     ) -> Result<Response<pb::PublishResponse>, Status> {
         let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
-        self.submit(caller, Action::Withdraw, &r.id, || {
+        self.submit(caller, Action::Withdraw, &r.id, None, || {
             let id = required_id(&r.id)?;
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
             let mut errs = Invalid::default();

@@ -27,6 +27,7 @@ pub use status::code_name;
 
 use crate::{
     config::Config,
+    metrics::{Metrics, rpc::RpcMetricsLayer},
     pb::{
         audit_server::AuditServer, catalogue_server::CatalogueServer,
         directory_server::DirectoryServer, feed_server::FeedServer, hub_server::HubServer,
@@ -48,6 +49,11 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("metrics endpoint on {addr}: {source}")]
+    Metrics {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("reflection service: {0}")]
     Reflection(String),
     #[error(
@@ -65,6 +71,10 @@ pub struct RunningHub {
     pub store: Store,
     /// The TLS configuration, for reloads (SIGHUP).
     pub tls: Arc<tls::reload::TlsState>,
+    /// Where `GET /metrics` is served, when enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    /// This hub's metrics (also readable without the endpoint).
+    pub metrics: Metrics,
     shutdown: CancellationToken,
     /// Background tasks (checkpoints, TLS reload), ended by the shutdown token.
     background: Vec<JoinHandle<()>>,
@@ -134,6 +144,16 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
             return Err(StartError::Damaged(problems));
         }
     }
+    let metrics = Metrics::new();
+    metrics.started(&store);
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            crate::metrics::http::bind(addr)
+                .await
+                .map_err(|source| StartError::Metrics { addr, source })?,
+        ),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -153,7 +173,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
             max_connections: limits.max_connections,
             handshake_timeout: limits.handshake_timeout,
         },
-        handshake_audit(store.clone()),
+        handshake_audit(store.clone(), metrics.clone()),
         Arc::new(crate::limits::Admission::new(
             limits.member_requests_per_second,
             limits.member_request_burst,
@@ -165,6 +185,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     let max = limits.max_message_bytes;
     let hub = HubServer::new(HubService {
         store: store.clone(),
+        metrics: metrics.clone(),
     })
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
@@ -177,6 +198,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     let feed = FeedServer::new(FeedService {
         store: store.clone(),
         shutdown: shutdown.clone(),
+        metrics: metrics.feed.clone(),
     })
     .max_decoding_message_size(max)
     .max_encoding_message_size(max);
@@ -217,7 +239,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     health_reporter
         .set_serving::<MemberAdminServer<AdminService>>()
         .await;
-    let background = vec![
+    let mut background = vec![
         spawn_failure_watch(store.clone(), health_reporter.clone(), shutdown.clone()),
         spawn_checkpoints(
             store.clone(),
@@ -227,6 +249,16 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         spawn_tls_reload(tls_state.clone(), config.tls_reload_check, shutdown.clone()),
         deadline_task,
     ];
+    let metrics_addr = metrics_listener.map(|(listener, addr)| {
+        background.push(crate::metrics::http::serve(
+            listener,
+            metrics.clone(),
+            store.clone(),
+            shutdown.clone(),
+        ));
+        tracing::info!(%addr, "metrics served at /metrics");
+        addr
+    });
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -234,6 +266,8 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         .map_err(|e| StartError::Reflection(e.to_string()))?;
 
     let router = Server::builder()
+        // Outermost, so that it sees the codes as clients get them (after the rewrite below).
+        .layer(RpcMetricsLayer::new(metrics.clone()))
         .layer(tower::util::MapResponseLayer::new(
             status::oversize_as_resource_exhausted,
         ))
@@ -267,6 +301,8 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         addr,
         store,
         tls: tls_state,
+        metrics_addr,
+        metrics,
         shutdown,
         background,
         task,
@@ -296,9 +332,10 @@ fn spawn_checkpoints(
     })
 }
 
-/// Records refused handshakes in the audit log, with the fingerprint presented.
-fn handshake_audit(store: Store) -> incoming::RefusalSink {
+/// Records refused handshakes in the audit log, with the fingerprint presented, and counts them.
+fn handshake_audit(store: Store, metrics: Metrics) -> incoming::RefusalSink {
     Arc::new(move |peer, presented, why| {
+        metrics.refused("unauthenticated", crate::metrics::reason::TLS_HANDSHAKE);
         let origin = crate::audit::Origin {
             member: String::new(),
             cert_sha256: presented.unwrap_or_default(),
@@ -352,6 +389,7 @@ fn spawn_failure_watch(
                         tracing::error!(%reason, "stopping the hub");
                         health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
                         health.set_not_serving::<HubServer<HubService>>().await;
+                        health.set_not_serving::<MemberAdminServer<AdminService>>().await;
                         shutdown.cancel();
                         return;
                     }

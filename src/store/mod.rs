@@ -32,6 +32,7 @@ mod indexes;
 mod members;
 mod notices;
 pub mod records;
+mod stats;
 mod writer;
 
 use std::{
@@ -158,6 +159,8 @@ struct Inner {
     head: Arc<AtomicU64>,
     /// Bumped after every registry change, so long-lived streams re-check their member cheaply.
     registry_generation: Arc<AtomicU64>,
+    /// Entries in the audit log (applied), for metrics.
+    audit_len: Arc<AtomicU64>,
     /// Committed events, in sequence order, for live subscribers.
     live: broadcast::Sender<Arc<Committed>>,
     writer_thread: std::sync::Mutex<Option<JoinHandle<()>>>,
@@ -245,6 +248,7 @@ impl Store {
         let catalogue = catalogue::load(&trees.catalogue)?;
         let catalogue_shared = Arc::new(RwLock::new(Arc::new(catalogue.clone())));
         let audit = audit_log::load_audit_state(&trees)?;
+        let audit_len = Arc::new(AtomicU64::new(audit.frontier.size()));
         let signer =
             Arc::new(crate::audit::signing::Signer::load_or_create(dir).map_err(StoreError::Io)?);
         let registry = members::load_registry(&trees.members)?;
@@ -272,6 +276,7 @@ impl Store {
             rx,
             failure: failure.clone(),
             audit,
+            audit_len: audit_len.clone(),
             signer: signer.clone(),
         };
         let handle = std::thread::Builder::new()
@@ -287,6 +292,7 @@ impl Store {
                 catalogue: catalogue_shared,
                 head: head_shared,
                 registry_generation: generation,
+                audit_len,
                 live,
                 writer_thread: std::sync::Mutex::new(Some(handle)),
                 path: dir.to_path_buf(),

@@ -173,6 +173,8 @@ pub(crate) struct Writer {
     pub failure: Arc<std::sync::OnceLock<String>>,
     /// The committed audit log state.
     pub audit: LogState,
+    /// Its length, shared with readers (metrics).
+    pub audit_len: Arc<AtomicU64>,
     pub signer: Arc<Signer>,
 }
 
@@ -408,6 +410,10 @@ impl Writer {
         // never given to other changes or entries.
         self.next_seq = group.next_seq;
         self.audit = group.audit.clone();
+        self.audit_len.store(
+            self.audit.frontier.size(),
+            std::sync::atomic::Ordering::Release,
+        );
         if let Some(registry) = group.registry.take() {
             *self
                 .registry_shared

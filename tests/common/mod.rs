@@ -109,6 +109,8 @@ impl TestHub {
         write(&p("server.pem"), &server.cert_pem);
         write(&p("server-key.pem"), &server.key_pem);
         let config = Config {
+            metrics_listen: None,
+            log: Default::default(),
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: p("data"),
             tls: ServerTlsFiles {
