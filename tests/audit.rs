@@ -318,6 +318,10 @@ async fn a_publisher_sees_who_read_or_received_its_submission_and_no_one_elses()
         .into_inner();
     read_until(&mut feed, r.sequence, Duration::from_secs(20)).await;
     drop(feed); // the stream's deliveries are recorded when it ends
+    // A subscriber that receives it from history (replay) is recorded as well.
+    let mut replayed = subscribe(&t, "CL-CSIRT", request(0)).await;
+    read_until(&mut replayed, r.sequence, Duration::from_secs(20)).await;
+    drop(replayed);
     t.hub("CL-CSIRT")
         .await
         .get(GetRequest {
@@ -338,10 +342,9 @@ async fn a_publisher_sees_who_read_or_received_its_submission_and_no_one_elses()
     .await
     .unwrap(); // the publisher's own read is not listed
 
-    wait_for(&t, 0, |e| {
-        e.action == "feed.deliver" && e.member == "EE-CERT"
-    })
-    .await;
+    for member in ["EE-CERT", "CL-CSIRT"] {
+        wait_for(&t, 0, |e| e.action == "feed.deliver" && e.member == member).await;
+    }
     let mut audit = AuditClient::new(t.channel("EE-MFA").await);
     let log = audit
         .access_log(pb::AccessLogRequest {
@@ -360,6 +363,7 @@ async fn a_publisher_sees_who_read_or_received_its_submission_and_no_one_elses()
     assert_eq!(
         seen,
         vec![
+            ("CL-CSIRT", "feed"),
             ("CL-CSIRT", "get"),
             ("CL-MINREL", "list"),
             ("EE-CERT", "feed")

@@ -243,7 +243,8 @@ async fn replay(sub: &mut Subscription, p: &mut Progress, sink: &Sink) -> Result
                 )
                 .await?;
                 sub.metrics.delivered(Source::Replay);
-                p.next_heartbeat = Instant::now() + sub.heartbeat;
+                // Replayed history is a read like any other: the access log must show it.
+                p.delivered(sub, event.sequence).await;
             }
             p.cursor = event.sequence;
         }
