@@ -700,6 +700,20 @@ async fn a_campaign_report_shows_only_the_contact_content_its_reader_may_see() {
         "ADMIN has no reading role"
     );
 
+    // Without a deadline the contacts have the practice's 24 hours.
+    let by_default = secretariat
+        .start_ping_campaign(start("", "OAS"))
+        .await
+        .unwrap()
+        .into_inner();
+    let deadline = clock::parse_instant(&by_default.deadline).unwrap();
+    let ahead = deadline - time::OffsetDateTime::now_utc();
+    assert!(
+        ahead <= time::Duration::hours(24)
+            && ahead > time::Duration::hours(24) - time::Duration::minutes(1),
+        "{ahead}"
+    );
+
     // The ping belongs to its campaign: its sender cannot withdraw or revise it.
     let err = t
         .hub("SECRETARIAT")

@@ -34,9 +34,17 @@ impl Kind {
         }
     }
 
-    /// A one-byte code of the kind, for index keys.
+    /// A one-byte code of the kind, for index keys. Stored on disk: fixed per kind, never
+    /// derived from the order of [`Kind::ALL`], and never reused.
     pub fn code(self) -> u8 {
-        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0) as u8
+        match self {
+            Kind::PolicyDocument => 0,
+            Kind::TerminologyList => 1,
+            Kind::CriticalInfrastructureApproach => 2,
+            Kind::PointOfContact => 3,
+            Kind::IncidentSeveritySchema => 4,
+            Kind::Notice => 5,
+        }
     }
 
     pub fn of(body: &Body) -> Kind {
