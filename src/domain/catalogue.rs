@@ -164,7 +164,8 @@ impl Catalogue {
         if self.frameworks.iter().any(|f| f.id == fw.id) {
             return Err(format!("framework {} already exists", fw.id));
         }
-        let fi = self.frameworks.len();
+        // Every check before any change: a refused framework leaves the catalogue as it was.
+        let mut seen = std::collections::BTreeSet::new();
         for (mi, m) in fw.measures.iter().enumerate() {
             if m.reference.is_empty() || m.title.is_empty() {
                 return Err(format!(
@@ -173,9 +174,13 @@ impl Catalogue {
                     mi + 1
                 ));
             }
-            if self.index.insert(m.reference.clone(), (fi, mi)).is_some() {
+            if self.index.contains_key(&m.reference) || !seen.insert(m.reference.as_str()) {
                 return Err(format!("reference {} appears twice", m.reference));
             }
+        }
+        let fi = self.frameworks.len();
+        for (mi, m) in fw.measures.iter().enumerate() {
+            self.index.insert(m.reference.clone(), (fi, mi));
         }
         self.frameworks.push(fw);
         Ok(())
@@ -222,5 +227,25 @@ mod tests {
         let doc = r#"{"version":1,"frameworks":[{"id":"X","name":"x","measures":[
             {"ref":"X-1","number":"1","title":"a"},{"ref":"X-1","number":"2","title":"b"}]}]}"#;
         assert!(Catalogue::from_json(doc).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn a_refused_framework_changes_nothing() {
+        let mut cat = Catalogue::builtin();
+        let before = cat.frameworks().len();
+        let doc = r#"{"version":1,"frameworks":[{"id":"NEW","name":"n","measures":[
+            {"ref":"NEW-1","number":"1","title":"a"},{"ref":"NEW-2","number":"2","title":"b"}]}]}"#;
+        let fw = Catalogue::from_json(doc).unwrap().frameworks()[0].clone();
+        // The second measure clashes with a built-in one, after the first was checked.
+        let mut clash = fw.clone();
+        clash.measures[1].reference = "UN-CBM-1".into();
+        assert!(cat.add_framework(clash).unwrap_err().contains("twice"));
+        assert_eq!(cat.frameworks().len(), before);
+        assert!(
+            !cat.contains("NEW-1"),
+            "no reference of the refused framework"
+        );
+        cat.add_framework(fw).unwrap();
+        assert!(cat.contains("NEW-1") && cat.contains("NEW-2"));
     }
 }
