@@ -4,7 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use cbm_hub::pb::{PublishRequest, ReviseRequest, SubmissionContent, WithdrawRequest};
+use cbm_hub::{
+    feed::wire::Event,
+    pb::{PublishRequest, ReviseRequest, SubmissionContent, WithdrawRequest},
+};
 use common::{
     TestHub,
     feed::{Seen, read_until, request, sequences, subscribe},
@@ -321,6 +324,32 @@ async fn heartbeats_carry_the_cursor_of_a_filtered_subscriber() {
     }
     // Nothing matches, yet the heartbeat tells it it has been served up to 3.
     assert!(read_until(&mut s, 3, LIMIT).await.is_empty());
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_subscription_from_now_opens_with_a_heartbeat_at_the_head() {
+    let t = TestHub::start().await;
+    for i in 0..2 {
+        publish(&t, "EE-MFA", content(&format!("{i}"), "TLP:CLEAR", &[])).await;
+    }
+    // A long heartbeat period: the first heartbeat can only be the opening one.
+    let mut req = request(0);
+    req.from_now = true;
+    req.heartbeat_seconds = 300;
+    let mut s = subscribe(&t, "CL-CSIRT", req).await;
+    let first = tokio::time::timeout(LIMIT, s.message())
+        .await
+        .expect("an opening heartbeat")
+        .unwrap()
+        .unwrap()
+        .into_fields()
+        .unwrap();
+    assert_eq!(first.sequence, 2, "the cursor to resume from");
+    assert!(
+        matches!(first.event, Some(Event::Heartbeat(_))),
+        "{first:?}"
+    );
     t.stop().await;
 }
 

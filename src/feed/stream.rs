@@ -48,6 +48,10 @@ pub struct Subscription {
     pub filter: Filter,
     /// Deliver changes with a sequence greater than this.
     pub cursor: u64,
+    /// Start with a heartbeat at the cursor: a client that asked for `from_now` learns at once
+    /// which sequence it stands at, so it can resume from there after a disconnect even if no
+    /// change reached it before.
+    pub announce: bool,
     pub heartbeat: Duration,
     /// Server shutdown: end the stream with a status clients can resume from.
     pub shutdown: CancellationToken,
@@ -124,7 +128,12 @@ pub async fn run(mut sub: Subscription, sink: Sink) {
         cursor: sub.cursor,
         registry: sub.store.registry(),
         generation: sub.store.registry_generation(),
-        next_heartbeat: Instant::now() + sub.heartbeat,
+        next_heartbeat: Instant::now()
+            + if sub.announce {
+                Duration::ZERO
+            } else {
+                sub.heartbeat
+            },
         delivered: Deliveries::default(),
     };
     // Held while the subscription reads storage again after falling behind the live channel.

@@ -95,6 +95,7 @@ impl FeedService {
             member: who.member,
             filter,
             cursor,
+            announce: r.from_now,
             heartbeat: Duration::from_secs(u64::from(heartbeat)),
             shutdown: self.shutdown.clone(),
             origin: caller.origin.clone(),
