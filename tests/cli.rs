@@ -190,6 +190,39 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     assert!(ok, "{err}");
     let (ok, out, err) = cli(&home, &ep, &["whoami", "-p", "FI-MFA"]);
     assert!(ok && out.contains("FI-MFA"), "{out}{err}");
+    // A reader that closes the pipe early (`| head`) ends the command quietly.
+    let mut early = Command::new(BIN)
+        .args(["--home", home.to_str().unwrap(), "catalogue", "list"])
+        .args(["-p", "EE-MFA", "--endpoint", &ep])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(early.stdout.take());
+    let closed = early.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&closed.stderr);
+    assert!(
+        closed.status.success() && !err.contains("panicked"),
+        "{:?} {err}",
+        closed.status
+    );
+    // A second binding, with its note, as the README shows it.
+    let (ok, out, err) = cli(
+        &home,
+        &ep,
+        &[
+            "member",
+            "bind",
+            "FI-MFA",
+            "--spki-sha256",
+            &"ab".repeat(32),
+            "--note",
+            "rotation 2027",
+            "-p",
+            "HUB-ADMIN",
+        ],
+    );
+    assert!(ok && out.contains("rotation 2027"), "{out}{err}");
     let (ok, _, err) = cli(
         &home,
         &ep,

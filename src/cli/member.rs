@@ -42,6 +42,9 @@ pub enum MemberCommand {
         communities: Vec<String>,
         #[command(flatten)]
         binding: BindingArgs,
+        /// Note stored with the binding.
+        #[arg(long, default_value = "")]
+        note: String,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -64,6 +67,9 @@ pub enum MemberCommand {
         id: String,
         #[command(flatten)]
         binding: BindingArgs,
+        /// Note stored with the binding.
+        #[arg(long, default_value = "")]
+        note: String,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -109,13 +115,12 @@ pub struct BindingArgs {
     /// A URI SAN the member's certificates carry.
     #[arg(long)]
     pub uri_san: Option<String>,
-    /// Note stored with the binding.
-    #[arg(long, default_value = "")]
-    pub note: String,
 }
 
 impl BindingArgs {
-    fn to_pb(&self) -> anyhow::Result<pb::CertificateBinding> {
+    /// The binding, with `note` stored beside it (outside the one-of group, so that it can be
+    /// given with any of them).
+    fn to_pb(&self, note: &str) -> anyhow::Result<pb::CertificateBinding> {
         let binding = if let Some(path) = &self.cert_file {
             let certs = crate::tls::load_certs(path)?;
             Binding::CertSha256(hex::encode(Sha256::digest(certs[0].as_ref())))
@@ -128,7 +133,7 @@ impl BindingArgs {
         };
         Ok(pb::CertificateBinding {
             binding: Some(binding),
-            note: self.note.clone(),
+            note: note.to_string(),
         })
     }
 }
@@ -170,6 +175,7 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
             roles,
             communities,
             binding,
+            note,
             client,
         } => {
             let member = pb::Member {
@@ -178,7 +184,7 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
                 display_name: name,
                 roles,
                 communities,
-                bindings: vec![binding.to_pb()?],
+                bindings: vec![binding.to_pb(&note)?],
                 ..Default::default()
             };
             let m = client
@@ -213,11 +219,12 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
         MemberCommand::Bind {
             id,
             binding,
+            note,
             client,
         } => {
             let req = pb::BindCertificateRequest {
                 id,
-                binding: Some(binding.to_pb()?),
+                binding: Some(binding.to_pb(&note)?),
             };
             let m = client.admin(home).await?.bind_certificate(req).await?;
             (client, m)
@@ -229,7 +236,7 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
         } => {
             let req = pb::UnbindCertificateRequest {
                 id,
-                binding: Some(binding.to_pb()?),
+                binding: Some(binding.to_pb("")?),
             };
             let m = client.admin(home).await?.unbind_certificate(req).await?;
             (client, m)
