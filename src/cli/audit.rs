@@ -192,11 +192,27 @@ fn verify_file(file: &PathBuf, pinned: Option<&str>) -> anyhow::Result<pb::Verif
     );
     let pinned = match pinned {
         Some(p) => {
-            let text = std::fs::read_to_string(p).unwrap_or_else(|_| p.to_string());
-            Some(hex::decode(text.trim()).context("--public-key is not hex")?)
+            // 64 hex digits are the key itself; anything else names a file holding it.
+            let is_key = p.len() == 64 && p.chars().all(|c| c.is_ascii_hexdigit());
+            let text = if is_key {
+                p.to_string()
+            } else {
+                std::fs::read_to_string(p).with_context(|| {
+                    format!("--public-key: {p} is neither 64 hex digits nor a readable file")
+                })?
+            };
+            let key = hex::decode(text.trim())
+                .with_context(|| format!("--public-key: {p} does not hold a hex key"))?;
+            Some(key)
         }
         None => None,
     };
+    if pinned.is_none() {
+        eprintln!(
+            "note: checkpoint signatures are checked against the key inside the file; give \
+             --public-key (DATA_DIR/audit-signing-key.pub) to detect a re-signed forgery"
+        );
+    }
     verify_export(reader.lines(), pinned).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
 }
 

@@ -77,7 +77,9 @@ fn build_matrix(
         .registry()
         .members()
         .iter()
-        .filter(|m| m.is_active())
+        // States report through their publishing bodies; the hub's own admin and auditor
+        // members (state "HUB") report nothing.
+        .filter(|m| m.is_active() && m.roles.contains(crate::domain::member::Role::Publisher))
         .map(|m| m.state.clone())
         .collect();
     let states = if r.states.is_empty() {
@@ -89,7 +91,7 @@ fn build_matrix(
             if !registered.contains(s) {
                 errs.push(
                     format!("states[{i}]"),
-                    format!("no active member of state {s:?}"),
+                    format!("no active publishing member of state {s:?}"),
                 );
             }
         }
