@@ -63,7 +63,11 @@ def main() -> int:
     args = p.parse_args()
 
     if args.profile:
-        settings = cbmclient.load_profile(args.profile)
+        try:
+            settings = cbmclient.load_profile(args.profile)
+        except OSError as e:
+            print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
+            return 1
     elif args.ca and args.cert and args.key and args.endpoint:
         settings = cbmclient.Settings(args.endpoint, args.ca, args.cert, args.key)
     else:
@@ -74,6 +78,9 @@ def main() -> int:
 
     try:
         channel = cbmclient.connect(settings)
+    except OSError as e:  # a profile's certificate, key or CA file that cannot be read
+        print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 1
     except grpc.FutureTimeoutError:
         print(f"error: could not connect to {settings.endpoint} over mTLS", file=sys.stderr)
         return 1
