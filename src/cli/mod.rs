@@ -167,8 +167,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// statuses, the chain of causes otherwise.
 pub fn describe_error(e: &anyhow::Error) -> String {
     if let Some(status) = e.downcast_ref::<tonic::Status>() {
+        // With TLS 1.3 a client learns that the hub refused its certificate only when the
+        // connection drops under its first request, which tonic reports as a cancellation with
+        // no message from the hub. Say what usually causes it.
+        let hint = if status.code() == tonic::Code::Cancelled && status.metadata().is_empty() {
+            " (the hub closed the connection: if this repeats, check that your certificate is \
+             issued by the hub's CA, unexpired and not revoked; the hub's log names the reason)"
+        } else {
+            ""
+        };
         return format!(
-            "{}: {}",
+            "{}: {}{hint}",
             crate::service::code_name(status.code()),
             status.message()
         );
