@@ -273,6 +273,17 @@ async fn every_request_leaves_exactly_the_expected_entry() {
     assert!(all[6].object_ids.contains(&clear.id));
     assert_eq!(all[0].feed_sequence, clear.sequence);
 
+    // WhoAmI answers are not audited, its refusals are: an unbound certificate trying the hub.
+    stranger_hub
+        .who_am_i(pb::WhoAmIRequest {})
+        .await
+        .unwrap_err();
+    let who = wait_for(&t, base, |e| e.action == "member.whoami").await;
+    assert_eq!(
+        (who.outcome.as_str(), who.cert_sha256.is_empty()),
+        ("refused", false)
+    );
+
     // A refused handshake is recorded with the fingerprint presented.
     let rogue = DevCa::generate("rogue")
         .unwrap()

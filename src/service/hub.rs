@@ -303,8 +303,13 @@ impl Hub for HubService {
         &self,
         req: Request<pb::WhoAmIRequest>,
     ) -> Result<Response<pb::WhoAmIResponse>, Status> {
-        // Touches no data: not audited.
-        let who = Caller::of(&self.store, &req).authenticate(Action::WhoAmI)?;
+        // An answer touches no data and is not audited; a refusal is (an unbound or suspended
+        // certificate trying the hub is what an auditor looks for).
+        let mut caller = Caller::of(&self.store, &req);
+        let who = match caller.authenticate(Action::WhoAmI) {
+            Ok(who) => who,
+            Err(status) => return Err(caller.refuse("member.whoami", "", status).await),
+        };
         Ok(Response::new(pb::WhoAmIResponse {
             member: Some(crate::convert::member_to_pb(&who.member)),
             certificate_sha256: who.cert_sha256,
