@@ -41,7 +41,7 @@ impl Feed for FeedService {
         let r = req.into_inner();
         let result = self.start(&mut caller, &r);
         let mut entry = caller.entry("feed.subscribe");
-        entry.detail = format!("{r:?}");
+        entry.detail = describe(&r);
         caller
             .record(match &result {
                 Ok(_) => entry,
@@ -106,5 +106,51 @@ impl FeedService {
         };
         tokio::spawn(stream::run(sub, tx));
         Ok(ReceiverStream::new(rx))
+    }
+}
+
+/// The subscription as an auditor reads it: the cursor and the filters that are set.
+fn describe(r: &pb::SubscribeRequest) -> String {
+    let mut parts = vec![if r.from_now {
+        "from now".to_string()
+    } else {
+        format!("after {}", r.after_sequence)
+    }];
+    for (name, values) in [
+        ("kinds", &r.kinds),
+        ("states", &r.states),
+        ("publishers", &r.publishers),
+        ("communities", &r.communities),
+        ("tlp", &r.tlp),
+        ("cbm_refs", &r.cbm_refs),
+    ] {
+        if !values.is_empty() {
+            parts.push(format!("{name}={}", values.join(",")));
+        }
+    }
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscription_reads_as_its_cursor_and_set_filters() {
+        let r = pb::SubscribeRequest {
+            after_sequence: 42,
+            kinds: vec!["notice".into(), "point_of_contact".into()],
+            tlp: vec!["TLP:AMBER".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            describe(&r),
+            "after 42; kinds=notice,point_of_contact; tlp=TLP:AMBER"
+        );
+        let now = pb::SubscribeRequest {
+            from_now: true,
+            ..Default::default()
+        };
+        assert_eq!(describe(&now), "from now");
     }
 }
