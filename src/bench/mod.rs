@@ -1,6 +1,11 @@
 //! The load generator behind `cbm-hub bench`: a real hub over mTLS on loopback, measured against
 //! a baseline taken in the same run on the same connections, because the machines are shared
 //! and noisy and only ratios compare across runs.
+pub mod baseline;
+pub mod fanout;
+pub mod handshake;
+pub mod idle;
+pub mod raw;
 pub mod setup;
 
 use std::time::{Duration, Instant};
@@ -48,7 +53,7 @@ pub fn payloads() -> anyhow::Result<Vec<pb::SubmissionContent>> {
 }
 
 /// Latency percentiles of a sorted sample, in microseconds.
-fn percentile(sorted: &[u32], p: f64) -> u32 {
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
     }
@@ -190,6 +195,15 @@ pub async fn replay(hub: &BenchHub) -> anyhow::Result<(u64, u64, f64)> {
     Ok((head, delivered, started.elapsed().as_secs_f64()))
 }
 
+/// The replay's baseline: a raw scan of the events tree (checksums checked, nothing decoded).
+/// Returns (events read, seconds).
+pub async fn scan_baseline(hub: &BenchHub) -> anyhow::Result<(u64, f64)> {
+    let store = hub.hub.store.clone();
+    let started = Instant::now();
+    let n = tokio::task::spawn_blocking(move || store.scan_events()).await??;
+    Ok((n, started.elapsed().as_secs_f64()))
+}
+
 /// Fills the store with `n` publications at 64 in flight.
 pub async fn fill(hub: &BenchHub, n: u64) -> anyhow::Result<()> {
     let payloads = payloads()?;
@@ -219,13 +233,5 @@ pub async fn fill(hub: &BenchHub, n: u64) -> anyhow::Result<()> {
 
 /// Resident memory of this process, in KiB.
 pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:")
-                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
-            })
-        })
-        .unwrap_or(0)
+    setup::rss_kib_of("/proc/self/status")
 }
