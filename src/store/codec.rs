@@ -8,7 +8,8 @@ use super::StoreError;
 
 /// Format byte of the current framing; bumped if the layout of a frame ever changes.
 const FORMAT: u8 = 1;
-const HEADER: usize = 5;
+/// Bytes before the payload: the format byte and the CRC-32.
+pub const HEADER: usize = 5;
 
 /// Encodes a message into a checksummed frame.
 pub fn frame<M: Message>(msg: &M) -> Vec<u8> {

@@ -78,6 +78,18 @@ impl Committed {
     }
 }
 
+/// A stored event whose checksum has been verified, still encoded.
+pub struct RawEvent {
+    frame: sled::IVec,
+}
+
+impl RawEvent {
+    /// The encoded [`StoredEvent`].
+    pub fn payload(&self) -> &[u8] {
+        &self.frame[codec::HEADER..]
+    }
+}
+
 /// Errors of the storage layer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -451,6 +463,23 @@ impl Store {
             .map(|item| {
                 let (k, v) = item?;
                 codec::unframe(&v, || format!("event {}", key_u64(&k)))
+            })
+    }
+
+    /// Events after `after`, in order, checksum verified but not decoded (replay decides on
+    /// the stored form, see `feed::encoded`).
+    pub fn raw_events_after(
+        &self,
+        after: u64,
+    ) -> impl Iterator<Item = Result<RawEvent, StoreError>> + use<> {
+        self.inner
+            .trees
+            .events
+            .range((after + 1).to_be_bytes()..)
+            .map(|item| {
+                let (k, frame) = item?;
+                codec::checked(&frame, || format!("event {}", key_u64(&k)))?;
+                Ok(RawEvent { frame })
             })
     }
 
