@@ -1,16 +1,18 @@
 //! The load generator behind `cbm-hub bench`: a real hub over mTLS on loopback, measured against
 //! a baseline taken in the same run on the same connections, because the machines are shared
 //! and noisy and only ratios compare across runs.
+pub mod baseline;
+pub mod fanout;
+pub mod handshake;
+pub mod idle;
+pub mod raw;
 pub mod setup;
 
 use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
 
-use crate::{
-    feed::wire::Event,
-    pb::{self, feed_client::FeedClient, hub_client::HubClient},
-};
+use crate::pb::{self, hub_client::HubClient};
 use setup::{BenchHub, PUBLISHER, READER};
 
 /// The example submissions of every kind, as realistic payloads.
@@ -48,7 +50,7 @@ pub fn payloads() -> anyhow::Result<Vec<pb::SubmissionContent>> {
 }
 
 /// Latency percentiles of a sorted sample, in microseconds.
-fn percentile(sorted: &[u32], p: f64) -> u32 {
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
     }
@@ -168,7 +170,7 @@ pub async fn replay(hub: &BenchHub) -> anyhow::Result<(u64, u64, f64)> {
             idempotency_key: String::new(),
         })
         .await?;
-    let mut feed = FeedClient::new(hub.channel(READER).await?).max_decoding_message_size(8 << 20);
+    let channel = hub.channel(READER).await?;
     let head = hub.hub.store.head();
     let started = Instant::now();
     let req = pb::SubscribeRequest {
@@ -176,18 +178,29 @@ pub async fn replay(hub: &BenchHub) -> anyhow::Result<(u64, u64, f64)> {
         heartbeat_seconds: 1,
         ..Default::default()
     };
-    let mut stream = feed.subscribe(req).await?.into_inner();
+    // Raw bytes: the client reads each message's sequence, not the whole message, so that the
+    // shared cores go to the hub (a real client's decoding is its own cost).
+    let mut stream = raw::subscribe(channel, req).await?;
     let mut delivered = 0u64;
     while let Some(msg) = stream.message().await? {
-        let f = msg.into_fields()?;
-        if matches!(f.event, Some(Event::Change(_))) {
-            delivered += 1;
-        }
-        if f.sequence >= head {
+        let Some((seq, change)) = raw::sequence_of(&msg) else {
+            anyhow::bail!("a feed message without a sequence");
+        };
+        delivered += u64::from(change);
+        if seq >= head {
             break;
         }
     }
     Ok((head, delivered, started.elapsed().as_secs_f64()))
+}
+
+/// The replay's baseline: a raw scan of the events tree (checksums checked, nothing decoded).
+/// Returns (events read, seconds).
+pub async fn scan_baseline(hub: &BenchHub) -> anyhow::Result<(u64, f64)> {
+    let store = hub.hub.store.clone();
+    let started = Instant::now();
+    let n = tokio::task::spawn_blocking(move || store.scan_events()).await??;
+    Ok((n, started.elapsed().as_secs_f64()))
 }
 
 /// Fills the store with `n` publications at 64 in flight.
@@ -219,13 +232,5 @@ pub async fn fill(hub: &BenchHub, n: u64) -> anyhow::Result<()> {
 
 /// Resident memory of this process, in KiB.
 pub fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                l.strip_prefix("VmRSS:")
-                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
-            })
-        })
-        .unwrap_or(0)
+    setup::rss_kib_of("/proc/self/status")
 }

@@ -1,7 +1,14 @@
-//! A hub for benchmarks: started in this process on 127.0.0.1:0 with a fresh PKI and a
-//! temporary data directory, and clients over real mTLS.
-use std::{path::PathBuf, time::Duration};
+//! A hub for benchmarks: started on 127.0.0.1:0 with a fresh PKI and a temporary data
+//! directory, either in this process or in a child process (so that its resident memory is
+//! its own), and clients over real mTLS.
+use std::{
+    io::{BufRead, Write},
+    path::PathBuf,
+    process::{Child, ChildStdin, Stdio},
+    time::Duration,
+};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
@@ -12,7 +19,7 @@ use crate::{
     store::{MemberOp, Store, StoreOptions},
     tls::{
         ServerTlsFiles,
-        devpki::{DevCa, Issued, LeafSpec},
+        devpki::{DevCa, LeafSpec},
     },
 };
 
@@ -20,11 +27,57 @@ use crate::{
 pub const PUBLISHER: &str = "BENCH-PUB";
 pub const READER: &str = "BENCH-READ";
 
+/// Where a benchmark hub listens and the credentials to reach it: all a client needs, also
+/// handed from a child process to its parent as one JSON line.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Target {
+    pub addr: std::net::SocketAddr,
+    pub ca_pem: String,
+    /// (member id, certificate PEM, key PEM).
+    pub certs: Vec<(String, String, String)>,
+    /// The server's certificate and key, for a baseline server with the same TLS setup.
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
+}
+
+impl Target {
+    fn tls(&self, member: &str) -> anyhow::Result<ClientTlsConfig> {
+        let (_, cert, key) = self
+            .certs
+            .iter()
+            .find(|(id, _, _)| id == member)
+            .ok_or_else(|| anyhow::anyhow!("no member {member}"))?;
+        Ok(ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .identity(Identity::from_pem(cert, key))
+            .domain_name("localhost"))
+    }
+
+    /// A new mTLS connection as `member` to `addr` (the hub's, or a baseline server's). Each
+    /// call builds its own TLS client configuration, so no session is resumed: every
+    /// connection makes a full handshake.
+    pub async fn channel_to(
+        &self,
+        addr: std::net::SocketAddr,
+        member: &str,
+    ) -> anyhow::Result<Channel> {
+        Ok(Endpoint::from_shared(format!("https://{addr}"))?
+            .tls_config(self.tls(member)?)?
+            .tcp_nodelay(true)
+            .connect()
+            .await?)
+    }
+
+    /// A new mTLS connection to the hub as `member`.
+    pub async fn channel(&self, member: &str) -> anyhow::Result<Channel> {
+        self.channel_to(self.addr, member).await
+    }
+}
+
 pub struct BenchHub {
     pub hub: RunningHub,
     pub dir: PathBuf,
-    ca: DevCa,
-    certs: Vec<(String, Issued)>,
+    pub target: Target,
 }
 
 impl BenchHub {
@@ -93,39 +146,111 @@ impl BenchHub {
             store
                 .member(MemberOp::Register(member), Default::default())
                 .await?;
-            certs.push((id.to_string(), cert));
+            certs.push((id.to_string(), cert.cert_pem, cert.key_pem));
         }
         tokio::task::spawn_blocking(move || store.close()).await?;
         let hub = service::start(&config).await?;
-        Ok(BenchHub {
-            hub,
-            dir,
-            ca,
+        let target = Target {
+            addr: hub.addr,
+            ca_pem: ca.cert_pem.clone(),
             certs,
-        })
+            server_cert_pem: server.cert_pem,
+            server_key_pem: server.key_pem,
+        };
+        Ok(BenchHub { hub, dir, target })
     }
 
     /// A new mTLS connection as `member`.
     pub async fn channel(&self, member: &str) -> anyhow::Result<Channel> {
-        let cert = &self
-            .certs
-            .iter()
-            .find(|(id, _)| id == member)
-            .ok_or_else(|| anyhow::anyhow!("no member {member}"))?
-            .1;
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.ca.cert_pem))
-            .identity(Identity::from_pem(&cert.cert_pem, &cert.key_pem))
-            .domain_name("localhost");
-        Ok(Endpoint::from_shared(format!("https://{}", self.hub.addr))?
-            .tls_config(tls)?
-            .tcp_nodelay(true)
-            .connect()
-            .await?)
+        self.target.channel(member).await
     }
 
     pub async fn stop(self) {
         let _ = self.hub.stop().await;
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The child side of [`ChildHub`]: starts a hub, prints its [`Target`] as one JSON line on
+/// stdout, serves until stdin closes (the parent exited or is done), then stops.
+pub async fn serve_child() -> anyhow::Result<()> {
+    let hub = BenchHub::start().await?;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, &hub.target)?;
+    writeln!(out)?;
+    out.flush()?;
+    drop(out);
+    tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    })
+    .await?;
+    hub.stop().await;
+    Ok(())
+}
+
+/// A hub in a child process of this one (`cbm-hub bench --serve-child`), so that its resident
+/// memory can be read from /proc without the clients' memory in it.
+pub struct ChildHub {
+    pub target: Target,
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl ChildHub {
+    pub async fn start() -> anyhow::Result<ChildHub> {
+        let exe = std::env::current_exe()?;
+        let mut child = std::process::Command::new(exe)
+            .args(["--log", "error", "bench", "--serve-child"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout of the child hub"))?;
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line)
+        })
+        .await??;
+        let target: Target = serde_json::from_str(&line).map_err(|e| {
+            anyhow::anyhow!("the child hub did not start (its first line: {line:?}): {e}")
+        })?;
+        Ok(ChildHub {
+            target,
+            child,
+            stdin,
+        })
+    }
+
+    /// Resident memory of the child hub, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib_of(&format!("/proc/{}/status", self.child.id()))
+    }
+
+    /// Closes the child's stdin (it stops itself) and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.stdin.take());
+        let mut child = self.child;
+        tokio::task::spawn_blocking(move || child.wait()).await??;
+        Ok(())
+    }
+}
+
+/// VmRSS of a /proc status file, in KiB (0 if unreadable).
+pub fn rss_kib_of(status: &str) -> u64 {
+    std::fs::read_to_string(status)
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:")
+                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
 }

@@ -1,9 +1,17 @@
-//! `cbm-hub bench`: run the load generator and print its table.
+//! `cbm-hub bench`: run the load generator and print its tables.
 use std::time::Duration;
 
 use clap::Args;
 
-use crate::bench::{self, setup::BenchHub};
+use crate::bench::{
+    self, fanout,
+    fanout::{Fanout, Rate},
+    handshake, idle,
+    setup::BenchHub,
+};
+
+/// Sections of the benchmark, in the order they run.
+const SECTIONS: &[&str] = &["publish", "fanout", "handshake", "replay", "idle"];
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -13,24 +21,143 @@ pub struct BenchArgs {
     /// Stored events for the replay measurement.
     #[arg(long, default_value_t = 100_000)]
     pub replay_events: u64,
-    /// A short smoke run (CI): 1 s rounds, 2,000 replay events.
+    /// A short smoke run (CI, a few seconds): tiny rounds, subscriber counts and event counts.
     #[arg(long)]
     pub quick: bool,
+    /// Run only these sections (comma-separated): publish, fanout, handshake, replay, idle.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Internal: serve a benchmark hub for a parent `cbm-hub bench` (idle-memory measurement).
+    #[arg(long, hide = true)]
+    pub serve_child: bool,
+}
+
+/// Sizes of one run.
+struct Plan {
+    round: Duration,
+    levels: Vec<usize>,
+    replay_events: u64,
+    /// (subscribers, connections, fixed publish rate per second)
+    fanout: Vec<(usize, usize, u64)>,
+    idle_shared: (usize, usize),
+    idle_own: usize,
+    handshake_clients: usize,
+}
+
+impl Plan {
+    fn of(a: &BenchArgs) -> Plan {
+        if a.quick {
+            Plan {
+                round: Duration::from_millis(400),
+                levels: vec![1, 16],
+                replay_events: 500,
+                fanout: vec![(10, 10, 200)],
+                idle_shared: (200, 4),
+                idle_own: 20,
+                handshake_clients: 4,
+            }
+        } else {
+            Plan {
+                round: Duration::from_secs(a.seconds),
+                levels: vec![1, 16, 64, 256],
+                replay_events: a.replay_events,
+                // 100,000 deliveries/s at the fixed rate in both cases; 100 subscribers on their
+                // own connections, 1,000 on 100 connections (10 streams each).
+                fanout: vec![(100, 100, 1_000), (1_000, 100, 100)],
+                idle_shared: (10_000, 16),
+                idle_own: 1_000,
+                handshake_clients: 8,
+            }
+        }
+    }
+}
+
+fn ms(us: u32) -> f64 {
+    f64::from(us) / 1000.0
 }
 
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
-    let (seconds, events) = if a.quick {
-        (1, 2_000)
-    } else {
-        (a.seconds, a.replay_events)
-    };
+    if a.serve_child {
+        return bench::setup::serve_child().await;
+    }
+    for s in &a.only {
+        if !SECTIONS.contains(&s.as_str()) {
+            anyhow::bail!("--only: unknown section {s:?}; the sections are {SECTIONS:?}");
+        }
+    }
+    let wanted = |s: &str| a.only.is_empty() || a.only.iter().any(|o| o == s);
+    let plan = Plan::of(&a);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    println!("command: {command}");
     println!(
-        "cbm-hub bench: {cores} cores, {seconds} s rounds, client and server in one process over mTLS on 127.0.0.1"
+        "machine: {cores} cores; client and server share them, over mTLS on 127.0.0.1; rounds of {:.1} s",
+        plan.round.as_secs_f64()
     );
     let hub = BenchHub::start().await?;
+    if wanted("publish") {
+        publish(&hub, &plan).await?;
+    }
+    if wanted("fanout") {
+        fanout_section(&hub, &plan).await?;
+    }
+    if wanted("handshake") {
+        println!();
+        println!(
+            "connections: new TCP + full mTLS handshake (no resumption) + HTTP/2 + WhoAmI (registry lookup), {} clients; baseline: bare mTLS handshake + 1-byte echo, same server TLS config",
+            plan.handshake_clients
+        );
+        let base = handshake::bare(&hub, plan.handshake_clients, plan.round).await?;
+        let full = handshake::hub(&hub, plan.handshake_clients, plan.round).await;
+        println!("{:>22}  {:>12}  {:>6}", "", "per second", "errors");
+        println!(
+            "{:>22}  {:>12.0}  {:>6}",
+            "baseline (bare TLS)", base.per_second, base.errors
+        );
+        println!(
+            "{:>22}  {:>12.0}  {:>6}",
+            "hub (conn + WhoAmI)", full.per_second, full.errors
+        );
+        println!(
+            "{:>22}  {:>12.2}",
+            "ratio",
+            full.per_second / base.per_second.max(1.0)
+        );
+    }
+    if wanted("replay") {
+        replay(&hub, &plan).await?;
+    }
+    hub.stop().await;
+    if wanted("idle") {
+        println!();
+        println!(
+            "idle subscriptions: server RSS (hub in a child process), from /proc/<pid>/status"
+        );
+        println!(
+            "{:>8}  {:>11}  {:>11}  {:>11}  {:>12}",
+            "streams", "connections", "RSS before", "RSS after", "KiB/stream"
+        );
+        let (n, c) = plan.idle_shared;
+        for r in [
+            idle::shared(n, c, a.quick).await?,
+            idle::own(plan.idle_own, a.quick).await?,
+        ] {
+            println!(
+                "{:>8}  {:>11}  {:>8} MiB  {:>8} MiB  {:>12.1}",
+                r.streams,
+                r.connections,
+                r.rss_before_kib / 1024,
+                r.rss_after_kib / 1024,
+                r.per_stream_kib()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn publish(hub: &BenchHub, plan: &Plan) -> anyhow::Result<()> {
     println!();
     println!(
         "durable publish (1-4 KiB, mixed kinds) vs no-op RPC baseline (WhoAmI), same 4 connections"
@@ -39,18 +166,16 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         "{:>9}  {:>10}  {:>10}  {:>6}  {:>8}  {:>8}  {:>9}  {:>8}",
         "in flight", "no-op/s", "publish/s", "ratio", "p50 ms", "p99 ms", "p99.9 ms", "no-op p50"
     );
-    for (n, noop, publish) in
-        bench::publish(&hub, &[1, 16, 64, 256], Duration::from_secs(seconds)).await?
-    {
+    for (n, noop, publish) in bench::publish(hub, &plan.levels, plan.round).await? {
         println!(
             "{n:>9}  {:>10.0}  {:>10.0}  {:>6.2}  {:>8.2}  {:>8.2}  {:>9.2}  {:>8.2}{}",
             noop.per_second,
             publish.per_second,
             publish.per_second / noop.per_second.max(1.0),
-            publish.p50_us as f64 / 1000.0,
-            publish.p99_us as f64 / 1000.0,
-            publish.p999_us as f64 / 1000.0,
-            noop.p50_us as f64 / 1000.0,
+            ms(publish.p50_us),
+            ms(publish.p99_us),
+            ms(publish.p999_us),
+            ms(noop.p50_us),
             if publish.errors + noop.errors > 0 {
                 format!("  ({} errors)", publish.errors + noop.errors)
             } else {
@@ -58,21 +183,81 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             },
         );
     }
-    let stored = hub.hub.store.head();
-    if stored < events {
-        bench::fill(&hub, events - stored).await?;
-    }
-    let rss_before = bench::rss_kib();
-    let (scanned, delivered, secs) = bench::replay(&hub).await?;
+    Ok(())
+}
+
+async fn fanout_section(hub: &BenchHub, plan: &Plan) -> anyhow::Result<()> {
     println!();
-    println!("replay from sequence 0, TLP filtering on (the reader may see half of the feed)");
     println!(
-        "{scanned} events in {secs:.2} s: {:.0} events/s examined, {:.0} delivered/s ({delivered} delivered); RSS {} -> {} MiB",
-        scanned as f64 / secs,
+        "fan-out: publish-to-delivery latency and deliveries/s (CLEAR 1-4 KiB; every subscriber gets every message); baseline: a server of the same TLS/HTTP/2 stack streaming pre-encoded messages"
+    );
+    println!(
+        "{:>5}  {:>5}  {:>12}  {:>8}  {:>12}  {:>9}  {:>8}  {:>8}  {:>6}",
+        "subs",
+        "conns",
+        "publish rate",
+        "server",
+        "deliveries/s",
+        "delivered",
+        "p50 ms",
+        "p99 ms",
+        "ratio"
+    );
+    let row = |n: usize, c: usize, rate: &str, who: &str, f: &Fanout, ratio: Option<f64>| {
+        println!(
+            "{n:>5}  {c:>5}  {rate:>12}  {who:>8}  {:>12.0}  {:>8.1}%  {:>8.2}  {:>8.2}  {:>6}",
+            f.per_second,
+            100.0 * f.deliveries as f64 / f.expected.max(1) as f64,
+            ms(f.p50_us),
+            ms(f.p99_us),
+            ratio.map(|r| format!("{r:.2}")).unwrap_or_default()
+        );
+    };
+    for &(n, c, fixed) in &plan.fanout {
+        for (rate, label) in [
+            (Rate::PerSecond(fixed), format!("{fixed}/s")),
+            (Rate::Max, "max".to_string()),
+        ] {
+            let base = fanout::baseline(hub, n, c, rate, plan.round).await?;
+            let measured = fanout::hub(hub, n, c, rate, plan.round).await?;
+            row(n, c, &label, "baseline", &base, None);
+            row(
+                n,
+                c,
+                &label,
+                "hub",
+                &measured,
+                Some(measured.per_second / base.per_second.max(1.0)),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn replay(hub: &BenchHub, plan: &Plan) -> anyhow::Result<()> {
+    let stored = hub.hub.store.head();
+    if stored < plan.replay_events {
+        bench::fill(hub, plan.replay_events - stored).await?;
+    }
+    let (scanned_raw, raw_secs) = bench::scan_baseline(hub).await?;
+    let rss_before = bench::rss_kib();
+    let (scanned, delivered, secs) = bench::replay(hub).await?;
+    println!();
+    println!(
+        "replay from sequence 0, TLP filtering on (the reader may see half of the feed); baseline: a raw scan of the same sled tree (checksums checked, nothing decoded)"
+    );
+    println!(
+        "{:>9}  {:>10}  {:>11}  {:>11}  {:>7}  {:>6}  {:>13}",
+        "events", "seconds", "examined/s", "delivered/s", "scan/s", "ratio", "RSS MiB"
+    );
+    let examined = scanned as f64 / secs;
+    let raw = scanned_raw as f64 / raw_secs;
+    println!(
+        "{scanned:>9}  {secs:>10.2}  {examined:>11.0}  {:>11.0}  {raw:>7.0}  {:>6.2}  {:>6} -> {:<5}",
         delivered as f64 / secs,
+        examined / raw.max(1.0),
         rss_before / 1024,
         bench::rss_kib() / 1024
     );
-    hub.stop().await;
     Ok(())
 }

@@ -213,49 +213,63 @@ impl Progress {
     }
 }
 
+/// A batch of replayed events: (sequence, message to send if any), and the damage that ended
+/// it early.
+type Batch = (Vec<(u64, Option<Bytes>)>, Option<StoreError>);
+
+/// Reads and decides up to [`REPLAY_BATCH`] events after `after` (up to `head`) off the async
+/// workers, on the stored form of the events ([`super::encoded`]).
+fn read_batch(
+    sub: &Subscription,
+    p: &Progress,
+    after: u64,
+    head: u64,
+) -> tokio::task::JoinHandle<Batch> {
+    let store = sub.store.clone();
+    let (member, filter, registry) = (sub.member.clone(), sub.filter.clone(), p.registry.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(REPLAY_BATCH);
+        for raw in store.raw_events_after(after).take(REPLAY_BATCH) {
+            let decided = raw.and_then(|raw| {
+                super::encoded::deliver(&member, &filter, &registry, raw.payload())
+            });
+            match decided {
+                Ok((seq, _)) if seq > head => break,
+                Ok(d) => batch.push(d),
+                // The good events before a damaged one are delivered; the damaged one ends the
+                // stream with DATA_LOSS instead of being served.
+                Err(e) => return (batch, Some(e)),
+            }
+        }
+        (batch, None)
+    })
+}
+
 /// Reads storage from the cursor up to the durable head, delivering what the member may see.
+/// Each batch is decided with the member and registry as re-checked just before it is read.
 async fn replay(sub: &mut Subscription, p: &mut Progress, sink: &Sink) -> Result<(), Stop> {
     loop {
         let head = sub.store.head();
         if p.cursor >= head {
             return Ok(());
         }
-        let store = sub.store.clone();
-        let after = p.cursor;
-        // The good events before a damaged one are delivered; the damaged one ends the stream
-        // with DATA_LOSS instead of being served.
-        let (batch, damage) = tokio::task::spawn_blocking(move || {
-            let mut batch: Vec<StoredEvent> = Vec::new();
-            for e in store.events_after(after).take(REPLAY_BATCH) {
-                match e {
-                    Ok(e) if e.sequence > head => break,
-                    Ok(e) => batch.push(e),
-                    Err(e) => return (batch, Some(e)),
-                }
-            }
-            (batch, None)
-        })
-        .await
-        .map_err(|e| Stop::With(Status::internal(format!("replay task failed: {e}"))))?;
         p.recheck(sub)?;
-        for event in batch {
-            if event.sequence != p.cursor + 1 {
+        let (batch, damage) = read_batch(sub, p, p.cursor, head)
+            .await
+            .map_err(|e| Stop::With(Status::internal(format!("replay task failed: {e}"))))?;
+        for (seq, message) in batch {
+            if seq != p.cursor + 1 {
                 return Err(Stop::With(
                     StoreError::Corrupt(format!("feed gap after {}", p.cursor)).into(),
                 ));
             }
-            if let Some(delivery) = decide(&sub.member, &sub.filter, &p.registry, &event) {
-                send(
-                    sink,
-                    &sub.shutdown,
-                    FeedEvent::Encoded(encode(&event, delivery)),
-                )
-                .await?;
+            if let Some(bytes) = message {
+                send(sink, &sub.shutdown, FeedEvent::Encoded(bytes)).await?;
                 sub.metrics.delivered(Source::Replay);
                 // Replayed history is a read like any other: the access log must show it.
-                p.delivered(sub, event.sequence).await;
+                p.delivered(sub, seq).await;
             }
-            p.cursor = event.sequence;
+            p.cursor = seq;
         }
         if let Some(e) = damage {
             return Err(Stop::With(e.into()));

@@ -87,16 +87,21 @@ impl Writer {
         change: Change,
         group: &mut Group,
     ) -> Result<(Outcome, String), StoreError> {
-        let request_hash = change
-            .fingerprint
-            .clone()
-            .unwrap_or_else(|| request_hash(&change.op));
         let idem_key = change.idempotency_key.as_ref().map(|k| {
             let mut key = actor.id.as_bytes().to_vec();
             key.push(0);
             key.extend_from_slice(k.as_bytes());
             key
         });
+        // Only a request with a key is ever compared: the hash (an encoding and a SHA-256 of
+        // the whole content, on the writer thread) is not computed for the others.
+        let request_hash = match idem_key {
+            Some(_) => change
+                .fingerprint
+                .clone()
+                .unwrap_or_else(|| request_hash(&change.op)),
+            None => Vec::new(),
+        };
         if let Some(key) = &idem_key
             && let Some(record) = self.idempotency_record(key, group)?
         {

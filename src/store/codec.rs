@@ -8,7 +8,8 @@ use super::StoreError;
 
 /// Format byte of the current framing; bumped if the layout of a frame ever changes.
 const FORMAT: u8 = 1;
-const HEADER: usize = 5;
+/// Bytes before the payload: the format byte and the CRC-32.
+pub const HEADER: usize = 5;
 
 /// Encodes a message into a checksummed frame.
 pub fn frame<M: Message>(msg: &M) -> Vec<u8> {
@@ -28,15 +29,27 @@ pub fn unframe<M: Message + Default>(
     what: impl FnOnce() -> String,
 ) -> Result<M, StoreError> {
     let corrupt = |why: &str, what: String| StoreError::Corrupt(format!("{what}: {why}"));
+    match payload(bytes) {
+        Ok(p) => M::decode(p).map_err(|e| corrupt(&format!("undecodable ({e})"), what())),
+        Err(why) => Err(corrupt(why, what())),
+    }
+}
+
+/// Checks a frame and returns its payload, still encoded.
+pub fn checked(bytes: &[u8], what: impl FnOnce() -> String) -> Result<&[u8], StoreError> {
+    payload(bytes).map_err(|why| StoreError::Corrupt(format!("{}: {why}", what())))
+}
+
+fn payload(bytes: &[u8]) -> Result<&[u8], &'static str> {
     if bytes.len() < HEADER || bytes[0] != FORMAT {
-        return Err(corrupt("unknown frame format", what()));
+        return Err("unknown frame format");
     }
     let stored = u32::from_le_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
     let payload = &bytes[HEADER..];
     if crc32fast::hash(payload) != stored {
-        return Err(corrupt("checksum mismatch", what()));
+        return Err("checksum mismatch");
     }
-    M::decode(payload).map_err(|e| corrupt(&format!("undecodable ({e})"), what()))
+    Ok(payload)
 }
 
 #[cfg(test)]

@@ -80,6 +80,18 @@ impl Committed {
     }
 }
 
+/// A stored event whose checksum has been verified, still encoded.
+pub struct RawEvent {
+    frame: sled::IVec,
+}
+
+impl RawEvent {
+    /// The encoded [`StoredEvent`].
+    pub fn payload(&self) -> &[u8] {
+        &self.frame[codec::HEADER..]
+    }
+}
+
 /// Errors of the storage layer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -459,6 +471,35 @@ impl Store {
                 let (k, v) = item?;
                 codec::unframe(&v, || format!("event {}", key_u64(&k)))
             })
+    }
+
+    /// Events after `after`, in order, checksum verified but not decoded (replay decides on
+    /// the stored form, see `feed::encoded`).
+    pub fn raw_events_after(
+        &self,
+        after: u64,
+    ) -> impl Iterator<Item = Result<RawEvent, StoreError>> + use<> {
+        self.inner
+            .trees
+            .events
+            .range((after + 1).to_be_bytes()..)
+            .map(|item| {
+                let (k, frame) = item?;
+                codec::checked(&frame, || format!("event {}", key_u64(&k)))?;
+                Ok(RawEvent { frame })
+            })
+    }
+
+    /// Reads every stored event and checks its checksum, decoding nothing: the floor under any
+    /// replay, measured by `cbm-hub bench` as the replay's baseline. Returns how many were read.
+    pub fn scan_events(&self) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for item in self.inner.trees.events.iter() {
+            let (k, v) = item?;
+            codec::checked(&v, || format!("event {}", key_u64(&k)))?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Submissions in order of first publication, starting after `after_created`:
