@@ -1,12 +1,6 @@
 //! The `cbm-hub` binary: parse the command line, run the library's command, report errors.
 use clap::Parser;
 
-/// The hub allocates per request (decoded strings, HTTP/2 buffers, audit entries) on two worker
-/// threads; mimalloc's thread-local free lists cut the allocator's share of CPU (see
-/// BENCHMARKS.md for the before/after).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     quiet_on_closed_stdout();
     let cli = cbm_hub::cli::Cli::parse();
