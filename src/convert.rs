@@ -179,3 +179,23 @@ pub fn member_from_stored(m: &pb::Member) -> Result<Member, String> {
         updated_at: m.updated_at.clone(),
     })
 }
+
+/// Removes empty strings, empty lists, nulls and emptied objects from a JSON rendering of a
+/// protobuf message (whose absent fields serialize as empty values); false when `v` itself is
+/// empty. Used for submission files and for STIX properties, which may not be empty.
+pub fn prune_empty(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => {
+            a.retain_mut(prune_empty);
+            !a.is_empty()
+        }
+        Value::Object(o) => {
+            o.retain(|_, v| prune_empty(v));
+            !o.is_empty()
+        }
+        Value::Bool(_) | Value::Number(_) => true,
+    }
+}

@@ -55,26 +55,8 @@ pub fn submission(s: &pb::Submission, as_json: bool) -> anyhow::Result<()> {
 /// body kind as a key (through a JSON value; YAML tags would be `!notice`). `revise` takes it back.
 pub fn content_yaml(c: &pb::SubmissionContent) -> anyhow::Result<String> {
     let mut value = serde_json::to_value(c)?;
-    prune(&mut value);
+    crate::convert::prune_empty(&mut value);
     Ok(serde_norway::to_string(&value)?)
-}
-
-/// Removes empty strings, empty lists, nulls and emptied objects.
-fn prune(v: &mut serde_json::Value) -> bool {
-    use serde_json::Value;
-    match v {
-        Value::Null => false,
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => {
-            a.retain_mut(prune);
-            !a.is_empty()
-        }
-        Value::Object(o) => {
-            o.retain(|_, v| prune(v));
-            !o.is_empty()
-        }
-        Value::Bool(_) | Value::Number(_) => true,
-    }
 }
 
 pub fn list_page(page: &pb::ListResponse, as_json: bool, header: bool) -> anyhow::Result<()> {

@@ -48,17 +48,7 @@ impl Query {
                 }
             }
         };
-        let page_size = match r.page_size as usize {
-            0 => DEFAULT_PAGE,
-            n if n <= MAX_PAGE => n,
-            n => {
-                errs.push(
-                    "page_size",
-                    format!("{n} is over the maximum of {MAX_PAGE}"),
-                );
-                DEFAULT_PAGE
-            }
-        };
+        let page_size = page_size(&mut errs, r.page_size, DEFAULT_PAGE, MAX_PAGE);
         let after_created = if r.page_token.is_empty() {
             0
         } else {
@@ -149,4 +139,16 @@ pub fn page(store: &Store, reader: &Member, q: &Query) -> Result<pb::ListRespons
         submissions,
         next_page_token,
     })
+}
+
+/// A request's `page_size`: 0 asks for `default`; more than `max` is refused.
+pub fn page_size(errs: &mut Invalid, requested: u32, default: usize, max: usize) -> usize {
+    match requested as usize {
+        0 => default,
+        n if n <= max => n,
+        n => {
+            errs.push("page_size", format!("{n} is over the maximum of {max}"));
+            default
+        }
+    }
 }

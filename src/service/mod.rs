@@ -8,7 +8,7 @@ mod deadlines;
 mod directory;
 mod feed;
 mod hub;
-mod listing;
+pub(crate) mod listing;
 mod status;
 
 use std::{net::SocketAddr, sync::Arc};

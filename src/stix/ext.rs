@@ -75,25 +75,8 @@ pub fn block(props: serde_json::Map<String, Value>) -> Value {
     let mut inner = serde_json::Map::new();
     inner.insert("extension_type".into(), json!("property-extension"));
     inner.extend(props);
-    inner.retain(|_, v| prune(v));
+    inner.retain(|_, v| crate::convert::prune_empty(v));
     let mut ext = serde_json::Map::new();
     ext.insert(id(), Value::Object(inner));
     Value::Object(ext)
-}
-
-/// Removes empty strings, lists, objects and nulls; false when `v` itself is empty.
-fn prune(v: &mut Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => {
-            a.retain_mut(prune);
-            !a.is_empty()
-        }
-        Value::Object(o) => {
-            o.retain(|_, v| prune(v));
-            !o.is_empty()
-        }
-        Value::Bool(_) | Value::Number(_) => true,
-    }
 }

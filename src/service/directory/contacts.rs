@@ -12,6 +12,7 @@ use crate::{
         visibility,
     },
     pb::{self, submission_content::Body},
+    service::listing,
     store::Store,
 };
 
@@ -39,17 +40,7 @@ pub struct Page {
 impl Page {
     pub fn parse(r: &pb::ListContactsRequest) -> Result<Page, Invalid> {
         let mut errs = Invalid::default();
-        let size = match r.page_size as usize {
-            0 => DEFAULT_PAGE,
-            n if n <= MAX_PAGE => n,
-            n => {
-                errs.push(
-                    "page_size",
-                    format!("{n} is over the maximum of {MAX_PAGE}"),
-                );
-                0
-            }
-        };
+        let size = listing::page_size(&mut errs, r.page_size, DEFAULT_PAGE, MAX_PAGE);
         let after = if r.page_token.is_empty() {
             None
         } else {
