@@ -278,6 +278,8 @@ async fn every_request_leaves_exactly_the_expected_entry() {
         .who_am_i(pb::WhoAmIRequest {})
         .await
         .unwrap_err();
+    let suspended = wait_for(&t, base, |e| e.action == "member.suspend").await;
+    assert_eq!(suspended.detail, "audit test", "the reason is kept");
     let who = wait_for(&t, base, |e| e.action == "member.whoami").await;
     assert_eq!(
         (who.outcome.as_str(), who.cert_sha256.is_empty()),

@@ -211,7 +211,7 @@ async fn member_administration_over_mtls() {
         .bind_certificate(pb::BindCertificateRequest {
             id: "FI-MFA".into(),
             binding: Some(pb::CertificateBinding {
-                binding: Some(Binding::SpkiSha256(facts.spki_sha256)),
+                binding: Some(Binding::SpkiSha256(facts.spki_sha256.clone())),
                 note: "rotated".into(),
             }),
         })
@@ -241,6 +241,19 @@ async fn member_administration_over_mtls() {
             .bound_by,
         "spki_sha256"
     );
+    // The last binding of an active member stays: removing it would lock the member out.
+    let e = admin
+        .unbind_certificate(pb::UnbindCertificateRequest {
+            id: "FI-MFA".into(),
+            binding: Some(pb::CertificateBinding {
+                binding: Some(Binding::SpkiSha256(facts.spki_sha256)),
+                note: String::new(),
+            }),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{}", e.message());
+    assert!(e.message().contains("only binding"), "{}", e.message());
 
     // Update roles and communities.
     let m = admin

@@ -86,6 +86,7 @@ impl AdminService {
             Ok(MemberOp::SetStatus {
                 id: member_id(&r.id)?,
                 status,
+                reason: r.reason.clone(),
             })
         })
         .await

@@ -27,6 +27,8 @@ pub enum MemberOp {
     SetStatus {
         id: String,
         status: MemberStatus,
+        /// Why, as the admin gave it: kept in the audit entry.
+        reason: String,
     },
 }
 
@@ -46,6 +48,14 @@ impl MemberOp {
                 status: MemberStatus::Active,
                 ..
             } => "member.reinstate",
+        }
+    }
+
+    /// What the audit entry records beside the action: a suspension's or reinstatement's reason.
+    pub fn detail(&self) -> &str {
+        match self {
+            MemberOp::SetStatus { reason, .. } => reason,
+            _ => "",
         }
     }
 
@@ -138,9 +148,16 @@ pub fn apply(registry: &mut Registry, op: MemberOp, now: &str) -> Result<Member,
                     "member {id} has no binding {binding}"
                 )));
             }
+            // An active member left without a certificate is locked out by accident; a
+            // deliberate lock-out is a suspension, which the audit log explains.
+            if m.bindings.is_empty() && m.is_active() {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "{binding} is member {id}'s only binding: bind another first, or suspend the member"
+                )));
+            }
             m
         }
-        MemberOp::SetStatus { id, status } => {
+        MemberOp::SetStatus { id, status, .. } => {
             let mut m = existing(registry, &id)?;
             m.status = status;
             m

@@ -288,6 +288,7 @@ impl Writer {
             Command::Member { op, origin, reply } => {
                 let mut entry = origin.entry(op.action());
                 entry.object_id = op.member_id().to_string();
+                entry.detail = op.detail().to_string();
                 let mut registry = group
                     .registry
                     .take()
