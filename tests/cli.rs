@@ -168,6 +168,12 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
         .find_map(|l| l.strip_prefix("cert_sha256: "))
         .unwrap()
         .to_string();
+    let spki = out
+        .lines()
+        .find_map(|l| l.strip_prefix("spki_sha256: "))
+        .unwrap()
+        .to_string();
+    assert_eq!((spki.len(), spki == sha), (64, false));
     let (ok, _, err) = cli(
         &home,
         &ep,
@@ -215,7 +221,7 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
             "bind",
             "FI-MFA",
             "--spki-sha256",
-            &"ab".repeat(32),
+            &spki,
             "--note",
             "rotation 2027",
             "-p",

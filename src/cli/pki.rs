@@ -36,6 +36,12 @@ pub async fn run(home: &Home, cmd: PkiCommand) -> anyhow::Result<()> {
             println!("key:         {}", home.member_key(&a.member).display());
             println!("profile:     {}", home.profile_path(&a.member).display());
             println!("cert_sha256: {sha}");
+            // The SPKI hash survives re-issuing a certificate for the same key: the binding
+            // to use for rotations (`member bind --spki-sha256`).
+            let der = crate::tls::load_certs(&home.member_cert(&a.member))?;
+            let facts = crate::tls::identity::certificate_facts(der[0].as_ref())
+                .map_err(anyhow::Error::msg)?;
+            println!("spki_sha256: {}", facts.spki_sha256);
             Ok(())
         }
     }
