@@ -148,6 +148,35 @@ impl Catalogue {
         Catalogue::from_json(BUILTIN).expect("data/catalogue.json is valid")
     }
 
+    /// The built-in catalogue with the frameworks administrators added. An added framework
+    /// wins over a built-in one it clashes with (same id, or a shared reference): a release
+    /// that starts shipping a framework an admin already added must still open the data, and
+    /// what submissions cite must keep its meaning. Returns the built-in ids left out.
+    pub fn with_added(added: Vec<Framework>) -> Result<(Catalogue, Vec<String>), String> {
+        let builtin = Catalogue::builtin();
+        let clashes = |b: &Framework| {
+            added.iter().any(|a| {
+                a.id == b.id
+                    || a.measures
+                        .iter()
+                        .any(|m| b.measures.iter().any(|bm| bm.reference == m.reference))
+            })
+        };
+        let mut cat = Catalogue::default();
+        let mut skipped = Vec::new();
+        for b in builtin.frameworks {
+            if clashes(&b) {
+                skipped.push(b.id);
+            } else {
+                cat.add_framework(b)?;
+            }
+        }
+        for a in added {
+            cat.add_framework(a)?;
+        }
+        Ok((cat, skipped))
+    }
+
     /// Parses and checks a catalogue document: unique references, every measure named.
     pub fn from_json(text: &str) -> Result<Catalogue, String> {
         let file: CatalogueFile =
@@ -227,6 +256,23 @@ mod tests {
         let doc = r#"{"version":1,"frameworks":[{"id":"X","name":"x","measures":[
             {"ref":"X-1","number":"1","title":"a"},{"ref":"X-1","number":"2","title":"b"}]}]}"#;
         assert!(Catalogue::from_json(doc).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn an_added_framework_wins_over_a_builtin_one_it_clashes_with() {
+        let doc = r#"{"version":1,"frameworks":[{"id":"OAS-CBM","name":"as added","measures":[
+            {"ref":"OAS-CBM-1","number":"1","title":"added first"}]}]}"#;
+        let added = Catalogue::from_json(doc).unwrap().frameworks()[0].clone();
+        let builtin = Catalogue::builtin().frameworks().len();
+        let (cat, skipped) = Catalogue::with_added(vec![added]).unwrap();
+        assert_eq!(skipped, ["OAS-CBM"]);
+        assert_eq!(cat.frameworks().len(), builtin);
+        assert_eq!(cat.measure("OAS-CBM-1").unwrap().title, "added first");
+        assert!(
+            !cat.contains("OAS-CBM-2"),
+            "the built-in one is left out whole"
+        );
+        assert!(cat.contains("UN-CBM-1"));
     }
 
     #[test]

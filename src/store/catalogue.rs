@@ -8,14 +8,20 @@ use crate::{
 
 /// The built-in catalogue plus every stored addition.
 pub(super) fn load(tree: &sled::Tree) -> Result<Catalogue, StoreError> {
-    let mut catalogue = Catalogue::builtin();
+    let mut added = Vec::new();
     for item in tree.iter() {
         let (k, v) = item?;
         let id = String::from_utf8_lossy(&k).into_owned();
         let fw: pb::Framework = codec::unframe(&v, || format!("catalogue framework {id}"))?;
-        catalogue
-            .add_framework(Framework::from_pb(fw, true))
-            .map_err(|e| StoreError::Corrupt(format!("catalogue framework {id}: {e}")))?;
+        added.push(Framework::from_pb(fw, true));
+    }
+    let (catalogue, skipped) =
+        Catalogue::with_added(added).map_err(|e| StoreError::Corrupt(format!("catalogue: {e}")))?;
+    for id in skipped {
+        tracing::warn!(
+            framework = %id,
+            "a framework added by an administrator replaces the built-in one it clashes with"
+        );
     }
     Ok(catalogue)
 }
