@@ -6,56 +6,32 @@
 //! the first run; the virtualenv is kept in `target/tmp/python-client-venv` and rebuilt only
 //! when `requirements.txt` changes.
 use std::{
-    io::Read,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
-    time::{Duration, Instant},
+    process::Command,
+    time::Duration,
 };
 
 mod common;
 
-use common::process::{cli, serve};
+use common::process::{cli, run_bounded, serve};
 use serde_json::Value;
 
 const CLIENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/python");
 
-/// Runs `cmd` to completion within `limit`, killing it past that; panics unless it succeeds.
-/// Returns its stdout.
+/// Runs `cmd` within `limit`; panics unless it succeeds. Returns its stdout.
 fn run(cmd: &mut Command, limit: Duration) -> String {
     let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    // Drained on threads so a chatty child (pip) cannot block on a full pipe.
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    match status {
-        Some(s) if s.success() => out,
-        Some(s) => panic!("{what} failed ({s})\nstdout:\n{out}\nstderr:\n{err}"),
-        None => panic!("{what} still running after {limit:?}\nstdout:\n{out}\nstderr:\n{err}"),
+    let r = run_bounded(cmd, limit);
+    match r.status {
+        Some(s) if s.success() => r.out,
+        Some(s) => panic!(
+            "{what} failed ({s})\nstdout:\n{}\nstderr:\n{}",
+            r.out, r.err
+        ),
+        None => panic!(
+            "{what} still running after {limit:?}\nstdout:\n{}\nstderr:\n{}",
+            r.out, r.err
+        ),
     }
 }
 

@@ -4,10 +4,9 @@
 //! exactly what the hub delivers to that member.
 use std::{
     collections::{BTreeSet, HashMap},
-    io::Read,
     path::Path,
-    process::{Command, Stdio},
-    time::{Duration, Instant},
+    process::Command,
+    time::Duration,
 };
 
 use cbm_hub::{
@@ -19,7 +18,7 @@ use serde_json::Value;
 mod common;
 
 use common::{
-    process::{BIN, HubProcess, cli, serve},
+    process::{self, BIN, HubProcess, cli, serve},
     samples,
 };
 
@@ -77,42 +76,12 @@ async fn publish(hub: &HubProcess, member: &str, content: pb::SubmissionContent)
         .id
 }
 
-/// Runs the binary, killing it after `limit`: (success, stdout, stderr). Output is drained while
-/// it runs, so a full pipe never stalls the child.
+/// Runs the binary, killing it after `limit`: (success, stdout, stderr).
 fn run_bounded(home: &Path, args: &[&str], limit: Duration) -> (bool, String, String) {
-    let mut child = Command::new(BIN)
-        .args(["--home", home.to_str().unwrap()])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let drain = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = r.read_to_string(&mut text);
-            text
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        status.is_some_and(|s| s.success()),
-        out.join().unwrap(),
-        err.join().unwrap(),
-    )
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--home", home.to_str().unwrap()]).args(args);
+    let r = process::run_bounded(&mut cmd, limit);
+    (r.success(), r.out, r.err)
 }
 
 /// The objects mapped from submissions: submission id -> objects (type, id, revoked, tlp).

@@ -20,3 +20,17 @@ pub struct FilterArgs {
     #[arg(long = "cbm")]
     pub cbm_refs: Vec<String>,
 }
+
+impl FilterArgs {
+    /// A List request with these filters and every other field at its default.
+    pub fn list_request(self) -> crate::pb::ListRequest {
+        crate::pb::ListRequest {
+            kinds: self.kinds,
+            states: self.states,
+            publishers: self.publishers,
+            tlp: self.tlp,
+            cbm_refs: self.cbm_refs,
+            ..Default::default()
+        }
+    }
+}

@@ -73,16 +73,12 @@ pub async fn get(home: &Home, a: GetArgs) -> anyhow::Result<()> {
 pub async fn list(home: &Home, a: ListArgs) -> anyhow::Result<()> {
     let mut hub = a.client.hub(home).await?;
     let mut req = pb::ListRequest {
-        kinds: a.filter.kinds,
-        states: a.filter.states,
-        publishers: a.filter.publishers,
-        tlp: a.filter.tlp,
-        cbm_refs: a.filter.cbm_refs,
         updated_since: a.updated_since.unwrap_or_default(),
         include_withdrawn: a.include_withdrawn,
         page_size: a.page_size,
         page_token: a.page_token.unwrap_or_default(),
         in_reply_to: a.in_reply_to.unwrap_or_default(),
+        ..a.filter.list_request()
     };
     let mut first = true;
     loop {

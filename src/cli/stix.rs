@@ -63,14 +63,9 @@ async fn export_stix(home: &Home, a: ExportStixArgs) -> anyhow::Result<()> {
     let mut hub = a.client.hub(home).await?;
     // Only what List returns: the hub has applied the caller's audience to every item.
     let mut req = pb::ListRequest {
-        kinds: a.filter.kinds,
-        states: a.filter.states,
-        publishers: a.filter.publishers,
-        tlp: a.filter.tlp,
-        cbm_refs: a.filter.cbm_refs,
         include_withdrawn: a.include_withdrawn,
         page_size: 500,
-        ..Default::default()
+        ..a.filter.list_request()
     };
     let mut submissions = Vec::new();
     loop {

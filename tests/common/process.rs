@@ -1,9 +1,9 @@
 //! Running the real `cbm-hub` binary: an initialised home directory, `serve` as a child
 //! process, and mTLS clients built from the certificates `init` wrote.
 use std::{
-    io::{BufRead, BufReader},
+    io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
@@ -159,4 +159,55 @@ pub fn cli(home: &Path, endpoint: &str, args: &[&str]) -> (bool, String, String)
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// How a bounded run ended: its exit status (None: killed at the limit), stdout and stderr.
+pub struct Bounded {
+    pub status: Option<ExitStatus>,
+    pub out: String,
+    pub err: String,
+}
+
+impl Bounded {
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+/// Runs `cmd` to completion within `limit`, killing it past that. Output is drained on threads
+/// while it runs, so a chatty child (pip, a feed) never stalls on a full pipe.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Bounded {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = r.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Bounded {
+        status,
+        out: out.join().unwrap(),
+        err: err.join().unwrap(),
+    }
 }
