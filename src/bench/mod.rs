@@ -2,6 +2,7 @@
 //! a baseline taken in the same run on the same connections, because the machines are shared
 //! and noisy and only ratios compare across runs.
 pub mod baseline;
+pub mod cpu;
 pub mod fanout;
 pub mod handshake;
 pub mod idle;
@@ -66,6 +67,8 @@ pub struct Round {
     pub p50_us: u32,
     pub p99_us: u32,
     pub p999_us: u32,
+    /// CPU the round used (client and server: they share the process).
+    pub cpu: cpu::Used,
 }
 
 #[derive(Clone, Copy)]
@@ -83,6 +86,7 @@ async fn round(
 ) -> Round {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
+    let cpu_before = cpu::snapshot();
     let mut tasks = Vec::new();
     for t in 0..in_flight {
         let mut client =
@@ -123,6 +127,7 @@ async fn round(
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_before.until(&cpu::snapshot(), all.len() as u64);
     all.sort_unstable();
     Round {
         calls: all.len() as u64,
@@ -131,6 +136,7 @@ async fn round(
         p50_us: percentile(&all, 0.50),
         p99_us: percentile(&all, 0.99),
         p999_us: percentile(&all, 0.999),
+        cpu,
     }
 }
 

@@ -163,12 +163,22 @@ async fn publish(hub: &BenchHub, plan: &Plan) -> anyhow::Result<()> {
         "durable publish (1-4 KiB, mixed kinds) vs no-op RPC baseline (WhoAmI), same 4 connections"
     );
     println!(
-        "{:>9}  {:>10}  {:>10}  {:>6}  {:>8}  {:>8}  {:>9}  {:>8}",
-        "in flight", "no-op/s", "publish/s", "ratio", "p50 ms", "p99 ms", "p99.9 ms", "no-op p50"
+        "{:>9}  {:>10}  {:>10}  {:>6}  {:>8}  {:>8}  {:>9}  {:>9}  {:>12}  {:>13}  {:>7}",
+        "in flight",
+        "no-op/s",
+        "publish/s",
+        "ratio",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "no-op p50",
+        "no-op cpu/op",
+        "publish cpu/op",
+        "writer"
     );
     for (n, noop, publish) in bench::publish(hub, &plan.levels, plan.round).await? {
         println!(
-            "{n:>9}  {:>10.0}  {:>10.0}  {:>6.2}  {:>8.2}  {:>8.2}  {:>9.2}  {:>8.2}{}",
+            "{n:>9}  {:>10.0}  {:>10.0}  {:>6.2}  {:>8.2}  {:>8.2}  {:>9.2}  {:>9.2}  {:>9.0} us  {:>10.0} us  {:>6.0}%{}",
             noop.per_second,
             publish.per_second,
             publish.per_second / noop.per_second.max(1.0),
@@ -176,6 +186,9 @@ async fn publish(hub: &BenchHub, plan: &Plan) -> anyhow::Result<()> {
             ms(publish.p99_us),
             ms(publish.p999_us),
             ms(noop.p50_us),
+            noop.cpu.us_per_call,
+            publish.cpu.us_per_call,
+            100.0 * publish.cpu.writer_busy,
             if publish.errors + noop.errors > 0 {
                 format!("  ({} errors)", publish.errors + noop.errors)
             } else {
@@ -183,6 +196,9 @@ async fn publish(hub: &BenchHub, plan: &Plan) -> anyhow::Result<()> {
             },
         );
     }
+    println!(
+        "(cpu/op: CPU of the whole process, client and server, per completed call; writer: share of the round the store's writer thread was on a core)"
+    );
     Ok(())
 }
 

@@ -30,7 +30,7 @@ impl HubService {
     /// Validates content against the current registry, catalogue and clock.
     fn validate(
         &self,
-        content: Option<&pb::SubmissionContent>,
+        content: Option<pb::SubmissionContent>,
         previous: Option<&pb::SubmissionContent>,
     ) -> Result<(pb::SubmissionContent, Kind), Status> {
         let content = content.ok_or_else(|| Invalid::one("content", "is required"))?;
@@ -41,8 +41,8 @@ impl HubService {
             now: time::OffsetDateTime::now_utc(),
             previous,
         };
-        let valid = validate::content(&ctx, content, "content")?;
-        Ok((content.clone(), valid.kind))
+        let valid = validate::content(&ctx, &content, "content")?;
+        Ok((content, valid.kind))
     }
 
     /// The content of the latest revision of `id`, if it exists (the writer refuses a revision
@@ -191,7 +191,7 @@ impl Hub for HubService {
         let kind = kind_of(r.content.as_ref());
         self.submit(caller, Action::Publish, "", kind, || {
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
-            let (content, kind) = self.validate(r.content.as_ref(), None)?;
+            let (content, kind) = self.validate(r.content, None)?;
             Ok(Change::new(
                 ChangeOp::Publish { content, kind },
                 idempotency_key,
@@ -211,7 +211,7 @@ impl Hub for HubService {
             let id = required_id(&r.id)?;
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
             let previous = self.latest_content(&id)?;
-            let (content, kind) = self.validate(r.content.as_ref(), previous.as_ref())?;
+            let (content, kind) = self.validate(r.content, previous.as_ref())?;
             let op = ChangeOp::Revise {
                 id,
                 content,

@@ -121,7 +121,7 @@ impl Writer {
             .writes
             .push((T::Acks, key.clone(), codec::frame(&ack)));
         group.acks.insert(key, ack.clone());
-        group.events.push(event);
+        group.events.push(std::sync::Arc::new(event));
         group.next_seq += 1;
         Ok(ack)
     }

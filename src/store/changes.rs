@@ -21,18 +21,37 @@ pub struct Change {
     pub idempotency_key: Option<String>,
     /// A ping campaign this publication starts (its targets and deadline); stored with it.
     pub campaign: Option<Box<pb::PingCampaign>>,
-    /// What identifies the request for idempotency when it is not the change itself (a campaign
-    /// retried with a default deadline builds different content from the same request).
+    /// What identifies the request for idempotency, set when a key is given: the change
+    /// itself, or for a ping campaign the request it was built from (a campaign retried with a
+    /// default deadline builds different content from the same request).
     pub fingerprint: Option<Vec<u8>>,
+    /// SHA-256 (hex) of the encoded content; empty for a withdrawal.
+    pub content_hash: String,
 }
 
 impl Change {
+    /// Builds a change, hashing its content here, on the requesting task, so that the hashing
+    /// runs on every worker in parallel instead of on the single writer thread.
     pub fn new(op: ChangeOp, idempotency_key: Option<String>) -> Change {
+        let encoded = match &op {
+            ChangeOp::Publish { content, .. } | ChangeOp::Revise { content, .. } => {
+                Some(content.encode_to_vec())
+            }
+            ChangeOp::Withdraw { .. } => None,
+        };
+        let content_hash = encoded
+            .as_deref()
+            .map(|bytes| hex::encode(Sha256::digest(bytes)))
+            .unwrap_or_default();
+        let fingerprint = idempotency_key
+            .as_ref()
+            .map(|_| request_hash(&op, encoded.as_deref().unwrap_or_default()));
         Change {
             op,
             idempotency_key,
             campaign: None,
-            fingerprint: None,
+            fingerprint,
+            content_hash,
         }
     }
 }
@@ -93,13 +112,9 @@ impl Writer {
             key.extend_from_slice(k.as_bytes());
             key
         });
-        // Only a request with a key is ever compared: the hash (an encoding and a SHA-256 of
-        // the whole content, on the writer thread) is not computed for the others.
+        // Only a request with a key is ever compared; its hash was computed with the change.
         let request_hash = match idem_key {
-            Some(_) => change
-                .fingerprint
-                .clone()
-                .unwrap_or_else(|| request_hash(&change.op)),
+            Some(_) => change.fingerprint.clone().unwrap_or_default(),
             None => Vec::new(),
         };
         if let Some(key) = &idem_key
@@ -135,7 +150,7 @@ impl Writer {
                     status: "active".into(),
                     created_at: now.clone(),
                     updated_at: now,
-                    content_hash: content_hash(&content),
+                    content_hash: change.content_hash,
                     sequence: seq,
                     content: Some(content),
                     withdrawal_reason: String::new(),
@@ -188,7 +203,7 @@ impl Writer {
                 let submission = Submission {
                     revision: head.latest_revision() + 1,
                     updated_at: now,
-                    content_hash: content_hash(&content),
+                    content_hash: change.content_hash,
                     sequence: seq,
                     content: Some(content),
                     ..previous.clone()
@@ -273,6 +288,7 @@ impl Writer {
             ));
             group.campaigns.insert(id.clone(), *campaign);
         }
+        let event = std::sync::Arc::new(event);
         group.events.push(event.clone());
         group.heads.insert(id, (head, event));
         group.next_seq += 1;
@@ -350,28 +366,24 @@ fn audience_of(s: &Submission) -> AudienceRecord {
 }
 
 /// Lowercase hex SHA-256 of the canonical (prost) encoding of the content.
-pub fn content_hash(content: &SubmissionContent) -> String {
-    hex::encode(Sha256::digest(content.encode_to_vec()))
-}
-
-/// Identifies a request for idempotency: same key with another request is refused.
-fn request_hash(op: &ChangeOp) -> Vec<u8> {
+/// Identifies a request for idempotency: the same key with another request is refused.
+/// `content` is the encoded content of a publication or revision.
+fn request_hash(op: &ChangeOp, content: &[u8]) -> Vec<u8> {
     let mut h = Sha256::new();
     match op {
-        ChangeOp::Publish { content, .. } => {
+        ChangeOp::Publish { .. } => {
             h.update(b"publish\0");
-            h.update(content.encode_to_vec());
+            h.update(content);
         }
         ChangeOp::Revise {
             id,
-            content,
             expected_revision,
             ..
         } => {
             h.update(b"revise\0");
             h.update(id.as_bytes());
             h.update(expected_revision.to_be_bytes());
-            h.update(content.encode_to_vec());
+            h.update(content);
         }
         ChangeOp::Withdraw {
             id,

@@ -89,7 +89,7 @@ impl Writer {
         group: &Group,
     ) -> Result<Option<(SubmissionHead, StoredEvent)>, StoreError> {
         if let Some((h, e)) = group.heads.get(id) {
-            return Ok(Some((h.clone(), e.clone())));
+            return Ok(Some((h.clone(), StoredEvent::clone(e))));
         }
         let Some(head) = read_head(&self.trees.heads, id)? else {
             return Ok(None);

@@ -67,12 +67,13 @@ const WRITER_QUEUE: usize = 8192;
 /// audience variant, so that one encoding serves every subscriber.
 #[derive(Debug)]
 pub struct Committed {
-    pub event: StoredEvent,
+    /// Shared with the writer's group: the event is not copied to be published.
+    pub event: Arc<StoredEvent>,
     pub encoded: [std::sync::OnceLock<bytes::Bytes>; 4],
 }
 
 impl Committed {
-    pub fn new(event: StoredEvent) -> Committed {
+    pub fn new(event: Arc<StoredEvent>) -> Committed {
         Committed {
             event,
             encoded: Default::default(),

@@ -118,7 +118,7 @@ pub(super) enum T {
 pub(super) struct Group {
     pub writes: Vec<(T, Vec<u8>, Vec<u8>)>,
     /// Submission index entries and latest events changed in this group.
-    pub heads: HashMap<String, (SubmissionHead, StoredEvent)>,
+    pub heads: HashMap<String, (SubmissionHead, Arc<StoredEvent>)>,
     /// Idempotency records written in this group.
     pub idempotency: HashMap<Vec<u8>, IdempotencyRecord>,
     /// The registry with this group's changes, if any.
@@ -130,7 +130,8 @@ pub(super) struct Group {
     pub campaigns: HashMap<String, pb::PingCampaign>,
     /// The audit log state after this group's entries.
     pub audit: LogState,
-    pub events: Vec<StoredEvent>,
+    /// Events of this group, published live once it is durable (shared with `heads`).
+    pub events: Vec<Arc<StoredEvent>>,
     pending: Vec<Pending>,
     /// Whether the group changes data (and so is flushed before answering).
     durable: bool,
@@ -440,9 +441,12 @@ impl Writer {
                 self.head
                     .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
                 answer(pending, None);
-                for ev in group.events.drain(..) {
-                    // No receiver is not an error: nobody is subscribed.
-                    let _ = self.live.send(Arc::new(super::Committed::new(ev)));
+                // With nobody subscribed there is nothing to publish to.
+                if self.live.receiver_count() > 0 {
+                    for ev in group.events.drain(..) {
+                        // A receiver may have gone since the count: not an error.
+                        let _ = self.live.send(Arc::new(super::Committed::new(ev)));
+                    }
                 }
             }
             Err(e) => {
