@@ -42,6 +42,13 @@ pub struct Fanout {
     pub per_second: f64,
     pub p50_us: u32,
     pub p99_us: u32,
+    /// The hub only: latency of the publish call itself (until its durable acknowledgement),
+    /// the part of the publish-to-delivery latency spent before the feed has the message.
+    pub ack_p50_us: u32,
+    pub ack_p99_us: u32,
+    /// CPU of the process (hub or baseline server, publishers and subscribers) while messages
+    /// were sent, per delivery.
+    pub cpu: super::cpu::Used,
 }
 
 /// Sequence -> send time (microseconds since the round's epoch).
@@ -128,6 +135,7 @@ async fn tally(sent: Sent, tasks: Vec<JoinHandle<Received>>, subscribers: u64) -
         per_second: latencies.len() as f64 / seconds,
         p50_us: percentile(&latencies, 0.50),
         p99_us: percentile(&latencies, 0.99),
+        ..Fanout::default()
     }
 }
 
@@ -167,10 +175,12 @@ pub async fn hub(
             })
             .await
             .ok()?;
-        Some((r.into_inner().sequence, t0))
+        Some((r.into_inner().sequence, t0, micros(epoch) - t0))
     };
     let start = Instant::now();
-    let mut sent = Vec::new();
+    let cpu_before = super::cpu::snapshot();
+    // (sequence, send time, time to the acknowledgement)
+    let mut sent: Vec<(u64, u32, u32)> = Vec::new();
     match rate {
         Rate::PerSecond(r) => {
             let total = (r as f64 * duration.as_secs_f64()) as u64;
@@ -212,11 +222,21 @@ pub async fn hub(
             }
         }
     }
+    let cpu_after = super::cpu::snapshot();
     // A last message after the stop mark ends every subscriber.
     let last = sent.iter().map(|s| s.0).max().unwrap_or(0);
     stop_at.store(last, Ordering::Release);
     publish(publishers[0].clone(), payloads[0].clone()).await;
-    Ok(tally(sent, tasks, n as u64).await)
+    let mut acks: Vec<u32> = sent.iter().map(|s| s.2).collect();
+    acks.sort_unstable();
+    let sent = sent.into_iter().map(|(seq, t0, _)| (seq, t0)).collect();
+    let counted = tally(sent, tasks, n as u64).await;
+    Ok(Fanout {
+        ack_p50_us: percentile(&acks, 0.50),
+        ack_p99_us: percentile(&acks, 0.99),
+        cpu: cpu_before.until(&cpu_after, counted.deliveries),
+        ..counted
+    })
 }
 
 /// The baseline: the same subscribers and message sizes on the baseline server, whose
@@ -272,6 +292,7 @@ pub async fn baseline(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let start = Instant::now();
+    let cpu_before = super::cpu::snapshot();
     let mut sent = Vec::new();
     let mut seq = 1u64;
     match rate {
@@ -302,9 +323,11 @@ pub async fn baseline(
             }
         }
     }
+    let cpu_after = super::cpu::snapshot();
     stop_at.store(seq - 1, Ordering::Release);
     server.send(seq, &changes[0]);
-    let result = tally(sent, tasks, n as u64).await;
+    let mut result = tally(sent, tasks, n as u64).await;
+    result.cpu = cpu_before.until(&cpu_after, result.deliveries);
     server.stop();
     Ok(result)
 }

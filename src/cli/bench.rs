@@ -208,7 +208,7 @@ async fn fanout_section(hub: &BenchHub, plan: &Plan) -> anyhow::Result<()> {
         "fan-out: publish-to-delivery latency and deliveries/s (CLEAR 1-4 KiB; every subscriber gets every message); baseline: a server of the same TLS/HTTP/2 stack streaming pre-encoded messages"
     );
     println!(
-        "{:>5}  {:>5}  {:>12}  {:>8}  {:>12}  {:>9}  {:>8}  {:>8}  {:>6}",
+        "{:>5}  {:>5}  {:>12}  {:>8}  {:>12}  {:>9}  {:>8}  {:>8}  {:>6}  {:>15}  {:>5}  {:>10}",
         "subs",
         "conns",
         "publish rate",
@@ -217,16 +217,24 @@ async fn fanout_section(hub: &BenchHub, plan: &Plan) -> anyhow::Result<()> {
         "delivered",
         "p50 ms",
         "p99 ms",
-        "ratio"
+        "ratio",
+        "ack p50/p99 ms",
+        "cores",
+        "cpu/deliv"
     );
     let row = |n: usize, c: usize, rate: &str, who: &str, f: &Fanout, ratio: Option<f64>| {
         println!(
-            "{n:>5}  {c:>5}  {rate:>12}  {who:>8}  {:>12.0}  {:>8.1}%  {:>8.2}  {:>8.2}  {:>6}",
+            "{n:>5}  {c:>5}  {rate:>12}  {who:>8}  {:>12.0}  {:>8.1}%  {:>8.2}  {:>8.2}  {:>6}  {:>15}  {:>5.2}  {:>7.1} us",
             f.per_second,
             100.0 * f.deliveries as f64 / f.expected.max(1) as f64,
             ms(f.p50_us),
             ms(f.p99_us),
-            ratio.map(|r| format!("{r:.2}")).unwrap_or_default()
+            ratio.map(|r| format!("{r:.2}")).unwrap_or_default(),
+            ratio
+                .map(|_| format!("{:.2} / {:.2}", ms(f.ack_p50_us), ms(f.ack_p99_us)))
+                .unwrap_or_default(),
+            f.cpu.cores,
+            f.cpu.us_per_call
         );
     };
     for &(n, c, fixed) in &plan.fanout {

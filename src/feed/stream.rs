@@ -6,14 +6,14 @@
 //! cursor drops what was already sent. Storage is the truth: when the live receiver lags (the
 //! subscriber was slow) or shows a gap, the subscription goes back to reading storage from its
 //! cursor. Storage is read only up to the durable head, so nothing unacknowledged is delivered.
-use std::{sync::Arc, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use tokio::{
     sync::{broadcast::error::RecvError, mpsc},
     time::Instant,
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::Status;
 
 use super::{
@@ -138,12 +138,15 @@ pub async fn run(mut sub: Subscription, sink: Sink) {
     };
     // Held while the subscription reads storage again after falling behind the live channel.
     let mut lagging: Option<GaugeGuard> = None;
+    // Registered once for the whole stream, not once per message.
+    let mut shutdown = std::pin::pin!(sub.shutdown.clone().cancelled_owned());
     let stop = loop {
-        if let Err(stop) = replay(&mut sub, &mut state, &sink).await {
+        if let Err(stop) = replay(&mut sub, &mut state, &sink, shutdown.as_mut()).await {
             break stop;
         }
         lagging = None;
-        if let Err(stop) = follow_live(&mut sub, &mut state, &mut live, &sink).await {
+        if let Err(stop) = follow_live(&mut sub, &mut state, &mut live, &sink, shutdown.as_mut()).await
+        {
             break stop;
         }
         lagging = Some(sub.metrics.lagging());
@@ -247,7 +250,12 @@ fn read_batch(
 
 /// Reads storage from the cursor up to the durable head, delivering what the member may see.
 /// Each batch is decided with the member and registry as re-checked just before it is read.
-async fn replay(sub: &mut Subscription, p: &mut Progress, sink: &Sink) -> Result<(), Stop> {
+async fn replay(
+    sub: &mut Subscription,
+    p: &mut Progress,
+    sink: &Sink,
+    mut shutdown: Pin<&mut WaitForCancellationFutureOwned>,
+) -> Result<(), Stop> {
     loop {
         let head = sub.store.head();
         if p.cursor >= head {
@@ -264,7 +272,7 @@ async fn replay(sub: &mut Subscription, p: &mut Progress, sink: &Sink) -> Result
                 ));
             }
             if let Some(bytes) = message {
-                send(sink, &sub.shutdown, FeedEvent::Encoded(bytes)).await?;
+                send(sink, shutdown.as_mut(), FeedEvent::Encoded(bytes)).await?;
                 sub.metrics.delivered(Source::Replay);
                 // Replayed history is a read like any other: the access log must show it.
                 p.delivered(sub, seq).await;
@@ -281,17 +289,26 @@ async fn replay(sub: &mut Subscription, p: &mut Progress, sink: &Sink) -> Result
 }
 
 /// Delivers live events until the live channel lags or shows a gap (then back to storage).
+///
+/// The futures that wait for shutdown, for the client to leave and for the next heartbeat are
+/// made once, not once per event: each registers itself (a waiter list, a timer entry), and at
+/// a hundred thousand deliveries a second that registering would cost more than the delivery.
 async fn follow_live(
     sub: &mut Subscription,
     p: &mut Progress,
     live: &mut tokio::sync::broadcast::Receiver<Arc<Committed>>,
     sink: &Sink,
+    mut shutdown: Pin<&mut WaitForCancellationFutureOwned>,
 ) -> Result<(), Stop> {
+    let mut gone = std::pin::pin!(sink.closed());
+    // Deliveries move `p.next_heartbeat` without touching the timer: when it fires early, it
+    // is set again for the new time.
+    let mut beat = std::pin::pin!(tokio::time::sleep_until(p.next_heartbeat));
     loop {
         tokio::select! {
             biased;
-            _ = sub.shutdown.cancelled() => return Err(shutting_down(p.cursor)),
-            _ = sink.closed() => return Err(Stop::Gone),
+            _ = shutdown.as_mut() => return Err(shutting_down(p.cursor)),
+            _ = gone.as_mut() => return Err(Stop::Gone),
             received = live.recv() => match received {
                 Ok(committed) => {
                     let seq = committed.event.sequence;
@@ -304,7 +321,7 @@ async fn follow_live(
                     p.recheck(sub)?;
                     if let Some(delivery) = decide(&sub.member, &sub.filter, &p.registry, &committed.event) {
                         let bytes = committed.encoded[delivery as usize].get_or_init(|| encode(&committed.event, delivery)).clone();
-                        send(sink, &sub.shutdown, FeedEvent::Encoded(bytes)).await?;
+                        send(sink, shutdown.as_mut(), FeedEvent::Encoded(bytes)).await?;
                         sub.metrics.delivered(Source::Live);
                         p.delivered(sub, seq).await;
                     }
@@ -313,14 +330,19 @@ async fn follow_live(
                 Err(RecvError::Lagged(_)) => return Ok(()),
                 Err(RecvError::Closed) => return Err(shutting_down(p.cursor)),
             },
-            _ = tokio::time::sleep_until(p.next_heartbeat) => {
+            _ = beat.as_mut() => {
+                if p.next_heartbeat > Instant::now() {
+                    beat.as_mut().reset(p.next_heartbeat);
+                    continue;
+                }
                 p.recheck(sub)?;
-                let beat = FeedEventFields {
+                let heartbeat = FeedEventFields {
                     sequence: p.cursor,
                     event: Some(Event::Heartbeat(pb::Heartbeat { head: sub.store.head(), at: clock::now_rfc3339() })),
                 };
-                send(sink, &sub.shutdown, FeedEvent::Decoded(beat)).await?;
+                send(sink, shutdown.as_mut(), FeedEvent::Decoded(heartbeat)).await?;
                 p.next_heartbeat = Instant::now() + sub.heartbeat;
+                beat.as_mut().reset(p.next_heartbeat);
                 if p.delivered.since.is_some() {
                     p.delivered.record(sub).await;
                 }
@@ -337,10 +359,14 @@ fn shutting_down(cursor: u64) -> Stop {
 
 /// Sends one event, waiting for room (a slow subscriber slows only itself), unless the hub
 /// shuts down or the client leaves.
-async fn send(sink: &Sink, shutdown: &CancellationToken, event: FeedEvent) -> Result<(), Stop> {
+async fn send(
+    sink: &Sink,
+    shutdown: Pin<&mut WaitForCancellationFutureOwned>,
+    event: FeedEvent,
+) -> Result<(), Stop> {
     tokio::select! {
         biased;
-        _ = shutdown.cancelled() => Err(Stop::With(Status::unavailable("the hub is shutting down; resume from your last sequence"))),
+        _ = shutdown => Err(Stop::With(Status::unavailable("the hub is shutting down; resume from your last sequence"))),
         sent = sink.send(Ok(event)) => sent.map_err(|_| Stop::Gone),
     }
 }
