@@ -50,8 +50,8 @@ pub fn snapshot() -> Snapshot {
     let mut writer_us = 0;
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for task in tasks.flatten() {
-            let named_writer = read(&task.path().join("comm"))
-                .is_some_and(|c| c.trim_end() == WRITER_THREAD);
+            let named_writer =
+                read(&task.path().join("comm")).is_some_and(|c| c.trim_end() == WRITER_THREAD);
             if named_writer {
                 writer_us += read(&task.path().join("stat"))
                     .as_deref()

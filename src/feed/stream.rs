@@ -145,7 +145,8 @@ pub async fn run(mut sub: Subscription, sink: Sink) {
             break stop;
         }
         lagging = None;
-        if let Err(stop) = follow_live(&mut sub, &mut state, &mut live, &sink, shutdown.as_mut()).await
+        if let Err(stop) =
+            follow_live(&mut sub, &mut state, &mut live, &sink, shutdown.as_mut()).await
         {
             break stop;
         }
