@@ -353,6 +353,44 @@ async fn a_subscription_from_now_opens_with_a_heartbeat_at_the_head() {
     t.stop().await;
 }
 
+async fn next_fields(
+    s: &mut tonic::Streaming<cbm_hub::feed::wire::FeedEvent>,
+) -> cbm_hub::feed::wire::FeedEventFields {
+    tokio::time::timeout(LIMIT, s.message())
+        .await
+        .expect("a message in time")
+        .unwrap()
+        .unwrap()
+        .into_fields()
+        .unwrap()
+}
+
+/// The heartbeat timer is armed once per stream and moved by deliveries: after a delivery the
+/// next heartbeat comes one full period later, not at the time first set, and it still comes.
+#[tokio::test]
+async fn a_heartbeat_follows_the_last_delivery_by_a_full_period() {
+    let t = TestHub::start().await;
+    let mut req = request(0);
+    req.heartbeat_seconds = 1;
+    let mut s = subscribe(&t, "CL-CSIRT", req).await;
+    // Half-way through the first period, so the timer first set fires before the new time.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    publish(&t, "EE-MFA", content("one", "TLP:CLEAR", &[])).await;
+    let delivered = next_fields(&mut s).await;
+    let at = std::time::Instant::now();
+    assert_eq!(delivered.sequence, 1);
+    assert!(matches!(delivered.event, Some(Event::Change(_))));
+    let beat = next_fields(&mut s).await;
+    let after = at.elapsed();
+    assert!(matches!(beat.event, Some(Event::Heartbeat(_))), "{beat:?}");
+    assert_eq!(beat.sequence, 1, "the heartbeat carries the cursor");
+    assert!(
+        after >= Duration::from_millis(900),
+        "a heartbeat {after:?} after a delivery, within the 1 s period"
+    );
+    t.stop().await;
+}
+
 #[tokio::test]
 async fn bad_subscriptions_are_refused_with_the_field_named() {
     let t = TestHub::start().await;
