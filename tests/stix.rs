@@ -84,6 +84,20 @@ fn run_bounded(home: &Path, args: &[&str], limit: Duration) -> (bool, String, St
     (r.success(), r.out, r.err)
 }
 
+/// Runs `export stix` with `args`, reading the bundle from `out` when given (else stdout);
+/// the run must succeed and the bundle conform. Returns (its text, the bundle).
+fn export_stix(home: &Path, ep: &str, args: &[&str], out: Option<&Path>) -> (String, Value) {
+    let (ok, stdout, err) = cli(home, ep, &[&["export", "stix"], args].concat());
+    assert!(ok, "export stix {args:?}: {err}");
+    let text = match out {
+        Some(file) => std::fs::read_to_string(file).unwrap(),
+        None => stdout,
+    };
+    let bundle: Value = serde_json::from_str(&text).unwrap();
+    assert_conforms(&bundle);
+    (text, bundle)
+}
+
 /// The objects mapped from submissions: submission id -> objects (type, id, revoked, tlp).
 fn by_submission(bundle: &Value) -> HashMap<String, Vec<Value>> {
     let mut out: HashMap<String, Vec<Value>> = HashMap::new();
@@ -257,22 +271,12 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
 
     // export stix: one bundle of what the reader may currently see.
     let out = dir.path().join("export.json");
-    let (ok, _, err) = cli(
+    let (text, export) = export_stix(
         &home,
         &ep,
-        &[
-            "export",
-            "stix",
-            "-p",
-            READER,
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        &["-p", READER, "--out", out.to_str().unwrap()],
+        Some(&out),
     );
-    assert!(ok, "{err}");
-    let text = std::fs::read_to_string(&out).unwrap();
-    let export: Value = serde_json::from_str(&text).unwrap();
-    assert_conforms(&export);
     let objects = by_submission(&export);
     assert_eq!(
         objects.keys().cloned().collect::<BTreeSet<_>>(),
@@ -310,31 +314,24 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
 
     // With withdrawn submissions: the withdrawn one as revoked tombstones, without content.
     let out_all = dir.path().join("export-all.json");
-    let (ok, _, err) = cli(
+    let (_, all) = export_stix(
         &home,
         &ep,
         &[
-            "export",
-            "stix",
             "-p",
             READER,
             "--include-withdrawn",
             "-o",
             out_all.to_str().unwrap(),
         ],
+        Some(&out_all),
     );
-    assert!(ok, "{err}");
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(&out_all).unwrap()).unwrap();
-    assert_conforms(&all);
     let revoked = &by_submission(&all)[&gone];
     assert!(revoked.iter().all(|o| o["revoked"] == true), "{revoked:?}");
     assert!(!all.to_string().contains("Soon withdrawn text"));
 
     // Another member exports the same CLEAR policy under the same STIX id.
-    let (ok, mfa, err) = cli(&home, &ep, &["export", "stix", "-p", "EE-MFA"]);
-    assert!(ok, "{err}");
-    let mfa: Value = serde_json::from_str(&mfa).unwrap();
-    assert_conforms(&mfa);
+    let (_, mfa) = export_stix(&home, &ep, &["-p", "EE-MFA"], None);
     assert_eq!(
         by_submission(&mfa)[&policy][0]["id"],
         objects[&policy][0]["id"]

@@ -459,21 +459,6 @@ impl Store {
         read_event(&self.inner.trees.events, seq)
     }
 
-    /// Events after `after`, in order, checksum verified.
-    pub fn events_after(
-        &self,
-        after: u64,
-    ) -> impl Iterator<Item = Result<StoredEvent, StoreError>> + use<> {
-        self.inner
-            .trees
-            .events
-            .range((after + 1).to_be_bytes()..)
-            .map(|item| {
-                let (k, v) = item?;
-                codec::unframe(&v, || format!("event {}", key_u64(&k)))
-            })
-    }
-
     /// Events after `after`, in order, checksum verified but not decoded (replay decides on
     /// the stored form, see `feed::encoded`).
     pub fn raw_events_after(
@@ -494,13 +479,8 @@ impl Store {
     /// Reads every stored event and checks its checksum, decoding nothing: the floor under any
     /// replay, measured by `cbm-hub bench` as the replay's baseline. Returns how many were read.
     pub fn scan_events(&self) -> Result<u64, StoreError> {
-        let mut n = 0;
-        for item in self.inner.trees.events.iter() {
-            let (k, v) = item?;
-            codec::checked(&v, || format!("event {}", key_u64(&k)))?;
-            n += 1;
-        }
-        Ok(n)
+        self.raw_events_after(0)
+            .try_fold(0, |n, event| event.map(|_| n + 1))
     }
 
     /// Submissions in order of first publication, starting after `after_created`:
