@@ -2,7 +2,11 @@
 //! against the deadline.
 use time::OffsetDateTime;
 
-use super::{clock, member::Registry, visibility::may_read_revision};
+use super::{
+    audience::{Standing, sees},
+    clock,
+    member::Registry,
+};
 use crate::pb;
 
 /// What the hub says of one recipient or contact, given its answer (if any) and the deadline.
@@ -19,11 +23,12 @@ pub fn deadline_passed(deadline: &str, now: OffsetDateTime) -> bool {
     clock::parse_instant(deadline).is_ok_and(|d| now > d)
 }
 
-/// The report on `notice` (its latest revision): one line per expected recipient, that is
-/// every active member other than the sender that the revision addresses, plus anyone else who
-/// acknowledged while it could.
+/// The report on `notice` (its latest revision, whose standing is `standing`): one line per
+/// expected recipient, that is every active member other than the sender that the audience
+/// decision lets see it now, plus anyone else who acknowledged while it could.
 pub fn report(
     notice: &pb::Submission,
+    standing: &Standing<'_>,
     registry: &Registry,
     acks: &[pb::Acknowledgement],
     now: OffsetDateTime,
@@ -35,7 +40,7 @@ pub fn report(
     let mut recipients: Vec<pb::RecipientStatus> = registry
         .members()
         .iter()
-        .filter(|m| m.is_active() && m.id != notice.publisher && may_read_revision(m, notice))
+        .filter(|m| m.id != notice.publisher && sees(m, standing))
         .map(|m| pb::RecipientStatus {
             member: m.id.clone(),
             state: m.state.clone(),

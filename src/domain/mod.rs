@@ -2,6 +2,7 @@
 //! submission validation and the CBM catalogue.
 
 pub mod acks;
+pub mod audience;
 pub mod campaign;
 pub mod catalogue;
 pub mod clock;

@@ -1,13 +1,18 @@
-//! Replay on the stored form: the delivery decision from a light decode of the audience
-//! fields only, and the wire message of a full delivery spliced from the stored bytes.
+//! Replay on the stored form: the delivery decision from a light decode of the fields it reads,
+//! against the submission's current head, and the wire message of a full delivery spliced from
+//! the stored bytes.
 //!
 //! A stored event is a few KiB, almost all of it content the decision never looks at. Decoding
 //! it whole (a dozen allocated strings and the typed body), cloning the submission and encoding
 //! it again was most of the cost of a replay. Here prost decodes only the fields the decision
-//! reads ([`EventView`], unknown fields are skipped without allocating), the decision itself is
-//! the same [`decide`] as for live events, and a full delivery copies the stored submission's
+//! reads ([`EventView`], unknown fields are skipped without allocating) into the same
+//! [`ChangeFields`] the full decode gives (a property test compares them field by field), the
+//! decision itself is the same [`decide`] as for live events, against the head read once per
+//! batch ([`Heads`]), and a full delivery copies the stored submission's
 //! bytes behind a new header: the same bytes [`super::stream::encode`] would produce. The rarer
 //! deliveries (tombstones, acknowledgements) decode the event in full and use that encoder.
+use std::{collections::HashMap, sync::Arc};
+
 use bytes::{BufMut, Bytes, BytesMut};
 use prost::{
     Message,
@@ -15,20 +20,18 @@ use prost::{
 };
 
 use super::{
-    filter::{Delivery, Filter, decide},
+    filter::{ChangeFields, Delivery, Filter, decide},
     stream::encode,
 };
 use crate::{
     domain::member::{Member, Registry},
-    pb,
     store::{
         StoreError,
-        records::{self, AudienceRecord, StoredEvent},
+        records::{self, StoredEvent, SubmissionHead},
     },
 };
 
-/// The fields of a stored event that the delivery decision reads (tags of
-/// [`records::StoredEvent`]).
+/// The fields of a stored event that [`ChangeFields`] holds (tags of [`records::StoredEvent`]).
 #[derive(Clone, PartialEq, prost::Message)]
 struct EventView {
     #[prost(uint64, tag = "1")]
@@ -37,85 +40,126 @@ struct EventView {
     action: String,
     #[prost(message, optional, tag = "3")]
     submission: Option<SubmissionView>,
-    #[prost(message, optional, tag = "4")]
-    previous_audience: Option<AudienceRecord>,
     #[prost(message, optional, tag = "5")]
-    acknowledgement: Option<pb::Acknowledgement>,
+    acknowledgement: Option<AcknowledgementView>,
 }
 
-/// The envelope fields of `pb::Submission` the decision reads (same tags).
+/// The envelope fields of `pb::Submission` that [`ChangeFields`] holds (same tags).
 #[derive(Clone, PartialEq, prost::Message)]
 struct SubmissionView {
+    #[prost(string, tag = "1")]
+    id: String,
+    #[prost(uint32, tag = "2")]
+    revision: u32,
     #[prost(string, tag = "3")]
     publisher: String,
     #[prost(string, tag = "4")]
     state: String,
     #[prost(string, tag = "5")]
     kind: String,
-    #[prost(string, tag = "6")]
-    status: String,
     #[prost(message, optional, tag = "11")]
     content: Option<ContentView>,
 }
 
-/// The audience and filter fields of `pb::SubmissionContent` (same tags).
+/// The filter fields of `pb::SubmissionContent` (same tags).
 #[derive(Clone, PartialEq, prost::Message)]
 struct ContentView {
     #[prost(string, tag = "4")]
     tlp: String,
-    #[prost(string, repeated, tag = "5")]
-    recipients: Vec<String>,
     #[prost(string, tag = "6")]
     community: String,
     #[prost(string, repeated, tag = "7")]
     cbm_refs: Vec<String>,
 }
 
+/// The member of `pb::Acknowledgement` (same tag).
+#[derive(Clone, PartialEq, prost::Message)]
+struct AcknowledgementView {
+    #[prost(string, tag = "3")]
+    member: String,
+}
+
 impl EventView {
-    /// A stored event holding exactly the fields the decision reads.
-    fn skeleton(self) -> StoredEvent {
-        StoredEvent {
+    /// The decision's fields, as [`ChangeFields::of`] gives them for the full decode.
+    fn fields(&self) -> Option<ChangeFields<'_>> {
+        let s = self.submission.as_ref()?;
+        let c = s.content.as_ref();
+        Some(ChangeFields {
             sequence: self.sequence,
-            action: self.action,
-            submission: self.submission.map(|s| pb::Submission {
-                publisher: s.publisher,
-                state: s.state,
-                kind: s.kind,
-                status: s.status,
-                content: s.content.map(|c| pb::SubmissionContent {
-                    tlp: c.tlp,
-                    recipients: c.recipients,
-                    community: c.community,
-                    cbm_refs: c.cbm_refs,
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            previous_audience: self.previous_audience,
-            acknowledgement: self.acknowledgement,
-        }
+            action: &self.action,
+            id: &s.id,
+            revision: s.revision,
+            publisher: &s.publisher,
+            state: &s.state,
+            kind: &s.kind,
+            tlp: c.map_or("", |c| c.tlp.as_str()),
+            community: c.map_or("", |c| c.community.as_str()),
+            cbm_refs: c.map_or(&[], |c| c.cbm_refs.as_slice()),
+            acknowledged_by: self
+                .acknowledgement
+                .as_ref()
+                .map_or("", |a| a.member.as_str()),
+        })
     }
 }
 
-/// The decision for `reader` about the stored event `payload` (checksum already verified):
-/// its sequence, and the wire message to send, if any.
-pub fn deliver(
+/// The current heads of the submissions a replay batch meets, read once per batch.
+pub struct Heads<F> {
+    read: F,
+    known: HashMap<String, Arc<SubmissionHead>>,
+}
+
+impl<F> Heads<F>
+where
+    F: FnMut(&str) -> Result<Option<SubmissionHead>, StoreError>,
+{
+    /// Heads read with `read` (the store's durable head of a submission).
+    pub fn new(read: F) -> Self {
+        Heads {
+            read,
+            known: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, id: &str) -> Result<Arc<SubmissionHead>, StoreError> {
+        if let Some(head) = self.known.get(id) {
+            return Ok(head.clone());
+        }
+        let head = (self.read)(id)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("submission {id} has events but no index entry"))
+        })?;
+        let head = Arc::new(head);
+        self.known.insert(id.to_string(), head.clone());
+        Ok(head)
+    }
+}
+
+/// The decision for `reader` about the stored event `payload` (checksum already verified),
+/// against its submission's current head: its sequence, and the wire message to send, if any.
+pub fn deliver<F>(
     reader: &Member,
     filter: &Filter,
     registry: &Registry,
+    heads: &mut Heads<F>,
     payload: &[u8],
-) -> Result<(u64, Option<Bytes>), StoreError> {
+) -> Result<(u64, Option<Bytes>), StoreError>
+where
+    F: FnMut(&str) -> Result<Option<SubmissionHead>, StoreError>,
+{
     let undecodable =
         |e: prost::DecodeError| StoreError::Corrupt(format!("event: undecodable ({e})"));
     let view = EventView::decode(payload).map_err(undecodable)?;
     let seq = view.sequence;
-    let event = view.skeleton();
-    let Some(delivery) = decide(reader, filter, registry, &event) else {
+    let fields = view
+        .fields()
+        .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: no submission")))?;
+    let head = heads.get(fields.id)?;
+    let Some(delivery) = decide(reader, filter, registry, &fields, &head.standing()) else {
         return Ok((seq, None));
     };
-    if delivery == Delivery::Full && event.action != records::ACKNOWLEDGED {
+    if delivery == Delivery::Full && fields.action != records::ACKNOWLEDGED {
         if let Some(submission) = field(payload, 3).map_err(undecodable)? {
-            return Ok((seq, Some(full(seq, &event.action, submission))));
+            return Ok((seq, Some(full(seq, fields.action, submission))));
         }
     }
     let whole = StoredEvent::decode(payload).map_err(undecodable)?;
@@ -194,8 +238,16 @@ fn full(seq: u64, action: &str, submission: &[u8]) -> Bytes {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
-    use crate::domain::member::{MemberStatus, Role};
+    use crate::{
+        domain::{
+            audience::AudienceRecord,
+            member::{MemberStatus, Role},
+        },
+        pb,
+    };
 
     fn member(id: &str) -> Member {
         Member {
@@ -211,13 +263,86 @@ mod tests {
         }
     }
 
-    fn event(seq: u64, action: &str, tlp: &str, recipients: &[&str]) -> StoredEvent {
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![Just(String::new()), "[A-Z:+-]{1,12}", "\\PC{0,40}"]
+    }
+
+    prop_compose! {
+        /// Any stored event: every field of the event, its submission, content and
+        /// acknowledgement set or left empty, so that a field the light decode read under a
+        /// wrong tag, or missed, shows.
+        fn any_event()(
+            sequence in any::<u64>(),
+            action in prop_oneof![
+                Just(records::PUBLISHED.to_string()),
+                Just(records::REVISED.to_string()),
+                Just(records::WITHDRAWN.to_string()),
+                Just(records::ACKNOWLEDGED.to_string()),
+            ],
+            strings in proptest::collection::vec(text(), 16),
+            numbers in (any::<u32>(), any::<u64>()),
+            refs in proptest::collection::vec(text(), 0..3),
+            recipients in proptest::collection::vec(text(), 0..3),
+            present in (any::<bool>(), any::<bool>(), any::<bool>()),
+        ) -> StoredEvent {
+            let content = present.1.then(|| pb::SubmissionContent {
+                title: strings[8].clone(),
+                language: strings[9].clone(),
+                summary: strings[10].clone(),
+                tlp: strings[11].clone(),
+                recipients: recipients.clone(),
+                community: strings[12].clone(),
+                cbm_refs: refs,
+                tags: recipients,
+                ..Default::default()
+            });
+            StoredEvent {
+                sequence,
+                action,
+                submission: present.0.then(|| pb::Submission {
+                    id: strings[0].clone(),
+                    revision: numbers.0,
+                    publisher: strings[1].clone(),
+                    state: strings[2].clone(),
+                    kind: strings[3].clone(),
+                    status: strings[4].clone(),
+                    created_at: strings[5].clone(),
+                    updated_at: strings[6].clone(),
+                    content_hash: strings[7].clone(),
+                    sequence: numbers.1,
+                    content,
+                    withdrawal_reason: strings[13].clone(),
+                }),
+                previous_audience: None,
+                acknowledgement: present.2.then(|| pb::Acknowledgement {
+                    notice_id: strings[0].clone(),
+                    notice_revision: numbers.0,
+                    member: strings[14].clone(),
+                    state: strings[15].clone(),
+                    reply: strings[13].clone(),
+                    ..Default::default()
+                }),
+            }
+        }
+    }
+
+    proptest! {
+        /// The light decode gives every field of the decision exactly as the full decode does.
+        #[test]
+        fn the_light_decode_reads_every_decision_field_as_the_full_one(event in any_event()) {
+            let payload = event.encode_to_vec();
+            let view = EventView::decode(payload.as_slice()).unwrap();
+            prop_assert_eq!(view.fields(), ChangeFields::of(&event));
+        }
+    }
+
+    fn event(seq: u64, action: &str, revision: u32, tlp: &str, recipients: &[&str]) -> StoredEvent {
         StoredEvent {
             sequence: seq,
             action: action.into(),
             submission: Some(pb::Submission {
                 id: "id-1".into(),
-                revision: 2,
+                revision,
                 publisher: "PUB".into(),
                 state: "EE".into(),
                 kind: "notice".into(),
@@ -238,17 +363,13 @@ mod tests {
                 }),
                 ..Default::default()
             }),
-            previous_audience: (action != records::PUBLISHED).then(|| AudienceRecord {
-                tlp: "TLP:CLEAR".into(),
-                recipients: vec![],
-                community: String::new(),
-            }),
+            previous_audience: None,
             acknowledgement: None,
         }
     }
 
-    /// Same decision and same bytes as decoding the event in full, for every reader and kind
-    /// of change, including the narrowed audience and the withdrawal tombstones.
+    /// Same decision and same bytes as deciding on the full decode, for every reader, filter
+    /// and kind of change, against heads that narrowed, widened or withdrew.
     #[test]
     fn same_decision_and_bytes_as_the_full_decode() {
         let registry = Registry::default();
@@ -263,24 +384,46 @@ mod tests {
                 ..Default::default()
             },
         ];
-        let readers = [member("PUB"), member("R1"), member("R2")];
+        let readers = [member("PUB"), member("R1"), member("R2"), member("R3")];
         let events = [
-            event(1, records::PUBLISHED, "TLP:CLEAR", &[]),
-            event(300, records::PUBLISHED, "TLP:AMBER", &["R1"]),
-            event(70_000, records::REVISED, "TLP:RED", &["R1"]),
-            event(5, records::WITHDRAWN, "TLP:GREEN", &[]),
-            event(6, records::WITHDRAWN, "TLP:AMBER", &["R2"]),
+            event(1, records::PUBLISHED, 1, "TLP:AMBER", &["R1", "R2"]),
+            event(300, records::REVISED, 2, "TLP:RED", &["R1"]),
+            event(70_000, records::REVISED, 3, "TLP:CLEAR", &[]),
+            event(70_001, records::WITHDRAWN, 4, "TLP:CLEAR", &[]),
         ];
+        let audiences: Vec<AudienceRecord> = events
+            .iter()
+            .map(|e| AudienceRecord::of(e.submission.as_ref().unwrap()))
+            .collect();
         let mut delivered = 0;
-        for e in &events {
-            let payload = e.encode_to_vec();
-            for reader in &readers {
-                for filter in &filters {
-                    let expected = decide(reader, filter, &registry, e).map(|d| encode(e, d));
-                    let (seq, got) = deliver(reader, filter, &registry, &payload).unwrap();
-                    assert_eq!(seq, e.sequence);
-                    assert_eq!(got, expected, "{} for {}", e.action, reader.id);
-                    delivered += usize::from(got.is_some());
+        for latest in 1..=events.len() {
+            let head = SubmissionHead {
+                publisher: "PUB".into(),
+                kind: "notice".into(),
+                revision_seqs: events[..latest].iter().map(|e| e.sequence).collect(),
+                audiences: audiences[..latest].to_vec(),
+                withdrawn: latest == 4,
+                ..Default::default()
+            };
+            for e in &events[..latest] {
+                let payload = e.encode_to_vec();
+                for reader in &readers {
+                    for filter in &filters {
+                        let expected = decide(
+                            reader,
+                            filter,
+                            &registry,
+                            &ChangeFields::of(e).unwrap(),
+                            &head.standing(),
+                        )
+                        .map(|d| encode(e, d));
+                        let mut heads = Heads::new(|_: &str| Ok(Some(head.clone())));
+                        let (seq, got) =
+                            deliver(reader, filter, &registry, &mut heads, &payload).unwrap();
+                        assert_eq!(seq, e.sequence);
+                        assert_eq!(got, expected, "{} for {}", e.action, reader.id);
+                        delivered += usize::from(got.is_some());
+                    }
                 }
             }
         }
@@ -289,12 +432,14 @@ mod tests {
 
     #[test]
     fn damaged_payload_is_an_error_not_a_delivery() {
-        let payload = event(1, records::PUBLISHED, "TLP:CLEAR", &[]).encode_to_vec();
+        let payload = event(1, records::PUBLISHED, 1, "TLP:CLEAR", &[]).encode_to_vec();
         let reader = member("R1");
+        let mut heads = Heads::new(|_: &str| Ok(None));
         let r = deliver(
             &reader,
             &Filter::default(),
             &Registry::default(),
+            &mut heads,
             &payload[..40],
         );
         assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");

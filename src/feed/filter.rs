@@ -3,11 +3,11 @@
 use crate::{
     domain::{
         Invalid,
+        audience::{self, About, Receives, Standing},
         kind::Kind,
         member::{Member, Registry, check_code},
-        tlp::{Audience, Tlp, may_read},
+        tlp::Tlp,
         validate::fields,
-        visibility::may_read_revision,
     },
     pb,
     store::records::{self, StoredEvent},
@@ -43,31 +43,72 @@ impl Filter {
         })
     }
 
-    /// Does the filter select this revision? `previous_label` also counts for the label filter,
-    /// so a subscriber following a label hears that an item left its audience.
-    fn selects(
-        &self,
-        s: &pb::Submission,
-        previous_label: Option<&str>,
-        registry: &Registry,
-    ) -> bool {
-        let c = s.content.as_ref();
-        let label = c.map(|c| c.tlp.as_str());
-        (self.kinds.is_empty() || self.kinds.iter().any(|k| k.as_str() == s.kind))
-            && (self.states.is_empty() || self.states.contains(&s.state))
-            && (self.publishers.is_empty() || self.publishers.contains(&s.publisher))
-            && (self.labels.is_empty()
-                || self
-                    .labels
-                    .iter()
-                    .any(|l| Some(l.as_str()) == label || Some(l.as_str()) == previous_label))
-            && (self.cbm_refs.is_empty()
-                || c.is_some_and(|c| c.cbm_refs.iter().any(|r| self.cbm_refs.contains(r))))
+    /// Does the filter select this change? Applied to what the reader receives: the revision
+    /// (or, for an acknowledgement, the notice's revision it acknowledges).
+    fn selects(&self, c: &ChangeFields<'_>, registry: &Registry) -> bool {
+        self.selects_identity(c)
+            && (self.labels.is_empty() || self.labels.iter().any(|l| l.as_str() == c.tlp))
+            && (self.cbm_refs.is_empty() || c.cbm_refs.iter().any(|r| self.cbm_refs.contains(r)))
             && (self.communities.is_empty()
-                || c.is_some_and(|c| self.communities.contains(&c.community))
+                || self.communities.iter().any(|f| f == c.community)
                 || registry
-                    .get(&s.publisher)
+                    .get(c.publisher)
                     .is_some_and(|p| p.communities.iter().any(|pc| self.communities.contains(pc))))
+    }
+
+    /// Does the filter select the submission by what never changes across its revisions (kind,
+    /// publisher and its state)? The only filters applied to a narrowing tombstone: a reader
+    /// must learn that it lost something it had, whatever label or references the revision
+    /// that removed it carries.
+    fn selects_identity(&self, c: &ChangeFields<'_>) -> bool {
+        (self.kinds.is_empty() || self.kinds.iter().any(|k| k.as_str() == c.kind))
+            && (self.states.is_empty() || self.states.iter().any(|s| s == c.state))
+            && (self.publishers.is_empty() || self.publishers.iter().any(|p| p == c.publisher))
+    }
+}
+
+/// The fields of a stored change that the delivery decision and the filters read. Built from
+/// the full decode of an event (live) or from the light decode of its stored form (replay); the
+/// decision sees nothing else, so the two cannot disagree on a field one of them lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeFields<'a> {
+    pub sequence: u64,
+    pub action: &'a str,
+    pub id: &'a str,
+    /// The revision the change produced (for an acknowledgement, the one acknowledged).
+    pub revision: u32,
+    pub publisher: &'a str,
+    pub state: &'a str,
+    pub kind: &'a str,
+    /// Label, community and references of that revision ("" and none without content).
+    pub tlp: &'a str,
+    pub community: &'a str,
+    pub cbm_refs: &'a [String],
+    /// For an acknowledgement: who acknowledged.
+    pub acknowledged_by: &'a str,
+}
+
+impl<'a> ChangeFields<'a> {
+    /// The fields of a fully decoded event.
+    pub fn of(event: &'a StoredEvent) -> Option<ChangeFields<'a>> {
+        let s = event.submission.as_ref()?;
+        let c = s.content.as_ref();
+        Some(ChangeFields {
+            sequence: event.sequence,
+            action: &event.action,
+            id: &s.id,
+            revision: s.revision,
+            publisher: &s.publisher,
+            state: &s.state,
+            kind: &s.kind,
+            tlp: c.map_or("", |c| c.tlp.as_str()),
+            community: c.map_or("", |c| c.community.as_str()),
+            cbm_refs: c.map_or(&[], |c| c.cbm_refs.as_slice()),
+            acknowledged_by: event
+                .acknowledgement
+                .as_ref()
+                .map_or("", |a| a.member.as_str()),
+        })
     }
 }
 
@@ -78,53 +119,44 @@ pub enum Delivery {
     Full,
     /// "withdrawn" with the envelope only: the publisher withdrew it.
     Withdrawn,
-    /// "withdrawn" with the envelope only: a revision no longer addresses this reader.
+    /// "withdrawn" with the submission's identity only: the reader lost access (see
+    /// [`crate::domain::visibility::narrowed`]).
     AudienceNarrowed,
     /// "acknowledged": the acknowledgement with the notice's envelope, to the notice's sender
     /// and to the member who acknowledged.
     Acknowledgement,
 }
 
-/// The decision for `reader` about `event`; None: nothing is sent (a gap in its sequence).
+/// The decision for `reader` about a change to a submission whose current standing is
+/// `standing`; None: nothing is sent (a gap in its sequence). The audience part is the one
+/// decision of [`audience::decide`]; the filter then narrows what the reader asked for.
 pub fn decide(
     reader: &Member,
     filter: &Filter,
     registry: &Registry,
-    event: &StoredEvent,
+    change: &ChangeFields<'_>,
+    standing: &Standing<'_>,
 ) -> Option<Delivery> {
-    let s = event.submission.as_ref()?;
-    let previous = event.previous_audience.as_ref();
-    if !filter.selects(s, previous.map(|p| p.tlp.as_str()), registry) {
-        return None;
-    }
-    if event.action == records::ACKNOWLEDGED {
-        let ack = event.acknowledgement.as_ref()?;
-        let concerned = reader.id == s.publisher || reader.id == ack.member;
-        return (concerned && reader.is_active()).then_some(Delivery::Acknowledgement);
-    }
-    if reader.id == s.publisher {
-        return reader.is_active().then_some(Delivery::Full);
-    }
-    let now = may_read_revision(reader, s);
-    match event.action.as_str() {
-        records::WITHDRAWN => now.then_some(Delivery::Withdrawn),
-        _ if now => Some(Delivery::Full),
-        records::REVISED => {
-            let before = previous.is_some_and(|p| {
-                p.tlp.parse().is_ok_and(|tlp| {
-                    may_read(
-                        reader,
-                        &Audience {
-                            publisher: &s.publisher,
-                            tlp,
-                            recipients: &p.recipients,
-                            community: &p.community,
-                        },
-                    )
-                })
-            });
-            before.then_some(Delivery::AudienceNarrowed)
+    let about = if change.action == records::ACKNOWLEDGED {
+        About::Acknowledgement {
+            by: change.acknowledged_by,
         }
-        _ => None,
-    }
+    } else {
+        About::Change {
+            revision: change.revision,
+            withdrawal: change.action == records::WITHDRAWN,
+        }
+    };
+    let delivery = match audience::decide(reader, standing, about) {
+        Receives::Content => Delivery::Full,
+        Receives::Withdrawn => Delivery::Withdrawn,
+        Receives::Narrowed => Delivery::AudienceNarrowed,
+        Receives::Acknowledgement => Delivery::Acknowledgement,
+        Receives::Nothing => return None,
+    };
+    let selected = match delivery {
+        Delivery::AudienceNarrowed => filter.selects_identity(change),
+        _ => filter.selects(change, registry),
+    };
+    selected.then_some(delivery)
 }

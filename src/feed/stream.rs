@@ -17,7 +17,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::Status;
 
 use super::{
-    filter::{Delivery, Filter, decide},
+    filter::{ChangeFields, Delivery, Filter, decide},
     wire::{Event, FeedEvent, FeedEventFields},
 };
 use crate::{
@@ -25,7 +25,7 @@ use crate::{
     domain::{
         clock,
         member::{Binding, Member, Registry},
-        visibility::tombstone,
+        visibility::{narrowed, tombstone},
     },
     limits::SubscriptionSlot,
     metrics::{FeedMetrics, GaugeGuard, Source},
@@ -233,9 +233,12 @@ fn read_batch(
     let (member, filter, registry) = (sub.member.clone(), sub.filter.clone(), p.registry.clone());
     tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(REPLAY_BATCH);
+        // Each event is decided against its submission's head as it stands now, not against
+        // the audience its own revision had.
+        let mut heads = super::encoded::Heads::new(|id: &str| store.head_of(id));
         for raw in store.raw_events_after(after).take(REPLAY_BATCH) {
             let decided = raw.and_then(|raw| {
-                super::encoded::deliver(&member, &filter, &registry, raw.payload())
+                super::encoded::deliver(&member, &filter, &registry, &mut heads, raw.payload())
             });
             match decided {
                 Ok((seq, _)) if seq > head => break,
@@ -320,7 +323,11 @@ async fn follow_live(
                         return Ok(());
                     }
                     p.recheck(sub)?;
-                    if let Some(delivery) = decide(&sub.member, &sub.filter, &p.registry, &committed.event) {
+                    let head = committed.head.get();
+                    let decided = ChangeFields::of(&committed.event).and_then(|fields| {
+                        decide(&sub.member, &sub.filter, &p.registry, &fields, &head.standing())
+                    });
+                    if let Some(delivery) = decided {
                         let bytes = committed.encoded[delivery as usize].get_or_init(|| encode(&committed.event, delivery)).clone();
                         send(sink, shutdown.as_mut(), FeedEvent::Encoded(bytes)).await?;
                         sub.metrics.delivered(Source::Live);
@@ -386,9 +393,7 @@ pub fn encode(event: &StoredEvent, delivery: Delivery) -> Bytes {
             (event.action.as_str(), submission, reason, None)
         }
         Delivery::Withdrawn => (withdrawn, tombstone(&submission), "withdrawn", None),
-        Delivery::AudienceNarrowed => {
-            (withdrawn, tombstone(&submission), "audience_narrowed", None)
-        }
+        Delivery::AudienceNarrowed => (withdrawn, narrowed(&submission), "audience_narrowed", None),
         Delivery::Acknowledgement => (
             event.action.as_str(),
             tombstone(&submission),

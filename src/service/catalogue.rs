@@ -56,7 +56,7 @@ fn visible_reports(store: &Store, reader: &Member) -> Result<Vec<pb::Submission>
             let Some(latest) = latest.submission.filter(|_| !head.withdrawn) else {
                 continue;
             };
-            if let Some(view) = visibility::view(reader, &latest, &latest) {
+            if let Some(view) = visibility::view(reader, &head.standing(), &latest, &latest) {
                 out.push(view);
             }
         }

@@ -45,12 +45,23 @@ impl HubService {
         Ok((content, valid.kind))
     }
 
-    /// The content of the latest revision of `id`, if it exists (the writer refuses a revision
-    /// of what does not exist or is not the caller's; this only informs validation).
-    fn latest_content(&self, id: &str) -> Result<Option<pb::SubmissionContent>, Status> {
-        let Some(head) = self.store.head_of(id)? else {
-            return Ok(None);
-        };
+    /// The content of the latest revision of `id`, which `actor` is about to change: answers
+    /// NOT_FOUND when the actor may not see the submission and PERMISSION_DENIED when it is not
+    /// its publisher, before anything else is checked, so that no later check (the content's
+    /// validation against the previous revision, say) tells anything about a submission the
+    /// actor may not see. The writer checks again, against the state it commits on.
+    fn own_latest_content(
+        &self,
+        actor: &Member,
+        id: &str,
+    ) -> Result<Option<pb::SubmissionContent>, Status> {
+        let head = visible_head(&self.store, actor, id)?;
+        if head.publisher != actor.id {
+            return Err(Status::permission_denied(format!(
+                "only its publisher {} may change submission {id}",
+                head.publisher
+            )));
+        }
         Ok(self
             .store
             .event(head.latest_seq())?
@@ -68,17 +79,24 @@ impl HubService {
         action: Action,
         object_id: &str,
         kind: Option<String>,
-        prepare: impl FnOnce() -> Result<Change, Status>,
+        prepare: impl FnOnce(&Member) -> Result<Change, Status>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
-        let (operation, kind) = match action {
-            Action::Revise => (Operation::Revise, kind),
-            Action::Withdraw => (
-                Operation::Withdraw,
-                self.store.head_of(object_id).ok().flatten().map(|h| h.kind),
-            ),
-            _ => (Operation::Publish, kind),
+        let operation = match action {
+            Action::Revise => Operation::Revise,
+            Action::Withdraw => Operation::Withdraw,
+            _ => Operation::Publish,
         };
         let result = self.submit_change(caller, action, object_id, prepare).await;
+        // A withdrawal request names no kind: the stored one labels it once it is accepted
+        // (the caller is then its publisher); a refused one is not labelled with the kind of a
+        // submission the caller may not see.
+        let kind = match (action, &result) {
+            (Action::Withdraw, Ok(Ok(_))) => {
+                self.store.head_of(object_id).ok().flatten().map(|h| h.kind)
+            }
+            (Action::Withdraw, _) => None,
+            _ => kind,
+        };
         let outcome = match &result {
             Ok(Ok(r)) if r.get_ref().replayed => PublishOutcome::Replayed,
             Ok(Ok(_)) => PublishOutcome::Accepted,
@@ -99,7 +117,7 @@ impl HubService {
         mut caller: Caller,
         action: Action,
         object_id: &str,
-        prepare: impl FnOnce() -> Result<Change, Status>,
+        prepare: impl FnOnce(&Member) -> Result<Change, Status>,
     ) -> Result<Result<Response<pb::PublishResponse>, Status>, StoreError> {
         let name = match action {
             Action::Revise => "submission.revise",
@@ -110,7 +128,7 @@ impl HubService {
             Ok(who) => who,
             Err(status) => return Ok(Err(caller.refuse(name, object_id, status).await)),
         };
-        let change = match prepare() {
+        let change = match prepare(&who.member) {
             Ok(change) => change,
             Err(status) => return Ok(Err(caller.refuse(name, object_id, status).await)),
         };
@@ -139,14 +157,15 @@ impl HubService {
                 .unwrap_or_default(),
             _ => {
                 // Same answer whether or not the caller can see the submission.
-                visibility::view(reader, &latest, &latest).ok_or_else(not_found)?;
+                visibility::view(reader, &head.standing(), &latest, &latest)
+                    .ok_or_else(not_found)?;
                 return Err(Status::not_found(format!(
                     "submission {id} has no revision {}",
                     r.revision
                 )));
             }
         };
-        visibility::view(reader, &latest, &wanted).ok_or_else(not_found)
+        visibility::view(reader, &head.standing(), &latest, &wanted).ok_or_else(not_found)
     }
 }
 
@@ -170,6 +189,19 @@ fn idempotency_key(key: &str) -> Result<Option<String>, Status> {
     Ok(Some(key.to_string()))
 }
 
+/// The head of submission `id` if `reader` may see it (its content or its withdrawal); else
+/// NOT_FOUND, the same answer as for a submission that does not exist.
+pub(crate) fn visible_head(
+    store: &Store,
+    reader: &Member,
+    id: &str,
+) -> Result<crate::store::records::SubmissionHead, Status> {
+    store
+        .head_of(id)?
+        .filter(|head| crate::domain::audience::sees(reader, &head.standing()))
+        .ok_or_else(|| Status::not_found(format!("no submission {id} visible to {}", reader.id)))
+}
+
 fn required_id(id: &str) -> Result<String, Status> {
     if id.is_empty() {
         return Err(Invalid::one("id", "is required").into());
@@ -189,7 +221,7 @@ impl Hub for HubService {
         let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
         let kind = kind_of(r.content.as_ref());
-        self.submit(caller, Action::Publish, "", kind, || {
+        self.submit(caller, Action::Publish, "", kind, |_| {
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
             let (content, kind) = self.validate(r.content, None)?;
             Ok(Change::new(
@@ -207,10 +239,10 @@ impl Hub for HubService {
         let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
         let kind = kind_of(r.content.as_ref());
-        self.submit(caller, Action::Revise, &r.id, kind, || {
+        self.submit(caller, Action::Revise, &r.id, kind, |actor| {
             let id = required_id(&r.id)?;
+            let previous = self.own_latest_content(actor, &id)?;
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
-            let previous = self.latest_content(&id)?;
             let (content, kind) = self.validate(r.content, previous.as_ref())?;
             let op = ChangeOp::Revise {
                 id,
@@ -229,8 +261,9 @@ impl Hub for HubService {
     ) -> Result<Response<pb::PublishResponse>, Status> {
         let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
-        self.submit(caller, Action::Withdraw, &r.id, None, || {
+        self.submit(caller, Action::Withdraw, &r.id, None, |actor| {
             let id = required_id(&r.id)?;
+            self.own_latest_content(actor, &id)?;
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
             let mut errs = Invalid::default();
             validate::fields::optional(&mut errs, "reason", &r.reason, 1000, true);

@@ -127,7 +127,7 @@ pub fn page(store: &Store, reader: &Member, q: &Query) -> Result<pb::ListRespons
         if !q.matches(&latest) {
             continue;
         }
-        if let Some(view) = visibility::view(reader, &latest, &latest) {
+        if let Some(view) = visibility::view(reader, &head.standing(), &latest, &latest) {
             submissions.push(view);
         }
     }

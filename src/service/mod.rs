@@ -7,7 +7,7 @@ mod catalogue;
 mod deadlines;
 mod directory;
 mod feed;
-mod hub;
+pub(crate) mod hub;
 pub(crate) mod listing;
 mod status;
 

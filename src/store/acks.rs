@@ -6,7 +6,7 @@ use super::{
     writer::{Group, T, Writer},
 };
 use crate::{
-    domain::{clock, kind::Kind, member::Member, visibility::may_read_revision},
+    domain::{audience::sees, clock, kind::Kind, member::Member},
     pb,
 };
 
@@ -45,7 +45,7 @@ impl Writer {
         let not_found = || StoreError::NotFound(format!("no notice {id} visible to {}", actor.id));
         let (head, latest) = self.latest_in(id, group)?.ok_or_else(not_found)?;
         let notice = latest.submission.as_ref().ok_or_else(not_found)?;
-        if head.publisher != actor.id && !may_read_revision(actor, notice) {
+        if !sees(actor, &head.standing()) {
             return Err(not_found());
         }
         if head.kind != Kind::Notice.as_str() {

@@ -160,6 +160,7 @@ impl Writer {
                     publisher: actor.id.clone(),
                     kind: kind.as_str().into(),
                     revision_seqs: vec![seq],
+                    audiences: vec![AudienceRecord::of(&submission)],
                     withdrawn: false,
                     // The publish entry is sealed right after this, with the next number.
                     created_audit_seq: group.audit.next_sequence(),
@@ -206,14 +207,16 @@ impl Writer {
                     content_hash: change.content_hash,
                     sequence: seq,
                     content: Some(content),
-                    ..previous.clone()
+                    ..previous
                 };
                 head.revision_seqs.push(seq);
+                head.audiences.push(AudienceRecord::of(&submission));
                 let event = StoredEvent {
                     sequence: seq,
                     action: records::REVISED.into(),
                     submission: Some(submission),
-                    previous_audience: Some(audience_of(&previous)),
+                    // The head keeps every revision's audience; events need not.
+                    previous_audience: None,
                     acknowledgement: None,
                 };
                 (event, head)
@@ -231,15 +234,16 @@ impl Writer {
                     updated_at: now,
                     sequence: seq,
                     withdrawal_reason: reason,
-                    ..previous.clone()
+                    ..previous
                 };
                 head.revision_seqs.push(seq);
+                head.audiences.push(AudienceRecord::of(&submission));
                 head.withdrawn = true;
                 let event = StoredEvent {
                     sequence: seq,
                     action: records::WITHDRAWN.into(),
                     submission: Some(submission),
-                    previous_audience: Some(audience_of(&previous)),
+                    previous_audience: None,
                     acknowledgement: None,
                 };
                 (event, head)
@@ -309,8 +313,7 @@ impl Writer {
         let (head, latest) = self.latest_in(id, group)?.ok_or_else(not_found)?;
         if head.publisher != actor.id {
             // Reveal that the submission exists only to members who may see it.
-            let sub = latest.submission.as_ref().ok_or_else(not_found)?;
-            let visible = crate::domain::visibility::may_read_revision(actor, sub);
+            let visible = crate::domain::audience::sees(actor, &head.standing());
             return Err(if visible {
                 StoreError::PermissionDenied(format!(
                     "only its publisher {} may change submission {id}",
@@ -353,15 +356,6 @@ impl Writer {
             None => Ok(None),
             Some(v) => codec::unframe(&v, || "idempotency record".into()).map(Some),
         }
-    }
-}
-
-fn audience_of(s: &Submission) -> AudienceRecord {
-    let c = s.content.as_ref();
-    AudienceRecord {
-        tlp: c.map(|c| c.tlp.clone()).unwrap_or_default(),
-        recipients: c.map(|c| c.recipients.clone()).unwrap_or_default(),
-        community: c.map(|c| c.community.clone()).unwrap_or_default(),
     }
 }
 

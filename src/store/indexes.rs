@@ -2,7 +2,7 @@
 //! state plus the changes earlier in the writer's current group.
 use super::{
     Store, StoreError, codec, read_event, read_head,
-    records::{StoredEvent, SubmissionHead},
+    records::{AudienceRecord, StoredEvent, SubmissionHead},
     writer::{Group, Writer},
 };
 use crate::domain::kind::Kind;
@@ -46,6 +46,37 @@ pub(super) fn build_if_missing(trees: &super::Trees) -> Result<(), StoreError> {
     }
     trees.meta.insert(BUILT_KEY, b"1")?;
     trees.by_kind.flush()?;
+    Ok(())
+}
+
+/// Marks in `meta` that every head lists its revisions' audiences.
+const AUDIENCES_KEY: &[u8] = b"head_audiences";
+
+/// Gives every head of a store made before heads kept their revisions' audiences those
+/// audiences, read once from the events. Runs once; the audience decision reads heads only.
+pub(super) fn add_audiences_if_missing(trees: &super::Trees) -> Result<(), StoreError> {
+    if trees.meta.get(AUDIENCES_KEY)?.is_some() {
+        return Ok(());
+    }
+    for item in trees.heads.iter() {
+        let (k, v) = item?;
+        let id = String::from_utf8_lossy(&k).into_owned();
+        let mut head: SubmissionHead = codec::unframe(&v, || format!("index of submission {id}"))?;
+        if head.audiences.len() == head.revision_seqs.len() {
+            continue;
+        }
+        head.audiences = head
+            .revision_seqs
+            .iter()
+            .map(|seq| {
+                let event = read_event(&trees.events, *seq)?;
+                Ok(AudienceRecord::of(&event.submission.unwrap_or_default()))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        trees.heads.insert(k, codec::frame(&head))?;
+    }
+    trees.meta.insert(AUDIENCES_KEY, b"1")?;
+    trees.heads.flush()?;
     Ok(())
 }
 

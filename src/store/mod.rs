@@ -29,6 +29,7 @@ mod changes;
 mod check;
 pub mod codec;
 mod indexes;
+mod live;
 mod members;
 mod notices;
 pub mod records;
@@ -54,6 +55,7 @@ use crate::{
 };
 pub use acks::AckRequest;
 pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
+pub use live::{Committed, HeadCell};
 pub use members::MemberOp;
 use records::{StoredEvent, SubmissionHead};
 pub use writer::{Change, ChangeOp, Outcome};
@@ -62,24 +64,6 @@ pub use writer::{Change, ChangeOp, Outcome};
 const LAYOUT_VERSION: &[u8] = b"1";
 /// Commands queued for the writer; publishers wait (backpressure) beyond this.
 const WRITER_QUEUE: usize = 8192;
-
-/// A committed change as live subscribers receive it. The feed fills `encoded` lazily, once per
-/// audience variant, so that one encoding serves every subscriber.
-#[derive(Debug)]
-pub struct Committed {
-    /// Shared with the writer's group: the event is not copied to be published.
-    pub event: Arc<StoredEvent>,
-    pub encoded: [std::sync::OnceLock<bytes::Bytes>; 4],
-}
-
-impl Committed {
-    pub fn new(event: Arc<StoredEvent>) -> Committed {
-        Committed {
-            event,
-            encoded: Default::default(),
-        }
-    }
-}
 
 /// A stored event whose checksum has been verified, still encoded.
 pub struct RawEvent {
@@ -258,6 +242,7 @@ impl Store {
             catalogue: db.open_tree("catalogue")?,
         };
         indexes::build_if_missing(&trees)?;
+        indexes::add_audiences_if_missing(&trees)?;
         let catalogue = catalogue::load(&trees.catalogue)?;
         let catalogue_shared = Arc::new(RwLock::new(Arc::new(catalogue.clone())));
         let audit = audit_log::load_audit_state(&trees)?;
@@ -291,6 +276,7 @@ impl Store {
             audit,
             audit_len: audit_len.clone(),
             signer: signer.clone(),
+            live_heads: Default::default(),
         };
         let handle = std::thread::Builder::new()
             .name("cbm-writer".into())
@@ -448,10 +434,7 @@ impl Store {
     /// readers never see a change before it is acknowledged.
     pub fn head_of(&self, id: &str) -> Result<Option<SubmissionHead>, StoreError> {
         let durable = self.head();
-        Ok(read_head(&self.inner.trees.heads, id)?.and_then(|mut h| {
-            h.revision_seqs.retain(|seq| *seq <= durable);
-            (!h.revision_seqs.is_empty()).then_some(h)
-        }))
+        Ok(read_head(&self.inner.trees.heads, id)?.and_then(|h| durable_part(h, durable)))
     }
 
     /// The event with sequence `seq`, checksum verified.
@@ -546,6 +529,22 @@ fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, StoreError> 
             other => return Ok(other?),
         }
     }
+}
+
+/// A head as far as sequence `durable`: revisions after it (applied, not yet flushed) are left
+/// out, with their audiences and a withdrawal among them. None if nothing of it is durable.
+fn durable_part(mut h: SubmissionHead, durable: u64) -> Option<SubmissionHead> {
+    let kept = h
+        .revision_seqs
+        .iter()
+        .take_while(|seq| **seq <= durable)
+        .count();
+    if kept < h.revision_seqs.len() {
+        h.revision_seqs.truncate(kept);
+        h.audiences.truncate(kept);
+        h.withdrawn = false;
+    }
+    (kept > 0).then_some(h)
 }
 
 pub(crate) fn key_u64(k: &[u8]) -> u64 {

@@ -6,7 +6,7 @@ use super::{
     writer::{Group, Writer},
 };
 use crate::{
-    domain::{Invalid, kind::Kind, member::Member, visibility::may_read_revision},
+    domain::{Invalid, audience::sees, kind::Kind, member::Member},
     pb::{self, SubmissionContent, submission_content::Body},
 };
 
@@ -51,9 +51,8 @@ impl Writer {
                 format!("no notice {id} visible to {}", actor.id),
             ))
         };
-        let (head, latest) = self.latest_in(id, group)?.ok_or_else(unknown)?;
-        let sub = latest.submission.as_ref().ok_or_else(unknown)?;
-        if head.publisher != actor.id && !may_read_revision(actor, sub) {
+        let (head, _) = self.latest_in(id, group)?.ok_or_else(unknown)?;
+        if !sees(actor, &head.standing()) {
             return Err(unknown());
         }
         if head.kind != Kind::Notice.as_str() {

@@ -32,16 +32,7 @@ pub struct StoredEvent {
     pub acknowledgement: Option<pb::Acknowledgement>,
 }
 
-/// The audience fields of a revision.
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct AudienceRecord {
-    #[prost(string, tag = "1")]
-    pub tlp: String,
-    #[prost(string, repeated, tag = "2")]
-    pub recipients: Vec<String>,
-    #[prost(string, tag = "3")]
-    pub community: String,
-}
+pub use crate::domain::audience::AudienceRecord;
 
 /// Index entry of one submission: where its revisions are in the event log.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -61,11 +52,24 @@ pub struct SubmissionHead {
     /// Audit sequence of the publish entry: where searches of its access log start.
     #[prost(uint64, tag = "6")]
     pub created_audit_seq: u64,
+    /// The audience of revision `i + 1` at index `i` (a withdrawal keeps the audience it
+    /// withdrew from): what the audience decision reads, without reading any event.
+    #[prost(message, repeated, tag = "7")]
+    pub audiences: Vec<AudienceRecord>,
 }
 
 impl SubmissionHead {
     pub fn latest_revision(&self) -> u32 {
         self.revision_seqs.len() as u32
+    }
+
+    /// The submission's standing for the audience decision.
+    pub fn standing(&self) -> crate::domain::audience::Standing<'_> {
+        crate::domain::audience::Standing {
+            publisher: &self.publisher,
+            audiences: &self.audiences,
+            withdrawn: self.withdrawn,
+        }
     }
 
     pub fn latest_seq(&self) -> u64 {

@@ -177,6 +177,8 @@ pub(crate) struct Writer {
     /// Its length, shared with readers (metrics).
     pub audit_len: Arc<AtomicU64>,
     pub signer: Arc<Signer>,
+    /// The heads that live events share, kept current (see [`super::live`]).
+    pub live_heads: super::live::LiveHeads,
 }
 
 impl Writer {
@@ -441,18 +443,57 @@ impl Writer {
                 self.head
                     .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
                 answer(pending, None);
-                // With nobody subscribed there is nothing to publish to.
-                if self.live.receiver_count() > 0 {
-                    for ev in group.events.drain(..) {
-                        // A receiver may have gone since the count: not an error.
-                        let _ = self.live.send(Arc::new(super::Committed::new(ev)));
-                    }
-                }
+                self.publish_live(group);
             }
             Err(e) => {
                 self.fail(&e);
                 answer(pending, Some(unknown_outcome(&e)));
             }
+        }
+    }
+
+    /// Publishes a durable group's events to live subscribers, each with its submission's
+    /// current head, and gives the events still out of earlier groups their new heads.
+    fn publish_live(&mut self, group: &mut Group) {
+        let receivers = self.live.receiver_count() > 0;
+        // With nobody subscribed and no event out, there is nothing to build.
+        if !receivers && self.live_heads.is_empty() {
+            group.events.clear();
+            return;
+        }
+        let changed: HashMap<&str, Arc<SubmissionHead>> = group
+            .heads
+            .iter()
+            .map(|(id, (head, _))| (id.as_str(), Arc::new(head.clone())))
+            .collect();
+        for (id, head) in &changed {
+            self.live_heads.update(id, head);
+        }
+        if !receivers {
+            group.events.clear();
+            return;
+        }
+        for ev in group.events.drain(..) {
+            let Some(id) = ev.submission.as_ref().map(|s| s.id.as_str()) else {
+                continue;
+            };
+            // An acknowledgement leaves its notice's head as stored.
+            let head = || match changed.get(id) {
+                Some(head) => Some(head.clone()),
+                None => super::read_head(&self.trees.heads, id)
+                    .ok()
+                    .flatten()
+                    .map(Arc::new),
+            };
+            let Some(cell) = self.live_heads.cell(id, head) else {
+                tracing::error!(
+                    id,
+                    "a committed event's submission has no head; not published live"
+                );
+                continue;
+            };
+            // A receiver may have gone since the count: not an error.
+            let _ = self.live.send(Arc::new(super::Committed::new(ev, cell)));
         }
     }
 

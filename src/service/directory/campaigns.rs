@@ -39,12 +39,12 @@ pub fn report(
     let acks = store.acks_of(&stored.id)?;
     let mut report = campaign::report(stored, &acks, detail);
     for line in &mut report.results {
-        let Some((_, latest)) = store.latest(&line.contact_id)? else {
+        let Some((head, latest)) = store.latest(&line.contact_id)? else {
             continue;
         };
         let Some(view) = latest
             .submission
-            .and_then(|s| visibility::view(reader, &s, &s))
+            .and_then(|s| visibility::view(reader, &head.standing(), &s, &s))
         else {
             continue;
         };
@@ -153,18 +153,14 @@ fn prepare(
         },
         ..Default::default()
     };
-    // Every active contact is tested, whoever may read it, other than the admin's own. A level
-    // is content: filtering on it keeps only contacts the admin may read, so that neither the
-    // campaign nor its refusal tells the level of a contact the admin may not see.
-    let targets: Vec<pb::ContactResult> = contacts::list(store, None, &filter)?
+    // Every active contact the admin may read (the one audience decision, as the directory
+    // shows it to the admin), other than the admin's own: a contact it may not read is neither
+    // pinged nor counted.
+    let targets: Vec<pb::ContactResult> = contacts::list(store, Some(admin), &filter)?
         .into_iter()
         .filter_map(|e| e.submission)
         .filter(|s| s.publisher != admin.id)
-        .filter(|s| {
-            r.levels.is_empty()
-                || (visibility::may_read_revision(admin, s)
-                    && r.levels.iter().any(|l| l == contacts::level_of(s)))
-        })
+        .filter(|s| r.levels.is_empty() || r.levels.iter().any(|l| l == contacts::level_of(s)))
         .map(target)
         .collect();
     if targets.is_empty() {

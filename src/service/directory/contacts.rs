@@ -119,7 +119,7 @@ pub fn list(
             continue;
         };
         let sub = match reader {
-            Some(reader) => match visibility::view(reader, &latest, &latest) {
+            Some(reader) => match visibility::view(reader, &head.standing(), &latest, &latest) {
                 Some(view) => view,
                 None => continue,
             },

@@ -79,6 +79,16 @@ impl Directory for DirectoryService {
         };
         let mut errs = Invalid::default();
         id_field(&mut errs, "notice_id", &r.notice_id, true);
+        if let Err(invalid) = errs.into_result() {
+            return Err(caller.refuse(NAME, &r.notice_id, invalid.into()).await);
+        }
+        // A notice the caller may not see is not found, before any other check answers.
+        if let Err(status) =
+            crate::service::hub::visible_head(&self.store, &who.member, &r.notice_id)
+        {
+            return Err(caller.refuse(NAME, &r.notice_id, status).await);
+        }
+        let mut errs = Invalid::default();
         id_field(&mut errs, "contact_id", &r.contact_id, false);
         fields::optional(&mut errs, "reply", &r.reply, 1000, true);
         if let Err(invalid) = errs.into_result() {
@@ -114,7 +124,7 @@ impl Directory for DirectoryService {
                 errs.into_result()?;
                 // Only the sender (and admins, for a campaign) learn anything, even existence.
                 let not_found = || Status::not_found(format!("no notice {notice_id} of yours"));
-                let (_, latest) = store.latest(&notice_id)?.ok_or_else(not_found)?;
+                let (head, latest) = store.latest(&notice_id)?.ok_or_else(not_found)?;
                 let notice = latest.submission.ok_or_else(not_found)?;
                 let campaign_admin = who
                     .member
@@ -128,6 +138,7 @@ impl Directory for DirectoryService {
                 let acks = store.acks_of(&notice_id)?;
                 Ok(acks::report(
                     &notice,
+                    &head.standing(),
                     &store.registry(),
                     &acks,
                     time::OffsetDateTime::now_utc(),
