@@ -18,6 +18,8 @@ pub struct Seen {
     pub id: String,
     pub revision: u32,
     pub has_content: bool,
+    /// The envelope's content hash (empty in a narrowing tombstone).
+    pub content_hash: String,
     /// Who acknowledged and their reply, for an "acknowledged" change.
     pub acknowledged_by: Option<(String, String)>,
 }
@@ -64,6 +66,7 @@ pub async fn read_until(
                 id: s.id,
                 revision: s.revision,
                 has_content: s.content.is_some(),
+                content_hash: s.content_hash,
                 acknowledged_by: c
                     .acknowledgement
                     .as_ref()
