@@ -374,3 +374,69 @@ async fn restart_keeps_everything_and_continues_the_sequence() {
     );
     t.stop().await;
 }
+
+/// No oracle: revise, withdraw and acknowledge of a submission the caller may not see answer
+/// NOT_FOUND before any other check (a content error, a reply too long), exactly as for an id
+/// that does not exist; a member who may see it but is not its publisher is refused as such.
+#[tokio::test]
+async fn changes_to_what_the_caller_may_not_see_are_not_found_before_any_other_check() {
+    let t = TestHub::start().await;
+    let mut ee = t.hub("EE-MFA").await;
+    let mut cl = t.hub("CL-MINREL").await;
+    let mut red = samples::envelope("hidden", "TLP:RED", samples::notice());
+    red.recipients = vec!["EE-CERT".into()];
+    let hidden = ee.publish(publish(red.clone())).await.unwrap().into_inner();
+    let visible = ee
+        .publish(publish(samples::envelope(
+            "shown",
+            "TLP:CLEAR",
+            samples::notice(),
+        )))
+        .await
+        .unwrap()
+        .into_inner();
+    // A revision that validation would refuse: a deadline in the past, an unknown label.
+    let mut bad = red.clone();
+    bad.tlp = "TLP:PURPLE".into();
+    if let Some(pb::submission_content::Body::Notice(n)) = bad.body.as_mut() {
+        n.ack_deadline = "2001-01-01T00:00:00Z".into();
+    }
+    let revise = |id: &str| ReviseRequest {
+        id: id.into(),
+        content: Some(bad.clone()),
+        expected_revision: 7,
+        idempotency_key: String::new(),
+    };
+    let withdraw = |id: &str| WithdrawRequest {
+        id: id.into(),
+        reason: "x".repeat(5000),
+        ..Default::default()
+    };
+    let absent = "00000000-0000-4000-8000-000000000000";
+    for id in [hidden.id.as_str(), absent] {
+        let e = cl.revise(revise(id)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "revise {id}: {e:?}");
+        let e = cl.withdraw(withdraw(id)).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "withdraw {id}: {e:?}");
+        let e = t
+            .directory("CL-MINREL")
+            .await
+            .acknowledge(pb::AcknowledgeRequest {
+                notice_id: id.into(),
+                reply: "y".repeat(5000),
+                contact_id: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "acknowledge {id}: {e:?}");
+    }
+    // Visible but not the caller's: refused as such, still before the content is looked at.
+    let e = cl.revise(revise(&visible.id)).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let e = cl.withdraw(withdraw(&visible.id)).await.unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    // The publisher gets the content errors.
+    let e = ee.revise(revise(&hidden.id)).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    t.stop().await;
+}
