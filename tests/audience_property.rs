@@ -499,7 +499,7 @@ async fn scenario(stories: Vec<Story>, steps: Vec<Step>) {
             let seen = read_until(stream, mark, Duration::from_secs(30)).await;
             check_tombstones(m, &seen);
             let got = as_expected(&seen);
-            let want: Vec<_> = expected.drain(..).collect();
+            let want = std::mem::take(expected);
             assert_eq!(got, want, "live feed of {m} up to {mark}");
         }
     }

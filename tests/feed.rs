@@ -480,3 +480,48 @@ async fn suspension_closes_the_members_open_stream() {
     assert_eq!(status.code(), Code::PermissionDenied);
     t.stop().await;
 }
+
+/// A store written before heads kept every revision's audience gets them from its events at
+/// the next start, and replay then decides from the current head as on a new store.
+#[tokio::test]
+async fn a_store_without_head_audiences_gets_them_at_start() {
+    use cbm_hub::store::{codec, records::SubmissionHead};
+    let mut t = TestHub::start().await;
+    let (id, _) = publish(&t, "EE-MFA", content("amber", "TLP:AMBER", &["CL-CSIRT"])).await;
+    t.hub("EE-MFA")
+        .await
+        .revise(ReviseRequest {
+            id: id.clone(),
+            content: Some(content("amber v2", "TLP:AMBER", &["EE-CERT"])),
+            expected_revision: 1,
+            idempotency_key: String::new(),
+        })
+        .await
+        .unwrap();
+    t.hub.take().unwrap().stop().await.unwrap();
+    {
+        // Make it look like a store of the previous layout.
+        let db = sled::open(&t.config.data_dir).unwrap();
+        let heads = db.open_tree("heads").unwrap();
+        let raw = heads.get(id.as_bytes()).unwrap().unwrap();
+        let mut head: SubmissionHead = codec::unframe(&raw, String::new).unwrap();
+        assert_eq!(head.audiences.len(), 2);
+        head.audiences.clear();
+        heads.insert(id.as_bytes(), codec::frame(&head)).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .remove("head_audiences")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    t.hub = Some(cbm_hub::service::start(&t.config).await.expect("restart"));
+    let mut cl = subscribe(&t, "CL-CSIRT", request(0)).await;
+    let seen = read_until(&mut cl, 2, LIMIT).await;
+    assert_eq!(
+        seen.iter()
+            .map(|s| (s.sequence, s.reason.as_str(), s.has_content))
+            .collect::<Vec<_>>(),
+        vec![(2, "audience_narrowed", false)]
+    );
+    t.stop().await;
+}

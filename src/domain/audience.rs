@@ -153,33 +153,30 @@ pub fn decide(reader: &Member, s: &Standing<'_>, about: About<'_>) -> Receives {
             ..
         }
     );
-    if s.withdrawn {
+    if s.withdrawn && in_audience {
         // Every revision reads as the withdrawal's tombstone; in the feed only the withdrawal
-        // says so, the changes before it are not replayed to anyone but the publisher.
-        let tombstone = in_audience && (withdrawal || matches!(about, About::Revision(_)));
-        if tombstone {
-            return Receives::Withdrawn;
-        }
+        // itself says so: the changes before it are not replayed to anyone but the publisher.
+        return if withdrawal || matches!(about, About::Revision(_)) {
+            Receives::Withdrawn
+        } else {
+            Receives::Nothing
+        };
     }
-    match about {
-        About::Revision(n) if in_audience && !s.withdrawn && s.admits(reader, n) => {
-            Receives::Content
-        }
-        About::Change { .. } if !withdrawal && !(in_audience && s.withdrawn) => {
-            let lost_here = s.admits(reader, n - 1) && !s.admits(reader, n);
-            if in_audience && s.admits(reader, n) {
-                Receives::Content
-            } else if lost_here
-                && (in_audience || !(n + 1..=latest).any(|later| s.admits(reader, later)))
-            {
-                // A reader still in the audience hears every loss, as it heard every revision;
-                // one outside it hears only the last time it lost access.
-                Receives::Narrowed
-            } else {
-                Receives::Nothing
-            }
-        }
-        _ => Receives::Nothing,
+    if withdrawal {
+        // Outside the audience it withdrew from: nothing (any loss of access was told before).
+        return Receives::Nothing;
+    }
+    if in_audience && s.admits(reader, n) {
+        return Receives::Content;
+    }
+    let lost_here =
+        matches!(about, About::Change { .. }) && s.admits(reader, n - 1) && !s.admits(reader, n);
+    // A reader still in the audience hears of every loss, as it heard of every revision; one
+    // outside it hears only of the last time it lost access.
+    if lost_here && (in_audience || !(n + 1..=latest).any(|later| s.admits(reader, later))) {
+        Receives::Narrowed
+    } else {
+        Receives::Nothing
     }
 }
 

@@ -323,8 +323,8 @@ async fn follow_live(
                         return Ok(());
                     }
                     p.recheck(sub)?;
-                    let head = committed.head.get();
                     let decided = ChangeFields::of(&committed.event).and_then(|fields| {
+                        let head = committed.head.read();
                         decide(&sub.member, &sub.filter, &p.registry, &fields, &head.standing())
                     });
                     if let Some(delivery) = decided {

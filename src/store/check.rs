@@ -3,7 +3,7 @@
 //! and signed checkpoints. Run at start (unless disabled) and by `cbm-hub check`.
 use super::{
     Store, StoreError, codec, key_u64, read_head,
-    records::{StoredEvent, SubmissionHead},
+    records::{AudienceRecord, StoredEvent, SubmissionHead},
 };
 use crate::pb;
 
@@ -67,6 +67,14 @@ impl Store {
                                 i + 1,
                                 s.id,
                                 s.revision
+                            ));
+                        }
+                        // The audience decision reads the head's copy of each revision's
+                        // audience: it must be the revision's own.
+                        if h.audiences.get(i) != Some(&AudienceRecord::of(&s)) {
+                            note(format!(
+                                "submission {id}: the index holds another audience for revision {} than its event {seq}",
+                                i + 1
                             ));
                         }
                     }

@@ -46,7 +46,13 @@ impl HeadCell {
 
     /// The head as it stands now.
     pub fn get(&self) -> Arc<SubmissionHead> {
-        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.read().clone()
+    }
+
+    /// The head as it stands now, borrowed (no reference count touched: subscribers read it
+    /// once per delivery).
+    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Arc<SubmissionHead>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn set(&self, head: Arc<SubmissionHead>) {
