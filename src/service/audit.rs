@@ -231,9 +231,14 @@ impl Audit for AuditService {
                 let size = page_size(r.page_size)?;
                 let after = token(&r.page_token)?;
                 // Only the publisher learns anything, including whether the submission exists.
+                let reader = store.registry().get(&member).cloned();
                 let head = store
                     .head_of(&r.submission_id)?
-                    .filter(|h| h.publisher == member)
+                    .filter(|h| {
+                        reader.as_ref().is_some_and(|m| {
+                            crate::domain::audience::sees_access_log(m, &h.standing())
+                        })
+                    })
                     .ok_or_else(|| {
                         Status::not_found(format!("no submission {} of yours", r.submission_id))
                     })?;
