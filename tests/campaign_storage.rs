@@ -15,7 +15,7 @@ use cbm_hub::{
     pb::{
         self, directory_client::DirectoryClient, hub_client::HubClient, submission_content::Body,
     },
-    store::{Change, ChangeOp, MemberOp, codec},
+    store::{CampaignStart, Change, ChangeOp, MemberOp, codec},
     tls::devpki::LeafSpec,
 };
 use common::{MEMBERS, Spec, TestHub, samples, sha256_hex};
@@ -137,7 +137,10 @@ async fn a_campaign_over_520_members_works() {
             .into_inner();
         assert_eq!(listed.submissions.len(), 1, "{id}");
         let ping = &listed.submissions[0];
-        assert_eq!(ping.content.as_ref().unwrap().recipients, [id.clone()]);
+        assert_eq!(
+            ping.content.as_ref().unwrap().recipients,
+            std::slice::from_ref(id)
+        );
         DirectoryClient::new(channel)
             .acknowledge(pb::AcknowledgeRequest {
                 notice_id: ping.id.clone(),
@@ -353,4 +356,106 @@ async fn a_campaign_stored_as_one_notice_to_every_member_still_reports_and_close
             && e.detail.contains("0 of 4 contacts answered")),
         "closed with its figures"
     );
+}
+
+/// A ping notice to `member` as the service builds it (`severity`: to make the writer refuse it,
+/// since the sender has no severity schema).
+fn ping_to(member: &str, severity: &str) -> Change {
+    let mut content = samples::envelope(
+        "Points-of-contact directory ping",
+        "TLP:AMBER",
+        Body::Notice(pb::Notice {
+            category: "ping".into(),
+            subject: "Please confirm your point of contact".into(),
+            text: "A test of the directory.".into(),
+            ack_deadline: in_seconds(3600),
+            severity: severity.into(),
+            ..Default::default()
+        }),
+    );
+    content.recipients = vec![member.into()];
+    Change::new(
+        ChangeOp::Publish {
+            content,
+            kind: Kind::Notice,
+        },
+        None,
+    )
+}
+
+#[tokio::test]
+async fn a_campaign_whose_notice_is_refused_sends_nothing() {
+    let t = TestHub::start_with(&with_secretariat()).await;
+    let mut lines = Vec::new();
+    for member in ["EE-CERT", "EE-MFA"] {
+        let r = t
+            .hub(member)
+            .await
+            .publish(pb::PublishRequest {
+                content: Some(contact(member)),
+                idempotency_key: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        lines.push(pb::ContactResult {
+            state: "EE".into(),
+            member: member.into(),
+            contact_id: r.id,
+            ..Default::default()
+        });
+    }
+    let store = t.store().clone();
+    let admin = store.registry().get("SECRETARIAT").unwrap().clone();
+    let campaign = |second_severity: &str| CampaignStart {
+        record: pb::PingCampaign {
+            started_by: "SECRETARIAT".into(),
+            deadline: in_seconds(3600),
+            status: "open".into(),
+            results: lines.clone(),
+            ..Default::default()
+        },
+        notices: vec![
+            ("EE-CERT".into(), ping_to("EE-CERT", "")),
+            ("EE-MFA".into(), ping_to("EE-MFA", second_severity)),
+        ],
+        idempotency_key: Some("atomic".into()),
+        fingerprint: b"the request".to_vec(),
+    };
+    let head = store.head();
+    let err = store
+        .start_campaign(admin.clone(), Origin::hub(), campaign("high"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("severity"), "{err}");
+    // Nothing of it: no notice for the first member, no campaign, no number used, key free.
+    assert_eq!(store.head(), head);
+    assert!(store.campaigns().unwrap().is_empty());
+    let listed = t
+        .hub("EE-CERT")
+        .await
+        .list(pb::ListRequest {
+            kinds: vec!["notice".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.submissions.is_empty(), "{listed:?}");
+    let started = store
+        .start_campaign(admin, Origin::hub(), campaign(""))
+        .await
+        .unwrap();
+    assert!(!started.replayed);
+    assert_eq!(started.sequence, head + 2, "gapless: two notices");
+    let stored = store.campaign(&started.id).unwrap().unwrap();
+    assert_eq!(stored.results.len(), 2);
+    assert!(store.check().unwrap().is_empty());
+    let audit: Vec<_> = store.audit_after(0).map(Result::unwrap).collect();
+    let outcomes: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "ping.campaign.start")
+        .map(|e| e.outcome.as_str())
+        .collect();
+    assert_eq!(outcomes, ["refused", "allowed"]);
 }
