@@ -1,4 +1,5 @@
-//! Starting ping campaigns and reporting on them.
+//! Starting ping campaigns: the contacts tested and one notice per tested member (the reports
+//! are in `reports`).
 use std::collections::BTreeSet;
 
 use prost::Message;
