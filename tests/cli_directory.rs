@@ -71,13 +71,20 @@ fn examples_publish_then_contacts_ping_ack_catalogue_and_matrix_work_from_the_cl
         "{out}"
     );
 
+    // HUB-ADMIN reads the hub-wide GREEN contact as a subscriber: it is tested. EE-CERT answers
+    // the ping notice it got, whose id the report names.
     let out = ok(&home, &ep, &["ping", "start", "-p", "HUB-ADMIN", "--json"]);
     let campaign = json(&out);
     let id = campaign["id"].as_str().unwrap();
     assert_eq!(campaign["contacts"], 1);
-    ok(&home, &ep, &["ack", id, "-p", "EE-CERT"]);
+    let ping = campaign["results"][0]["notice_id"].as_str().unwrap();
+    assert_ne!(ping, id);
+    ok(&home, &ep, &["ack", ping, "-p", "EE-CERT"]);
     let out = ok(&home, &ep, &["ping", "show", id, "-p", "HUB-ADMIN"]);
     assert!(out.contains("1 of 1 contacts answered (100%)"), "{out}");
+    assert!(out.contains(ping), "{out}");
+    let out = ok(&home, &ep, &["ack-report", id, "-p", "HUB-ADMIN"]);
+    assert!(out.contains("1 of 1 acknowledged"), "{out}");
     let out = ok(&home, &ep, &["contacts", "-p", "CL-CSIRT"]);
     assert!(out.contains("acknowledged"), "{out}");
 

@@ -22,7 +22,7 @@ pub struct ContactsArgs {
 
 #[derive(Debug, Args)]
 pub struct AckArgs {
-    /// Id of the notice acknowledged.
+    /// Id of the notice acknowledged (for a ping campaign: the ping notice you received).
     pub notice_id: String,
     /// Short reply sent with the acknowledgement.
     #[arg(long, default_value = "")]
@@ -37,7 +37,7 @@ pub struct AckArgs {
 
 #[derive(Debug, Args)]
 pub struct AckReportArgs {
-    /// Id of one of your notices.
+    /// Id of one of your notices, or (admins) of a ping campaign or one of its notices.
     pub notice_id: String,
     #[command(flatten)]
     pub client: ClientArgs,
@@ -45,7 +45,8 @@ pub struct AckReportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PingCommand {
-    /// Start a ping campaign to every active point of contact, or a community's (admins).
+    /// Start a ping campaign to every active point of contact you may read, or a community's
+    /// (admins): one notice per member holding tested contacts.
     Start(PingStartArgs),
     /// A campaign's report: per state and per contact, whether and when it answered.
     Show(PingShowArgs),
@@ -312,6 +313,7 @@ fn campaign_report(c: &pb::PingCampaign, as_json: bool) -> anyhow::Result<()> {
         "STATUS",
         "ANSWERED AT",
         "CONTACT",
+        "NOTICE",
     ])];
     for t in &c.results {
         contacts.push(vec![
@@ -322,6 +324,7 @@ fn campaign_report(c: &pb::PingCampaign, as_json: bool) -> anyhow::Result<()> {
             t.status.clone(),
             t.answered_at.clone(),
             t.contact_id.clone(),
+            t.notice_id.clone(),
         ]);
     }
     output::table(&contacts);

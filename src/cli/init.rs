@@ -50,11 +50,13 @@ const fn sample(
 }
 
 const SAMPLE_MEMBERS: &[Sample] = &[
+    // Also a subscriber, in no community: it reads what is addressed to every reader (CLEAR,
+    // hub-wide GREEN), which is what a ping campaign tests, and nothing addressed to others.
     sample(
         "HUB-ADMIN",
         "HUB",
         "Hub administrator",
-        &[Role::Admin, Role::Auditor],
+        &[Role::Admin, Role::Auditor, Role::Subscriber],
         &[],
     ),
     sample(

@@ -37,25 +37,41 @@ pub fn report(
         Some(pb::submission_content::Body::Notice(n)) => n.ack_deadline.clone(),
         _ => String::new(),
     };
-    let mut recipients: Vec<pb::RecipientStatus> = registry
+    // Who the notice is for is the one audience decision, asked member by member.
+    let expected = registry
         .members()
         .iter()
         .filter(|m| m.id != notice.publisher && sees(m, standing))
-        .map(|m| pb::RecipientStatus {
-            member: m.id.clone(),
-            state: m.state.clone(),
-            ..Default::default()
-        })
+        .map(|m| line(&m.id, &m.state))
         .collect();
+    tally(&notice.id, notice.revision, deadline, expected, acks, now)
+}
+
+/// An expected recipient, before any answer.
+pub fn line(member: &str, state: &str) -> pb::RecipientStatus {
+    pb::RecipientStatus {
+        member: member.into(),
+        state: state.into(),
+        ..Default::default()
+    }
+}
+
+/// The report on `expected` recipients given `acks` (a member's earliest answer counts; an
+/// acknowledgement by a member not expected adds its line). Callers pass only what the reader
+/// may learn of.
+pub fn tally(
+    notice_id: &str,
+    revision: u32,
+    deadline: String,
+    mut recipients: Vec<pb::RecipientStatus>,
+    acks: &[pb::Acknowledgement],
+    now: OffsetDateTime,
+) -> pb::AcknowledgementReport {
     for ack in acks {
         let line = match recipients.iter_mut().find(|r| r.member == ack.member) {
             Some(line) => line,
             None => {
-                recipients.push(pb::RecipientStatus {
-                    member: ack.member.clone(),
-                    state: ack.state.clone(),
-                    ..Default::default()
-                });
+                recipients.push(line(&ack.member, &ack.state));
                 recipients.last_mut().expect("just pushed")
             }
         };
@@ -75,8 +91,8 @@ pub fn report(
         recipients.iter().filter(|r| f(r)).count() as u32
     };
     pb::AcknowledgementReport {
-        notice_id: notice.id.clone(),
-        notice_revision: notice.revision,
+        notice_id: notice_id.to_string(),
+        notice_revision: revision,
         deadline_passed: deadline_passed(&deadline, now),
         deadline,
         expected: recipients.len() as u32,

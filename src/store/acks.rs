@@ -70,7 +70,7 @@ impl Writer {
                 "notice {id} is withdrawn"
             )));
         }
-        let contact_ids = self.answered_contacts(actor, &req, group)?;
+        let (contact_ids, campaign) = self.answered_contacts(actor, &req, group)?;
         // Acknowledging "all my contacts" and then one of them by name (or the other way round)
         // is the same answer again: nothing new is recorded.
         if let Some(mut earlier) = self.covering_ack(id, &actor.id, &contact_ids, group)? {
@@ -99,7 +99,7 @@ impl Writer {
         for contact in &ack.contact_ids {
             let verified = Verified {
                 at: now.clone(),
-                campaign: id.clone(),
+                campaign: campaign.clone(),
             };
             group.writes.push((
                 T::Verified,
@@ -173,19 +173,20 @@ impl Writer {
     }
 
     /// The contacts an acknowledgement answers for: those of the member that its campaign
-    /// tested (all, or the one named); none for a notice outside a campaign.
+    /// tested through this notice (all, or the one named); none for a notice outside a
+    /// campaign. With the campaign's id (empty outside a campaign).
     fn answered_contacts(
         &self,
         actor: &Member,
         req: &AckRequest,
         group: &Group,
-    ) -> Result<Vec<String>, StoreError> {
-        let campaign = self.campaign_in(&req.notice_id, group)?;
+    ) -> Result<(Vec<String>, String), StoreError> {
+        let campaign = self.campaign_of_notice_in(&req.notice_id, group)?;
         let invalid =
             |reason: String| StoreError::Invalid(crate::domain::Invalid::one("contact_id", reason));
         let Some(campaign) = campaign else {
             return if req.contact_id.is_empty() {
-                Ok(Vec::new())
+                Ok((Vec::new(), String::new()))
             } else {
                 Err(invalid(format!(
                     "notice {} is not a ping campaign; leave contact_id empty",
@@ -196,17 +197,17 @@ impl Writer {
         let mine: Vec<String> = campaign
             .results
             .iter()
-            .filter(|t| t.member == actor.id)
+            .filter(|t| t.member == actor.id && t.notice_id == req.notice_id)
             .map(|t| t.contact_id.clone())
             .collect();
         if req.contact_id.is_empty() {
-            return Ok(mine);
+            return Ok((mine, campaign.id));
         }
         if mine.contains(&req.contact_id) {
-            Ok(vec![req.contact_id.clone()])
+            Ok((vec![req.contact_id.clone()], campaign.id))
         } else {
             Err(invalid(format!(
-                "{} is not one of your contacts tested by campaign {}",
+                "{} is not one of your contacts tested by ping {}",
                 req.contact_id, req.notice_id
             )))
         }

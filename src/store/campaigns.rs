@@ -1,5 +1,12 @@
-//! Ping campaigns as stored: the targets and deadline (written with the campaign's ping notice),
-//! and the record that the deadline has passed.
+//! Ping campaigns as stored: the targets, the notice each tested member got, and the deadline
+//! (written with the notices, see `campaign_start`), and the record that the deadline has
+//! passed.
+//!
+//! A campaign stored before notices were sent per member has one notice, whose id is the
+//! campaign's, and targets without a notice id: [`read`] gives those targets the campaign's
+//! id, so that every reader sees one shape.
+use std::collections::BTreeSet;
+
 use super::{
     Store, StoreError, codec,
     writer::{Command, Group, T, Writer},
@@ -13,6 +20,45 @@ use crate::{
 pub const OPEN: &str = "open";
 pub const CLOSED: &str = "closed";
 
+/// The distinct ping notices of a campaign, in order.
+pub fn notices(c: &pb::PingCampaign) -> Vec<String> {
+    let ids: BTreeSet<&str> = c.results.iter().map(|l| l.notice_id.as_str()).collect();
+    ids.into_iter().map(str::to_string).collect()
+}
+
+/// A stored campaign in today's shape (a campaign of one notice gets its id as every notice id).
+fn normalised(mut c: pb::PingCampaign) -> pb::PingCampaign {
+    for line in &mut c.results {
+        if line.notice_id.is_empty() {
+            line.notice_id = c.id.clone();
+        }
+    }
+    c
+}
+
+fn read(tree: &sled::Tree, id: &str) -> Result<Option<pb::PingCampaign>, StoreError> {
+    match tree.get(id.as_bytes())? {
+        None => Ok(None),
+        Some(v) => {
+            codec::unframe(&v, || format!("ping campaign {id}")).map(|c| Some(normalised(c)))
+        }
+    }
+}
+
+/// The campaign that sent notice `notice` (`indexed`: the campaign id the index holds for it).
+fn of_notice(
+    notice: &str,
+    indexed: Option<String>,
+    campaign: impl Fn(&str) -> Result<Option<pb::PingCampaign>, StoreError>,
+) -> Result<Option<pb::PingCampaign>, StoreError> {
+    let found = match indexed {
+        Some(id) => campaign(&id)?,
+        // A campaign of one notice has no index entry: it is stored under the notice's id.
+        None => campaign(notice)?,
+    };
+    Ok(found.filter(|c| c.results.iter().any(|l| l.notice_id == notice)))
+}
+
 impl Writer {
     pub(super) fn campaign_in(
         &self,
@@ -25,6 +71,19 @@ impl Writer {
         read(&self.trees.campaigns, id)
     }
 
+    /// The campaign that sent ping notice `notice`, this group's included.
+    pub(super) fn campaign_of_notice_in(
+        &self,
+        notice: &str,
+        group: &Group,
+    ) -> Result<Option<pb::PingCampaign>, StoreError> {
+        let indexed = match group.campaign_notices.get(notice) {
+            Some(id) => Some(id.clone()),
+            None => campaign_id(&self.trees.campaign_notices, notice)?,
+        };
+        of_notice(notice, indexed, |id| self.campaign_in(id, group))
+    }
+
     /// Marks a campaign closed (once) and audits its final figures. Returns the campaign's
     /// report, and the audit entry when this call closed it.
     pub(super) fn prepare_close(
@@ -35,10 +94,21 @@ impl Writer {
         let mut stored = self
             .campaign_in(id, group)?
             .ok_or_else(|| StoreError::NotFound(format!("no ping campaign {id}")))?;
-        let mut acks = self.trees_acks_of(id)?;
-        acks.extend(group.acks.values().filter(|a| a.notice_id == id).cloned());
+        let notices = notices(&stored);
+        let mut acks = Vec::new();
+        for notice in &notices {
+            acks.extend(self.trees_acks_of(notice)?);
+        }
+        acks.extend(
+            group
+                .acks
+                .values()
+                .filter(|a| notices.contains(&a.notice_id))
+                .cloned(),
+        );
+        let counted = self.counted(&stored, group)?;
         if stored.status == CLOSED {
-            return Ok((campaign::report(stored, &acks, true), None));
+            return Ok((campaign::report(counted, &acks, true), None));
         }
         stored.status = CLOSED.into();
         stored.closed_at = clock::now_rfc3339();
@@ -46,7 +116,15 @@ impl Writer {
             .writes
             .push((T::Campaigns, id.as_bytes().to_vec(), codec::frame(&stored)));
         group.campaigns.insert(id.to_string(), stored.clone());
-        let report = campaign::report(stored, &acks, true);
+        let report = campaign::report(
+            pb::PingCampaign {
+                status: stored.status,
+                closed_at: stored.closed_at,
+                ..counted
+            },
+            &acks,
+            true,
+        );
         let mut entry = Origin::hub().entry("ping.campaign.close");
         entry.object_id = id.to_string();
         entry.detail = format!(
@@ -54,6 +132,34 @@ impl Writer {
             report.deadline, report.answered, report.contacts, report.answered_on_time
         );
         Ok((report, Some(entry)))
+    }
+
+    /// The campaign with only the targets its starting admin may read now: what its figures
+    /// count (a campaign stored before targets were chosen by the admin's reading may hold
+    /// others).
+    fn counted(
+        &self,
+        stored: &pb::PingCampaign,
+        group: &Group,
+    ) -> Result<pb::PingCampaign, StoreError> {
+        let starter = group
+            .registry_or(&self.registry)
+            .get(&stored.started_by)
+            .cloned();
+        let mut counted = stored.clone();
+        counted.results.clear();
+        for line in &stored.results {
+            let readable = match (&starter, self.latest_in(&line.contact_id, group)?) {
+                (Some(starter), Some((head, _))) => {
+                    crate::domain::audience::sees(starter, &head.standing())
+                }
+                _ => false,
+            };
+            if readable {
+                counted.results.push(line.clone());
+            }
+        }
+        Ok(counted)
     }
 
     fn trees_acks_of(&self, id: &str) -> Result<Vec<pb::Acknowledgement>, StoreError> {
@@ -70,21 +176,34 @@ impl Writer {
     }
 }
 
-fn read(tree: &sled::Tree, id: &str) -> Result<Option<pb::PingCampaign>, StoreError> {
-    match tree.get(id.as_bytes())? {
+fn campaign_id(index: &sled::Tree, notice: &str) -> Result<Option<String>, StoreError> {
+    match index.get(notice.as_bytes())? {
         None => Ok(None),
-        Some(v) => codec::unframe(&v, || format!("ping campaign {id}")).map(Some),
+        Some(v) => String::from_utf8(v.to_vec())
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(format!("campaign of ping notice {notice}"))),
     }
 }
 
 impl Store {
     /// A campaign as stored (targets, deadline, status), if it exists and is durable.
     pub fn campaign(&self, id: &str) -> Result<Option<pb::PingCampaign>, StoreError> {
-        // The campaign is written with its notice: durable once the notice is.
-        if self.head_of(id)?.is_none() {
-            return Ok(None);
+        match read(&self.inner.trees.campaigns, id)? {
+            Some(c) if self.durable(&c)? => Ok(Some(c)),
+            _ => Ok(None),
         }
-        read(&self.inner.trees.campaigns, id)
+    }
+
+    /// The durable campaign that sent ping notice `notice`, if it is one.
+    pub fn campaign_of_notice(&self, notice: &str) -> Result<Option<pb::PingCampaign>, StoreError> {
+        let indexed = campaign_id(&self.inner.trees.campaign_notices, notice)?;
+        of_notice(notice, indexed, |id| self.campaign(id))
+    }
+
+    /// The campaign is written with its notices, in one group: durable once they are.
+    fn durable(&self, c: &pb::PingCampaign) -> Result<bool, StoreError> {
+        let notice = c.results.first().map_or(c.id.as_str(), |l| &l.notice_id);
+        Ok(self.head_of(notice)?.is_some())
     }
 
     /// Every durable campaign as stored.
@@ -93,11 +212,41 @@ impl Store {
         for item in self.inner.trees.campaigns.iter() {
             let (k, v) = item?;
             let id = String::from_utf8_lossy(&k).into_owned();
-            if self.head_of(&id)?.is_some() {
-                all.push(codec::unframe(&v, || format!("ping campaign {id}"))?);
+            let c = normalised(codec::unframe(&v, || format!("ping campaign {id}"))?);
+            if self.durable(&c)? {
+                all.push(c);
             }
         }
         Ok(all)
+    }
+
+    /// Every durable acknowledgement of the campaign's notices.
+    pub fn campaign_acks(
+        &self,
+        c: &pb::PingCampaign,
+    ) -> Result<Vec<pb::Acknowledgement>, StoreError> {
+        let mut acks = Vec::new();
+        for notice in notices(c) {
+            acks.extend(self.acks_of(&notice)?);
+        }
+        Ok(acks)
+    }
+
+    /// Starts a ping campaign (all its notices, or none); resolves once durable. The outcome's
+    /// id is the campaign's.
+    pub async fn start_campaign(
+        &self,
+        actor: std::sync::Arc<crate::domain::member::Member>,
+        origin: Origin,
+        start: super::campaign_start::CampaignStart,
+    ) -> Result<super::Outcome, StoreError> {
+        self.ask(|reply| Command::StartCampaign {
+            actor,
+            origin,
+            start: Box::new(start),
+            reply,
+        })
+        .await
     }
 
     /// Records that a campaign's deadline has passed; resolves once durable.

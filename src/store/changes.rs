@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     domain::{Invalid, clock, kind::Kind, member::Member},
-    pb::{self, PublishResponse, Submission, SubmissionContent},
+    pb::{PublishResponse, Submission, SubmissionContent},
 };
 
 /// A submission change as a publisher asks for it, content already validated.
@@ -19,11 +19,7 @@ pub struct Change {
     pub op: ChangeOp,
     /// Client key making retries return the first result.
     pub idempotency_key: Option<String>,
-    /// A ping campaign this publication starts (its targets and deadline); stored with it.
-    pub campaign: Option<Box<pb::PingCampaign>>,
-    /// What identifies the request for idempotency, set when a key is given: the change
-    /// itself, or for a ping campaign the request it was built from (a campaign retried with a
-    /// default deadline builds different content from the same request).
+    /// What identifies the request for idempotency, set when a key is given: the change itself.
     pub fingerprint: Option<Vec<u8>>,
     /// SHA-256 (hex) of the encoded content; empty for a withdrawal.
     pub content_hash: String,
@@ -49,7 +45,6 @@ impl Change {
         Change {
             op,
             idempotency_key,
-            campaign: None,
             fingerprint,
             content_hash,
         }
@@ -282,16 +277,6 @@ impl Writer {
                 .push((T::Idempotency, key.clone(), codec::frame(&record)));
             group.idempotency.insert(key, record);
         }
-        if let Some(mut campaign) = change.campaign {
-            campaign.id = id.clone();
-            campaign.started_at = outcome.accepted_at.clone();
-            group.writes.push((
-                T::Campaigns,
-                id.as_bytes().to_vec(),
-                codec::frame(campaign.as_ref()),
-            ));
-            group.campaigns.insert(id.clone(), *campaign);
-        }
         let event = std::sync::Arc::new(event);
         group.events.push(event.clone());
         group.heads.insert(id, (head, event));
@@ -330,7 +315,7 @@ impl Writer {
         }
         // A ping's deadline and recipients are its campaign's: changing the notice would leave
         // the campaign reporting on something else.
-        if self.campaign_in(id, group)?.is_some() {
+        if self.campaign_of_notice_in(id, group)?.is_some() {
             return Err(StoreError::FailedPrecondition(format!(
                 "submission {id} is the ping of a campaign and cannot change"
             )));
@@ -344,7 +329,7 @@ impl Writer {
         Ok((head, latest))
     }
 
-    fn idempotency_record(
+    pub(super) fn idempotency_record(
         &self,
         key: &[u8],
         group: &Group,

@@ -88,6 +88,7 @@ impl Store {
             (&t.checkpoints, "checkpoint"),
             (&t.acks, "acknowledgement"),
             (&t.campaigns, "ping campaign"),
+            (&t.campaign_notices, "ping notice"),
             (&t.verified, "verification"),
             (&t.catalogue, "catalogue framework"),
         ] {
@@ -99,6 +100,14 @@ impl Store {
                     "checkpoint" => codec::unframe::<pb::Checkpoint>(&v, what).map(drop),
                     "acknowledgement" => codec::unframe::<pb::Acknowledgement>(&v, what).map(drop),
                     "ping campaign" => codec::unframe::<pb::PingCampaign>(&v, what).map(drop),
+                    // A campaign id, as written with the notice: it must name a campaign.
+                    "ping notice" => match t.campaigns.get(&v)? {
+                        Some(_) => Ok(()),
+                        None => Err(StoreError::Corrupt(format!(
+                            "{}: names no stored campaign",
+                            what()
+                        ))),
+                    },
                     "verification" => {
                         codec::unframe::<super::records::Verified>(&v, what).map(drop)
                     }

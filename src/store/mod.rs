@@ -11,7 +11,10 @@
 //! - `by_kind`: kind code, publisher, NUL, sequence of revision 1 -> submission id; finds the
 //!   points of contact, a sender's severity schemas and the reporting kinds of the matrix.
 //! - `acks`: notice id, NUL, member id, NUL, contact id -> `pb::Acknowledgement`.
-//! - `campaigns`: campaign id (its ping notice's id) -> `pb::PingCampaign` (targets, deadline).
+//! - `campaigns`: campaign id -> `pb::PingCampaign` (targets with the notice each member got,
+//!   deadline). A campaign stored before per-member notices has its one notice's id as its id
+//!   and no notice ids in its targets (read as that id).
+//! - `campaign_notices`: ping notice id -> the id of the campaign that sent it.
 //! - `verified`: point-of-contact submission id -> [`records::Verified`] (last answered ping).
 //! - `catalogue`: framework id -> `pb::Framework` added by an administrator.
 //! - `meta`: `format` -> layout version; `audit_state` -> chain hash and Merkle frontier;
@@ -23,6 +26,7 @@
 //! acknowledged.
 mod acks;
 mod audit_log;
+mod campaign_start;
 mod campaigns;
 mod catalogue;
 mod changes;
@@ -54,6 +58,7 @@ use crate::{
     pb::{AuditEntry, Checkpoint},
 };
 pub use acks::AckRequest;
+pub use campaign_start::CampaignStart;
 pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
 pub use live::{Committed, HeadCell};
 pub use members::MemberOp;
@@ -140,6 +145,7 @@ pub(crate) struct Trees {
     pub by_kind: sled::Tree,
     pub acks: sled::Tree,
     pub campaigns: sled::Tree,
+    pub campaign_notices: sled::Tree,
     pub verified: sled::Tree,
     pub catalogue: sled::Tree,
 }
@@ -238,6 +244,7 @@ impl Store {
             by_kind: db.open_tree("by_kind")?,
             acks: db.open_tree("acks")?,
             campaigns: db.open_tree("campaigns")?,
+            campaign_notices: db.open_tree("campaign_notices")?,
             verified: db.open_tree("verified")?,
             catalogue: db.open_tree("catalogue")?,
         };

@@ -64,6 +64,13 @@ pub(crate) enum Command {
         request: AckRequest,
         reply: oneshot::Sender<Result<pb::Acknowledgement, StoreError>>,
     },
+    /// Starts a ping campaign: its notices, one per tested member, all or none.
+    StartCampaign {
+        actor: Arc<Member>,
+        origin: Origin,
+        start: Box<super::campaign_start::CampaignStart>,
+        reply: oneshot::Sender<Result<Outcome, StoreError>>,
+    },
     /// Records that a ping campaign's deadline has passed.
     CloseCampaign {
         id: String,
@@ -112,6 +119,7 @@ pub(super) enum T {
     Campaigns = 9,
     Verified = 10,
     Catalogue = 11,
+    CampaignNotices = 12,
 }
 
 /// The changes of one group, and the state they produce, before commit.
@@ -128,6 +136,8 @@ pub(super) struct Group {
     /// Acknowledgements and campaigns written in this group, by key.
     pub acks: HashMap<Vec<u8>, pb::Acknowledgement>,
     pub campaigns: HashMap<String, pb::PingCampaign>,
+    /// Ping notice id -> campaign id, for the campaigns started in this group.
+    pub campaign_notices: HashMap<String, String>,
     /// The audit log state after this group's entries.
     pub audit: LogState,
     /// Events of this group, published live once it is durable (shared with `heads`).
@@ -141,8 +151,13 @@ pub(super) struct Group {
 }
 
 impl Group {
+    /// The registry as this group leaves it (`committed` if the group does not change it).
+    pub(super) fn registry_or<'a>(&'a self, committed: &'a Registry) -> &'a Registry {
+        self.registry.as_ref().unwrap_or(committed)
+    }
+
     /// Seals an audit entry into this group.
-    fn audit(&mut self, mut entry: AuditEntry) {
+    pub(super) fn audit(&mut self, mut entry: AuditEntry) {
         entry.at = clock::now_rfc3339();
         let sealed = self.audit.seal(entry);
         self.writes.push((
@@ -202,6 +217,7 @@ impl Writer {
                 catalogue: None,
                 acks: HashMap::new(),
                 campaigns: HashMap::new(),
+                campaign_notices: HashMap::new(),
                 audit: self.audit.clone(),
                 events: Vec::new(),
                 pending: Vec::new(),
@@ -343,6 +359,21 @@ impl Writer {
                     }
                 }
             }
+            Command::StartCampaign {
+                actor,
+                origin,
+                start,
+                reply,
+            } => match self.prepare_campaign(&actor, &origin, *start, group) {
+                Ok(outcome) => {
+                    group.durable = true;
+                    group.pending.push(pending(reply, outcome));
+                }
+                Err(e) => {
+                    group.audit(refused(origin.entry(super::campaign_start::START), &e));
+                    let _ = reply.send(Err(e));
+                }
+            },
             Command::CloseCampaign { id, reply } => match self.prepare_close(&id, group) {
                 Ok((campaign, entry)) => {
                     if let Some(entry) = entry {
@@ -544,6 +575,7 @@ impl Writer {
             &t.campaigns,
             &t.verified,
             &t.catalogue,
+            &t.campaign_notices,
         ];
         trees[..]
             .transaction(|tx| {
@@ -584,6 +616,7 @@ fn refuse(cmd: Command, e: StoreError) {
         Command::Change { reply, .. } => drop(reply.send(Err(e))),
         Command::Member { reply, .. } => drop(reply.send(Err(e))),
         Command::Acknowledge { reply, .. } => drop(reply.send(Err(e))),
+        Command::StartCampaign { reply, .. } => drop(reply.send(Err(e))),
         Command::CloseCampaign { reply, .. } => drop(reply.send(Err(e))),
         Command::AddFramework { reply, .. } => drop(reply.send(Err(e))),
         Command::Checkpoint { reply } => drop(reply.send(Err(e))),

@@ -1,22 +1,24 @@
-//! Starting ping campaigns and reporting on them.
+//! Starting ping campaigns: the contacts tested and one notice per tested member (the reports
+//! are in `reports`).
+use std::collections::BTreeSet;
+
 use prost::Message;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tonic::{Request, Status};
 
-use super::{DirectoryService, contacts};
+use super::{DirectoryService, contacts, reports};
 use crate::{
     domain::{
-        Invalid, campaign, clock,
+        Invalid, clock,
         kind::Kind,
         member::{Member, check_code},
         principal::Action,
         validate::{self, POC_LEVELS, fields},
-        visibility,
     },
     pb::{self, submission_content::Body},
     service::auth::Caller,
-    store::{CAMPAIGN_OPEN, Change, ChangeOp, Store},
+    store::{CAMPAIGN_OPEN, CampaignStart, Change, ChangeOp, Store},
 };
 
 const NAME: &str = "ping.campaign.start";
@@ -24,48 +26,6 @@ const NAME: &str = "ping.campaign.start";
 const DEFAULT_DEADLINE: time::Duration = time::Duration::hours(24);
 /// The measure a ping serves: nominating and testing points of contact.
 const POC_MEASURE: &str = "UN-CBM-1";
-
-/// The report of a stored campaign, from the acknowledgements of its notice. Each tested
-/// contact's content (level, organisation, function) is filled in from its latest revision only
-/// where `reader` may read it now: the stored record keeps no content, so a later revision that
-/// narrows a contact's audience, or another admin reading the report, sees no more than the
-/// directory would show them.
-pub fn report(
-    store: &Store,
-    stored: pb::PingCampaign,
-    detail: bool,
-    reader: &Member,
-) -> Result<pb::PingCampaign, Status> {
-    let acks = store.acks_of(&stored.id)?;
-    let mut report = campaign::report(stored, &acks, detail);
-    for line in &mut report.results {
-        let Some((head, latest)) = store.latest(&line.contact_id)? else {
-            continue;
-        };
-        let Some(view) = latest
-            .submission
-            .and_then(|s| visibility::view(reader, &head.standing(), &s, &s))
-        else {
-            continue;
-        };
-        line.level = contacts::level_of(&view).to_string();
-        if let Some(Body::PointOfContact(p)) = view.content.and_then(|c| c.body) {
-            line.organisation = p.organisation;
-            line.function = p.function;
-        }
-    }
-    Ok(report)
-}
-
-/// The contacts whose content a report shows: the reads the access log records.
-pub fn contacts_shown(report: &pb::PingCampaign) -> Vec<String> {
-    report
-        .results
-        .iter()
-        .filter(|l| !l.level.is_empty())
-        .map(|l| l.contact_id.clone())
-        .collect()
-}
 
 pub async fn start(
     svc: &DirectoryService,
@@ -85,7 +45,7 @@ pub async fn start(
     let admin = who.member.clone();
     let outcome = svc
         .store
-        .change(who.member, caller.origin, prepared.change)
+        .start_campaign(who.member, caller.origin, prepared.start)
         .await?;
     svc.deadlines.watch(outcome.id.clone(), deadline);
     let store = svc.store.clone();
@@ -93,18 +53,18 @@ pub async fn start(
         let stored = store
             .campaign(&outcome.id)?
             .ok_or_else(|| Status::internal(format!("campaign {} was not stored", outcome.id)))?;
-        report(&store, stored, true, &admin)
+        reports::report(&store, stored, true, &admin)
     })
     .await
     .map_err(|e| Status::internal(e.to_string()))?
 }
 
 struct Prepared {
-    change: Change,
+    start: CampaignStart,
     deadline: OffsetDateTime,
 }
 
-/// Checks the request, picks the contacts tested, and builds the ping notice.
+/// Checks the request, picks the contacts tested, and builds one ping notice per member.
 fn prepare(
     store: &Store,
     admin: &Member,
@@ -145,42 +105,58 @@ fn prepare(
     let key = idempotency_key(&mut errs, &r.idempotency_key);
     errs.into_result()?;
 
+    // The contacts tested are those the admin may read now, as the directory shows them to
+    // it (the one audience decision): a campaign neither pings nor counts a contact its admin
+    // may not read, and a level filter, which is content, reaches only readable contacts.
     let filter = contacts::Filter {
         communities: if r.community.is_empty() {
             Vec::new()
         } else {
             vec![r.community.clone()]
         },
+        levels: r.levels.clone(),
         ..Default::default()
     };
-    // Every active contact the admin may read (the one audience decision, as the directory
-    // shows it to the admin), other than the admin's own: a contact it may not read is neither
-    // pinged nor counted.
-    let targets: Vec<pb::ContactResult> = contacts::list(store, Some(admin), &filter)?
+    let targets: Vec<pb::ContactResult> = contacts::list(store, admin, &filter)?
         .into_iter()
         .filter_map(|e| e.submission)
         .filter(|s| s.publisher != admin.id)
-        .filter(|s| r.levels.is_empty() || r.levels.iter().any(|l| l == contacts::level_of(s)))
         .map(target)
         .collect();
     if targets.is_empty() {
-        return Err(Status::failed_precondition(
-            "no active point of contact matches: nothing to ping",
-        ));
+        let why = if admin.roles.can_read_content() {
+            ""
+        } else {
+            " (a campaign tests only contacts its admin may read, and without the subscriber or publisher role you read none)"
+        };
+        return Err(Status::failed_precondition(format!(
+            "no active point of contact that you may read matches: nothing to ping{why}"
+        )));
     }
-    let mut recipients: Vec<String> = targets.iter().map(|t| t.member.clone()).collect();
-    recipients.sort();
-    recipients.dedup();
+    let members: BTreeSet<&str> = targets.iter().map(|t| t.member.as_str()).collect();
     let deadline_text = clock::format_instant(deadline);
-    let content = notice(r, recipients, &deadline_text);
     let ctx = validate::Context {
         registry: &registry,
         catalogue: &store.catalogue(),
         now,
         previous: None,
     };
-    let valid = validate::content(&ctx, &content, "content")?;
-    debug_assert_eq!(valid.kind, Kind::Notice);
+    // One notice per member, addressed to it alone: no pinged member learns who else holds
+    // contacts.
+    let mut notices = Vec::with_capacity(members.len());
+    for member in members {
+        let content = notice(r, member, &deadline_text);
+        let valid = validate::content(&ctx, &content, "content")?;
+        debug_assert_eq!(valid.kind, Kind::Notice);
+        let change = Change::new(
+            ChangeOp::Publish {
+                content,
+                kind: Kind::Notice,
+            },
+            None,
+        );
+        notices.push((member.to_string(), change));
+    }
     let record = pb::PingCampaign {
         started_by: admin.id.clone(),
         deadline: deadline_text,
@@ -190,26 +166,24 @@ fn prepare(
         results: targets,
         ..Default::default()
     };
-    let mut change = Change::new(
-        ChangeOp::Publish {
-            content,
-            kind: Kind::Notice,
-        },
-        key,
-    );
-    change.campaign = Some(Box::new(record));
-    // A retry with the same key must match the request, not the notice built from it (whose
+    // A retry with the same key must match the request, not the notices built from it (whose
     // default deadline moves with the clock).
     let mut request = r.clone();
     request.idempotency_key.clear();
-    change.fingerprint = Some(
-        Sha256::new()
-            .chain_update(b"ping-campaign\0")
-            .chain_update(request.encode_to_vec())
-            .finalize()
-            .to_vec(),
-    );
-    Ok(Prepared { change, deadline })
+    let fingerprint = Sha256::new()
+        .chain_update(b"ping-campaign\0")
+        .chain_update(request.encode_to_vec())
+        .finalize()
+        .to_vec();
+    Ok(Prepared {
+        start: CampaignStart {
+            record,
+            notices,
+            idempotency_key: key,
+            fingerprint,
+        },
+        deadline,
+    })
 }
 
 fn idempotency_key(errs: &mut Invalid, key: &str) -> Option<String> {
@@ -237,18 +211,14 @@ fn target(s: pb::Submission) -> pb::ContactResult {
     }
 }
 
-/// The ping notice: addressed (TLP:AMBER) to the members whose contacts are tested.
-fn notice(
-    r: &pb::StartPingCampaignRequest,
-    recipients: Vec<String>,
-    deadline: &str,
-) -> pb::SubmissionContent {
+/// The ping notice to one member whose contacts are tested: TLP:AMBER, addressed to it alone.
+fn notice(r: &pb::StartPingCampaignRequest, member: &str, deadline: &str) -> pb::SubmissionContent {
     let or = |s: &str, default: String| if s.is_empty() { default } else { s.to_string() };
     pb::SubmissionContent {
         title: "Points-of-contact directory ping".into(),
         language: "en".into(),
         tlp: "TLP:AMBER".into(),
-        recipients,
+        recipients: vec![member.to_string()],
         cbm_refs: vec![POC_MEASURE.into()],
         body: Some(Body::Notice(pb::Notice {
             category: "ping".into(),

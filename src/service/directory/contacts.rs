@@ -98,13 +98,11 @@ impl Filter {
     }
 }
 
-/// The directory as `reader` may see it, ordered by state, level, publisher; with no reader,
-/// every active contact (the hub's own view, for picking the contacts a ping campaign tests).
-pub fn list(
-    store: &Store,
-    reader: Option<&Member>,
-    f: &Filter,
-) -> Result<Vec<pb::DirectoryEntry>, Status> {
+/// The directory as `reader` may see it now, ordered by state, level, publisher: what
+/// ListContacts answers, and the contacts a ping campaign started by `reader` tests. Whether
+/// `reader` may read a contact is the one audience decision ([`visibility::view`]) on its
+/// latest revision; filters apply to what it may read only.
+pub fn list(store: &Store, reader: &Member, f: &Filter) -> Result<Vec<pb::DirectoryEntry>, Status> {
     let registry = store.registry();
     let mut entries = Vec::new();
     for id in store.ids_of_kind(Kind::PointOfContact, None) {
@@ -118,12 +116,8 @@ pub fn list(
         let Some(latest) = latest.submission else {
             continue;
         };
-        let sub = match reader {
-            Some(reader) => match visibility::view(reader, &head.standing(), &latest, &latest) {
-                Some(view) => view,
-                None => continue,
-            },
-            None => latest,
+        let Some(sub) = visibility::view(reader, &head.standing(), &latest, &latest) else {
+            continue;
         };
         // A suspended body's contacts are not current: they are neither listed nor pinged (its
         // member could not answer).

@@ -1,6 +1,7 @@
 //! The Directory service: points of contact, acknowledgements, ping campaigns.
 mod campaigns;
 mod contacts;
+mod reports;
 
 use tonic::{Request, Response, Status};
 
@@ -9,7 +10,12 @@ use super::{
     deadlines::Deadlines,
 };
 use crate::{
-    domain::{Invalid, acks, principal::Action, validate::fields},
+    domain::{
+        Invalid, acks,
+        member::{Member, Role},
+        principal::Action,
+        validate::fields,
+    },
     pb::{self, directory_server::Directory},
     store::{AckRequest, Store},
 };
@@ -48,7 +54,7 @@ impl Directory for DirectoryService {
             Action::Read,
             move |store, who| {
                 let (filter, page) = (filter?, page?);
-                let all = contacts::list(&store, Some(&who.member), &filter)?;
+                let all = contacts::list(&store, &who.member, &filter)?;
                 let (contacts, next_page_token) = page.of(all);
                 Ok(pb::ListContactsResponse {
                     contacts,
@@ -124,14 +130,27 @@ impl Directory for DirectoryService {
                 errs.into_result()?;
                 // Only the sender (and admins, for a campaign) learn anything, even existence.
                 let not_found = || Status::not_found(format!("no notice {notice_id} of yours"));
+                let reports_on = |c: &pb::PingCampaign, reader: &Member| {
+                    reader.roles.contains(Role::Admin) || c.started_by == reader.id
+                };
+                // A campaign by its id (every notice), or one of its notices.
+                let campaign = match store.campaign(&notice_id)? {
+                    Some(c) => Some((c, None)),
+                    None => store
+                        .campaign_of_notice(&notice_id)?
+                        .map(|c| (c, Some(notice_id.as_str()))),
+                };
+                if let Some((c, notice)) = campaign {
+                    if !reports_on(&c, &who.member) {
+                        return Err(not_found());
+                    }
+                    return reports::acknowledgements(&store, &notice_id, &c, notice, &who.member);
+                }
                 let (head, latest) = store.latest(&notice_id)?.ok_or_else(not_found)?;
                 let notice = latest.submission.ok_or_else(not_found)?;
-                let campaign_admin = who
-                    .member
-                    .roles
-                    .contains(crate::domain::member::Role::Admin)
-                    && store.campaign(&notice_id)?.is_some();
-                if notice.kind != "notice" || (notice.publisher != who.member.id && !campaign_admin)
+                if notice.kind != "notice"
+                    || notice.publisher != who.member.id
+                    || !crate::domain::audience::sees(&who.member, &head.standing())
                 {
                     return Err(not_found());
                 }
@@ -176,9 +195,9 @@ impl Directory for DirectoryService {
                 let stored = store
                     .campaign(&wanted)?
                     .ok_or_else(|| Status::not_found(format!("no ping campaign {wanted}")))?;
-                campaigns::report(&store, stored, true, &who.member)
+                reports::report(&store, stored, true, &who.member)
             },
-            campaigns::contacts_shown,
+            reports::contacts_shown,
         )
         .await
         .map(Response::new)
@@ -198,7 +217,7 @@ impl Directory for DirectoryService {
                 let mut campaigns = store
                     .campaigns()?
                     .into_iter()
-                    .map(|c| campaigns::report(&store, c, false, &who.member))
+                    .map(|c| reports::report(&store, c, false, &who.member))
                     .collect::<Result<Vec<_>, _>>()?;
                 campaigns.sort_by(|a, b| b.started_at.cmp(&a.started_at));
                 Ok(pb::ListPingCampaignsResponse { campaigns })
