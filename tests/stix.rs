@@ -1,7 +1,8 @@
 //! STIX 2.1 output over real mTLS: two members publish a mix of kinds and TLP labels, a third
 //! exports and subscribes with `--format stix`. Every bundle passes the checker written from the
 //! STIX 2.1 specification (and the OASIS stix2-validator when pip can install it), and holds
-//! exactly what the hub delivers to that member.
+//! exactly what the hub delivers to that member, except TLP:RED, which is never exported.
+//! Tombstones and RED through a live subscriber: `tests/stix_feed.rs`.
 use std::{
     collections::{BTreeSet, HashMap},
     path::Path,
@@ -85,8 +86,13 @@ fn run_bounded(home: &Path, args: &[&str], limit: Duration) -> (bool, String, St
 }
 
 /// Runs `export stix` with `args`, reading the bundle from `out` when given (else stdout);
-/// the run must succeed and the bundle conform. Returns (its text, the bundle).
-fn export_stix(home: &Path, ep: &str, args: &[&str], out: Option<&Path>) -> (String, Value) {
+/// the run must succeed and the bundle conform. Returns (its text, the bundle, stderr).
+fn export_stix(
+    home: &Path,
+    ep: &str,
+    args: &[&str],
+    out: Option<&Path>,
+) -> (String, Value, String) {
     let (ok, stdout, err) = cli(home, ep, &[&["export", "stix"], args].concat());
     assert!(ok, "export stix {args:?}: {err}");
     let text = match out {
@@ -95,7 +101,7 @@ fn export_stix(home: &Path, ep: &str, args: &[&str], out: Option<&Path>) -> (Str
     };
     let bundle: Value = serde_json::from_str(&text).unwrap();
     assert_conforms(&bundle);
-    (text, bundle)
+    (text, bundle, err)
 }
 
 /// The objects mapped from submissions: submission id -> objects (type, id, revoked, tlp).
@@ -247,14 +253,27 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
         })
         .await
         .unwrap();
+    // RED addressed to the reader: delivered by the hub, never exported by the mapping.
+    let red_for_reader = publish(
+        &hub,
+        "CL-MINREL",
+        notice(
+            "request_for_assistance",
+            "Red for the reader",
+            "TLP:RED",
+            &[READER],
+        ),
+    )
+    .await;
+    hidden.push((red_for_reader.clone(), "Red for the reader"));
     visible.insert(
         publish(
             &hub,
             "CL-MINREL",
             notice(
                 "request_for_assistance",
-                "Red for the reader",
-                "TLP:RED",
+                "Amber for the reader",
+                "TLP:AMBER",
                 &[READER],
             ),
         )
@@ -271,7 +290,7 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
 
     // export stix: one bundle of what the reader may currently see.
     let out = dir.path().join("export.json");
-    let (text, export) = export_stix(
+    let (text, export, err) = export_stix(
         &home,
         &ep,
         &["-p", READER, "--out", out.to_str().unwrap()],
@@ -304,17 +323,23 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
     let incident_object = &objects[&incident][0];
     assert_eq!(incident_object["type"], "incident");
     assert_eq!(incident_object["extensions"][ext::id()]["severity"], "high");
-    // The reader gets the RED notice addressed to it, and its marking definition travels along.
+    // The RED notice addressed to the reader is named on stderr, and no RED marking travels.
+    let red = tlp::by_label("TLP:RED").unwrap().id;
+    assert!(!text.contains(red), "{text}");
     assert!(
-        export["objects"]
-            .as_array()
-            .unwrap()
-            .contains(&tlp::object(tlp::by_label("TLP:RED").unwrap()))
+        err.contains(&format!("not exported: submission {red_for_reader}"))
+            && err.contains("TLP:RED is never exported")
+            && err.contains(&format!(
+                "exported {} of {} submissions",
+                visible.len(),
+                visible.len() + 1
+            )),
+        "{err}"
     );
 
     // With withdrawn submissions: the withdrawn one as revoked tombstones, without content.
     let out_all = dir.path().join("export-all.json");
-    let (_, all) = export_stix(
+    let (_, all, _) = export_stix(
         &home,
         &ep,
         &[
@@ -331,7 +356,7 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
     assert!(!all.to_string().contains("Soon withdrawn text"));
 
     // Another member exports the same CLEAR policy under the same STIX id.
-    let (_, mfa) = export_stix(&home, &ep, &["-p", "EE-MFA"], None);
+    let (_, mfa, _) = export_stix(&home, &ep, &["-p", "EE-MFA"], None);
     assert_eq!(
         by_submission(&mfa)[&policy][0]["id"],
         objects[&policy][0]["id"]
@@ -341,8 +366,9 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
         Mapper::new("localhost").id("report", &format!("submission/{policy}"))
     );
 
-    // subscribe --format stix: one bundle per change, JSON lines. The reader's feed holds 8
-    // publications, a revision, a withdrawal and its acknowledgement: 11 changes.
+    // subscribe --format stix: one bundle per change, JSON lines. The reader's feed holds 9
+    // publications, a revision, a withdrawal and an acknowledgement: 12 changes, 11 bundles
+    // (the RED publication prints none).
     let (ok, lines, err) = run_bounded(
         &home,
         &[
@@ -352,13 +378,20 @@ async fn export_and_subscribe_as_stix_hold_only_what_the_member_may_see() {
             "--format",
             "stix",
             "--max-events",
-            "11",
+            "12",
             "--endpoint",
             &ep,
         ],
         Duration::from_secs(60),
     );
     assert!(ok, "subscribe: {err}");
+    assert!(!lines.contains(red), "{lines}");
+    assert!(
+        err.contains(&format!(
+            "{red_for_reader} revision 1: TLP:RED is never exported"
+        )),
+        "{err}"
+    );
     for (id, words) in &hidden {
         assert!(
             !lines.contains(id.as_str()) && !lines.contains(words),

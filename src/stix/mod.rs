@@ -3,7 +3,8 @@
 //! marking definitions.
 //!
 //! Pure mapping: no tonic, no I/O. It maps only what it is handed, which the hub has already
-//! filtered to the caller's audience; it never fetches or adds anything else.
+//! filtered to the caller's audience; it never fetches or adds anything else, and it never
+//! exports TLP:RED (`domain.md`: never exported), on any path.
 //!
 //! | hub | STIX |
 //! |---|---|
@@ -13,8 +14,9 @@
 //! | notice `incident_notification` | `incident` |
 //! | any other notice | `note` |
 //! | acknowledgement | `note` by the acknowledging member |
-//! | withdrawal | the same object with `revoked: true` |
 //! | revision | the same id with a new `modified` |
+//! | withdrawal, narrowed audience | the printed object with `revoked: true` ([`memory`]) |
+//! | TLP:RED content | nothing |
 //!
 //! Identifiers are UUID v5 over the hub id and the submission id, so every member of a hub, and
 //! every run, names a submission by the same STIX id. Hub data that STIX has no property for
