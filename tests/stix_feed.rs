@@ -21,6 +21,7 @@ use serde_json::Value;
 mod common;
 
 use common::{
+    oasis,
     process::{BIN, HubProcess, run_bounded, serve},
     samples,
 };
@@ -325,6 +326,7 @@ async fn subscribe_as_stix_passes_a_narrowing_a_withdrawal_and_red() {
     wait_cursor(&cursor, later.sequence);
     let (bundles, notes) = sub.stop();
     assert_clean(&bundles, &red.id);
+    oasis::validate(dir.path(), &[], &bundles);
     assert!(
         !notes
             .iter()
@@ -381,5 +383,59 @@ async fn subscribe_as_stix_passes_a_narrowing_a_withdrawal_and_red() {
     assert_clean(std::slice::from_ref(&export), &red.id);
     assert!(of_submission(&export, &incident).is_empty());
     assert_eq!(of_submission(&export, &later.id).len(), 1);
+
+    restarts(&hub, &home, &ep, &cursor, &later.id, &schema).await;
     hub.kill();
+}
+
+/// The memory next to the cursor file across restarts: kept, it revokes exactly what was
+/// printed (under its CLEAR marking); lost, the subscriber revokes by kind (marked AMBER);
+/// damaged, the subscriber refuses to start, naming the file.
+async fn restarts(
+    hub: &HubProcess,
+    home: &Path,
+    ep: &str,
+    cursor: &Path,
+    policy: &str,
+    schema: &str,
+) {
+    let memory = cursor.with_file_name("csirt.cursor.stix.json");
+    let clear = serde_json::json!([tlp::by_label("TLP:CLEAR").unwrap().id]);
+    let amber = serde_json::json!([tlp::by_label("TLP:AMBER").unwrap().id]);
+
+    withdraw(hub, policy).await;
+    let mut sub = Subscriber::start(home, ep, cursor);
+    let o = sub.objects_of(policy);
+    assert_eq!((o.len(), &o[0]["revoked"]), (1, &serde_json::json!(true)));
+    assert_eq!(
+        o[0]["object_marking_refs"], clear,
+        "the printed object's marking"
+    );
+    sub.stop();
+
+    std::fs::remove_file(&memory).unwrap();
+    withdraw(hub, schema).await;
+    let mut sub = Subscriber::start(home, ep, cursor);
+    assert!(sub.note_on("stix.json").contains("not found"));
+    let o = sub.objects_of(schema);
+    assert_eq!((o.len(), &o[0]["revoked"]), (1, &serde_json::json!(true)));
+    assert_eq!(
+        o[0]["object_marking_refs"], amber,
+        "revoked by kind, label unknown"
+    );
+    sub.stop();
+
+    std::fs::write(&memory, "garbage").unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--home", home.to_str().unwrap(), "subscribe", "-p", READER])
+        .args(["--format", "stix", "--endpoint", ep, "--cursor-file"])
+        .arg(cursor);
+    let r = run_bounded(&mut cmd, WAIT);
+    assert!(!r.success() && r.out.is_empty(), "{}", r.err);
+    assert!(
+        r.err
+            .contains("csirt.cursor.stix.json: not a STIX subscriber memory"),
+        "{}",
+        r.err
+    );
 }

@@ -44,7 +44,9 @@ pub struct SubscribeArgs {
     #[arg(long)]
     pub from_now: bool,
     /// File holding the last sequence received: read at start, rewritten after every event and
-    /// heartbeat, so a restarted subscriber resumes exactly where it stopped.
+    /// heartbeat, so a restarted subscriber resumes exactly where it stopped. With `--format
+    /// stix`, FILE.stix.json next to it remembers which STIX object each submission was printed
+    /// as, so that a withdrawal revokes exactly that object.
     #[arg(long)]
     pub cursor_file: Option<PathBuf>,
     /// Seconds between heartbeats from the hub while idle.

@@ -154,7 +154,7 @@ impl Mapper {
                 let t = Tombstone {
                     s,
                     reason: "audience_narrowed",
-                    modified: later(received, &s.created_at, Some(modified))?,
+                    modified: later(received, FIELD, &s.created_at, Some(modified))?,
                     field: FIELD,
                 };
                 self.revocation(b, &t, id, marking_of(label))?;
@@ -178,7 +178,7 @@ impl Mapper {
                 let t = Tombstone {
                     s,
                     reason: "replaced",
-                    modified: later(received, &s.created_at, Some(modified))?,
+                    modified: later(received, FIELD, &s.created_at, Some(modified))?,
                     field: FIELD,
                 };
                 self.revocation(b, &t, id, marking_of(label))?;
@@ -219,9 +219,9 @@ impl Mapper {
     ) -> Result<Step, StixError> {
         // Only a publisher's withdrawal has an `updated_at` to show; otherwise the revocation is
         // dated when this subscriber received it.
-        let at = match reason == "withdrawn" && !s.updated_at.is_empty() {
-            true => parse_time(&format!("{FIELD}.updated_at"), &s.updated_at)?,
-            false => received,
+        let at = || match reason == "withdrawn" && !s.updated_at.is_empty() {
+            true => parse_time(&format!("{FIELD}.updated_at"), &s.updated_at),
+            false => Ok(received),
         };
         match &seen.last {
             Some(Last::Object {
@@ -233,7 +233,7 @@ impl Mapper {
                 let t = Tombstone {
                     s,
                     reason,
-                    modified: later(at, &s.created_at, Some(modified))?,
+                    modified: later(at()?, FIELD, &s.created_at, Some(modified))?,
                     field: FIELD,
                 };
                 self.revocation(b, &t, id, marking_of(label))?;
@@ -269,7 +269,7 @@ impl Mapper {
                 let t = Tombstone {
                     s,
                     reason,
-                    modified: later(at, &s.created_at, None)?,
+                    modified: later(at()?, FIELD, &s.created_at, None)?,
                     field: FIELD,
                 };
                 self.blind_revocation(b, &t, seen.generation)?;
@@ -306,10 +306,11 @@ impl Mapper {
 /// local clock, would be ignored).
 pub(super) fn later(
     base: OffsetDateTime,
+    field: &str,
     created: &str,
     previous: Option<&str>,
 ) -> Result<String, StixError> {
-    let mut t = base.max(parse_time(&format!("{FIELD}.created_at"), created)?);
+    let mut t = base.max(parse_time(&format!("{field}.created_at"), created)?);
     if let Some(p) = previous.and_then(|p| parse_time("", p).ok()) {
         t = t.max(p + time::Duration::milliseconds(1));
     }

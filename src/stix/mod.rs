@@ -138,7 +138,7 @@ impl Mapper {
                 let t = objects::Tombstone {
                     s,
                     reason: "withdrawn",
-                    modified: feed::later(at, &s.created_at, None)?,
+                    modified: feed::later(at, field, &s.created_at, None)?,
                     field,
                 };
                 self.blind_revocation(b, &t, 0)

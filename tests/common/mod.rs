@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod feed;
+pub mod oasis;
 pub mod process;
 pub mod samples;
 

@@ -114,7 +114,8 @@ fn marking(label: &str) -> Value {
 
 #[test]
 fn a_tombstone_revokes_the_printed_object_for_both_reasons() {
-    let cases: [(&str, fn(&pb::Submission) -> pb::FeedChange, &str); 3] = [
+    type Tombstone = fn(&pb::Submission) -> pb::FeedChange;
+    let cases: [(&str, Tombstone, &str); 3] = [
         ("audience_narrowed", narrowed, "2026-12-01T10:00:00.250Z"),
         (
             "audience_narrowed",
