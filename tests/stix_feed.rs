@@ -3,14 +3,7 @@
 //! and keeps receiving what comes after. Expected results from `domain.md` (a reader that loses
 //! access gets a withdrawal that tells nothing of the new revision; RED never appears in any STIX
 //! output) and issue 14 (the STIX subscriber never stalls; a revoked object, or nothing).
-use std::{
-    collections::HashMap,
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
-    sync::mpsc::{Receiver, channel},
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, path::Path, process::Command};
 
 use cbm_hub::{
     pb::{self, directory_client::DirectoryClient, notice::Template, submission_content::Body},
@@ -24,13 +17,13 @@ use common::{
     oasis,
     process::{BIN, HubProcess, run_bounded, serve},
     samples,
+    stix_cli::{Subscriber, WAIT, of_submission, wait_cursor},
 };
 
 const READER: &str = "CL-CSIRT";
 const PUBLISHER: &str = "EE-MFA";
 /// Words of the RED submission; they must appear in no STIX output.
 const RED_WORDS: &str = "RED-SECRET-TITLE";
-const WAIT: Duration = Duration::from_secs(60);
 
 fn notice(category: &str, title: &str, tlp: &str, recipients: &[&str]) -> pb::SubmissionContent {
     let template = (category == "incident_notification").then(|| {
@@ -62,107 +55,6 @@ fn notice(category: &str, title: &str, tlp: &str, recipients: &[&str]) -> pb::Su
     c
 }
 
-/// A `subscribe --format stix` child and its output, line by line.
-struct Subscriber {
-    child: Child,
-    out: Receiver<String>,
-    err: Receiver<String>,
-    bundles: Vec<Value>,
-    notes: Vec<String>,
-}
-
-impl Subscriber {
-    fn start(home: &Path, ep: &str, cursor: &Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["--home", home.to_str().unwrap(), "subscribe", "-p", READER])
-            .args(["--format", "stix", "--heartbeat", "1", "--endpoint", ep])
-            .arg("--cursor-file")
-            .arg(cursor)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = |r: Box<dyn std::io::Read + Send>| {
-            let (tx, rx) = channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-            rx
-        };
-        let out = lines(Box::new(child.stdout.take().unwrap()));
-        let err = lines(Box::new(child.stderr.take().unwrap()));
-        Subscriber {
-            child,
-            out,
-            err,
-            bundles: Vec::new(),
-            notes: Vec::new(),
-        }
-    }
-
-    /// The next printed bundle holding objects of `submission`: those objects.
-    fn objects_of(&mut self, submission: &str) -> Vec<Value> {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(line) = self.out.recv_timeout(Duration::from_millis(200)) {
-                let b: Value = serde_json::from_str(&line).unwrap();
-                self.bundles.push(b.clone());
-                let objects = of_submission(&b, submission);
-                if !objects.is_empty() {
-                    return objects;
-                }
-            }
-        }
-        panic!(
-            "no bundle for {submission}; notes: {:#?}",
-            self.drain_notes()
-        );
-    }
-
-    /// The next stderr note naming `submission`.
-    fn note_on(&mut self, submission: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Ok(line) = self.err.recv_timeout(Duration::from_millis(200)) {
-                self.notes.push(line.clone());
-                if line.contains(submission) {
-                    return line;
-                }
-            }
-        }
-        panic!("no note on {submission}: {:#?}", self.drain_notes());
-    }
-
-    fn drain_notes(&mut self) -> Vec<String> {
-        self.notes.extend(self.err.try_iter());
-        self.notes.clone()
-    }
-
-    /// Stops the child (started by this test) and collects what is left of its output.
-    fn stop(mut self) -> (Vec<Value>, Vec<String>) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for line in self.out.iter() {
-            self.bundles.push(serde_json::from_str(&line).unwrap());
-        }
-        self.notes.extend(self.err.iter());
-        (self.bundles, self.notes)
-    }
-}
-
-fn of_submission(bundle: &Value, submission: &str) -> Vec<Value> {
-    bundle["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["extensions"][ext::id()]["submission_id"] == submission)
-        .cloned()
-        .collect()
-}
-
 /// Every bundle conforms and holds nothing of RED: no RED marking, label or words.
 fn assert_clean(bundles: &[Value], red_id: &str) {
     let red = tlp::by_label("TLP:RED").unwrap().id;
@@ -174,21 +66,6 @@ fn assert_clean(bundles: &[Value], red_id: &str) {
             assert!(!text.contains(word), "{word} in STIX output: {b:#}");
         }
     }
-}
-
-/// Waits until the cursor file holds at least `sequence`.
-fn wait_cursor(cursor: &Path, sequence: u64) {
-    let deadline = Instant::now() + WAIT;
-    while Instant::now() < deadline {
-        let at = std::fs::read_to_string(cursor)
-            .ok()
-            .and_then(|t| t.trim().parse::<u64>().ok());
-        if at.is_some_and(|at| at >= sequence) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("the cursor never reached {sequence}");
 }
 
 async fn publish(hub: &HubProcess, content: pb::SubmissionContent) -> pb::PublishResponse {
@@ -220,7 +97,7 @@ async fn subscribe_as_stix_passes_a_narrowing_a_withdrawal_and_red() {
     let (hub, ep) = serve(&home);
     let localhost = Mapper::new("localhost");
     let cursor = dir.path().join("csirt.cursor");
-    let mut sub = Subscriber::start(&home, &ep, &cursor);
+    let mut sub = Subscriber::start(&home, &ep, READER, &cursor);
 
     // The publisher's severity schema (incidents need one), a CLEAR notice and an AMBER
     // incident addressed to the reader: printed.
@@ -339,7 +216,7 @@ async fn subscribe_as_stix_passes_a_narrowing_a_withdrawal_and_red() {
     // A new subscriber replaying from 0 ends with no live object of the narrowed or withdrawn
     // submission (revoked, or never printed) and nothing of RED, and reaches the head.
     let replay_cursor = dir.path().join("replay.cursor");
-    let replay = Subscriber::start(&home, &ep, &replay_cursor);
+    let replay = Subscriber::start(&home, &ep, READER, &replay_cursor);
     wait_cursor(&replay_cursor, later.sequence);
     let (bundles, notes) = replay.stop();
     assert_clean(&bundles, &red.id);
@@ -404,7 +281,7 @@ async fn restarts(
     let amber = serde_json::json!([tlp::by_label("TLP:AMBER").unwrap().id]);
 
     withdraw(hub, policy).await;
-    let mut sub = Subscriber::start(home, ep, cursor);
+    let mut sub = Subscriber::start(home, ep, READER, cursor);
     let o = sub.objects_of(policy);
     assert_eq!((o.len(), &o[0]["revoked"]), (1, &serde_json::json!(true)));
     assert_eq!(
@@ -415,7 +292,7 @@ async fn restarts(
 
     std::fs::remove_file(&memory).unwrap();
     withdraw(hub, schema).await;
-    let mut sub = Subscriber::start(home, ep, cursor);
+    let mut sub = Subscriber::start(home, ep, READER, cursor);
     assert!(sub.note_on("stix.json").contains("not found"));
     let o = sub.objects_of(schema);
     assert_eq!((o.len(), &o[0]["revoked"]), (1, &serde_json::json!(true)));

@@ -6,6 +6,7 @@ pub mod feed;
 pub mod oasis;
 pub mod process;
 pub mod samples;
+pub mod stix_cli;
 
 use std::{collections::HashMap, path::PathBuf};
 
