@@ -1,12 +1,20 @@
-//! `cbm-hub export stix`: everything the caller may currently see as one STIX 2.1 bundle, and
-//! the hub id option shared with `subscribe --format stix`.
-use std::{io::Write, path::PathBuf};
+//! `cbm-hub export stix`: everything the caller may currently see as one STIX 2.1 bundle; the
+//! hub id option and the printing of `subscribe --format stix`, with the memory of what it
+//! printed kept next to its cursor file.
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use time::OffsetDateTime;
 
-use super::{client::ClientArgs, filters::FilterArgs, home::Home};
-use crate::{pb, stix::Mapper};
+use super::{client::ClientArgs, filters::FilterArgs, home::Home, output};
+use crate::{
+    pb,
+    stix::{Mapper, memory::Memory},
+};
 
 #[derive(Debug, Subcommand)]
 pub enum ExportCommand {
@@ -76,7 +84,15 @@ async fn export_stix(home: &Home, a: ExportStixArgs) -> anyhow::Result<()> {
         }
         req.page_token = page.next_page_token;
     }
-    let bundle = mapper.submissions_bundle(uuid::Uuid::new_v4(), &submissions)?;
+    let (bundle, skipped) = mapper.submissions_bundle(
+        uuid::Uuid::new_v4(),
+        &submissions,
+        OffsetDateTime::now_utc(),
+    );
+    // What cannot be exported (TLP:RED, never) is named, and the rest still written.
+    for why in &skipped {
+        eprintln!("not exported: {why}");
+    }
     let mut text = serde_json::to_string_pretty(&bundle)?;
     text.push('\n');
     if a.out.as_os_str() == "-" {
@@ -88,10 +104,93 @@ async fn export_stix(home: &Home, a: ExportStixArgs) -> anyhow::Result<()> {
     std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &a.out).with_context(|| format!("replacing {}", a.out.display()))?;
     eprintln!(
-        "exported {} submissions as a STIX 2.1 bundle of {} objects to {}",
+        "exported {} of {} submissions as a STIX 2.1 bundle of {} objects to {}",
+        submissions.len() - skipped.len(),
         submissions.len(),
         bundle["objects"].as_array().map_or(0, Vec::len),
         a.out.display()
     );
     Ok(())
+}
+
+/// `subscribe --format stix`: the mapper, and its memory of what it printed (which object each
+/// submission became, which were TLP:RED), kept in `<cursor file>.stix.json`.
+pub struct StixOutput {
+    mapper: Mapper,
+    memory: Memory,
+    path: Option<PathBuf>,
+}
+
+/// Where the memory of a cursor file is kept.
+pub fn memory_path(cursor_file: &Path) -> PathBuf {
+    let mut name = cursor_file.file_name().unwrap_or_default().to_os_string();
+    name.push(".stix.json");
+    cursor_file.with_file_name(name)
+}
+
+impl StixOutput {
+    /// `saved`: the sequence the cursor file held (None: no cursor file yet, so the memory starts
+    /// empty, and complete when the subscription starts at sequence 0).
+    pub fn open(
+        mapper: Mapper,
+        cursor_file: Option<&Path>,
+        saved: Option<u64>,
+        starts_at_zero: bool,
+    ) -> anyhow::Result<Self> {
+        let path = cursor_file.map(memory_path);
+        let memory = match (&path, saved) {
+            (Some(p), Some(saved)) => match std::fs::read(p) {
+                Ok(bytes) => serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{}: not a STIX subscriber memory", p.display()))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    if saved > 0 {
+                        eprintln!(
+                            "stix: {} not found: what was printed before sequence {saved} is \
+                             unknown, so a withdrawal of a submission not printed since is \
+                             revoked as every STIX type its kind allows",
+                            p.display()
+                        );
+                    }
+                    Memory::new(saved == 0)
+                }
+                Err(e) => return Err(e).with_context(|| format!("reading {}", p.display())),
+            },
+            _ => Memory::new(starts_at_zero),
+        };
+        Ok(StixOutput {
+            mapper,
+            memory,
+            path,
+        })
+    }
+
+    /// Prints the bundle of one change (one JSON line), reports on stderr what was not printed
+    /// and why, and saves the memory when it changed. The caller writes the cursor after this,
+    /// so a crash in between replays a change the memory already holds (printed at most twice,
+    /// never lost).
+    pub fn change(&mut self, sequence: u64, change: &pb::FeedChange) -> anyhow::Result<()> {
+        let out = self.mapper.feed(
+            sequence,
+            change,
+            &mut self.memory,
+            OffsetDateTime::now_utc(),
+        );
+        if let Some(bundle) = &out.bundle {
+            output::json(bundle)?;
+        }
+        if let Some(note) = &out.note {
+            eprintln!("stix: sequence {sequence}: {note}");
+        }
+        if self.memory.take_dirty()
+            && let Some(p) = &self.path
+        {
+            let mut tmp = p.clone().into_os_string();
+            tmp.push(".tmp");
+            let tmp = PathBuf::from(tmp);
+            std::fs::write(&tmp, serde_json::to_vec(&self.memory)?)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, p).with_context(|| format!("replacing {}", p.display()))?;
+        }
+        Ok(())
+    }
 }

@@ -5,11 +5,16 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use tonic::Code;
 
-use super::{client::ClientArgs, filters::FilterArgs, home::Home, output, stix::HubIdArgs};
+use super::{
+    client::ClientArgs,
+    filters::FilterArgs,
+    home::Home,
+    output,
+    stix::{HubIdArgs, StixOutput},
+};
 use crate::{
     feed::wire::{Event, FeedEventFields},
     pb::{self, feed_client::FeedClient},
-    stix::Mapper,
 };
 
 /// How `subscribe` prints what it receives.
@@ -19,7 +24,8 @@ pub enum Format {
     Text,
     /// One JSON feed event per line (`--json` is the same).
     Json,
-    /// One STIX 2.1 bundle per change, one per line (JSON lines); heartbeats are not printed.
+    /// One STIX 2.1 bundle per change, one per line (JSON lines); heartbeats are not printed,
+    /// nor TLP:RED; a withdrawal revokes the object printed for it.
     Stix,
 }
 
@@ -38,7 +44,9 @@ pub struct SubscribeArgs {
     #[arg(long)]
     pub from_now: bool,
     /// File holding the last sequence received: read at start, rewritten after every event and
-    /// heartbeat, so a restarted subscriber resumes exactly where it stopped.
+    /// heartbeat, so a restarted subscriber resumes exactly where it stopped. With `--format
+    /// stix`, FILE.stix.json next to it remembers which STIX object each submission was printed
+    /// as, so that a withdrawal revokes exactly that object.
     #[arg(long)]
     pub cursor_file: Option<PathBuf>,
     /// Seconds between heartbeats from the hub while idle.
@@ -96,16 +104,21 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
         (true, Format::Text | Format::Json) => Format::Json,
         (true, Format::Stix) => anyhow::bail!("--json conflicts with --format stix: pick one"),
     };
-    let mapper = match format {
-        Format::Stix => Some(a.hub.mapper(home, &a.client)?),
-        _ => None,
-    };
     let saved = match &a.cursor_file {
         Some(p) => read_cursor(p)?,
         None => None,
     };
     let mut cursor = saved.unwrap_or(a.after);
     let mut from_now = saved.is_none() && a.from_now;
+    let mut stix = match format {
+        Format::Stix => Some(StixOutput::open(
+            a.hub.mapper(home, &a.client)?,
+            a.cursor_file.as_deref(),
+            saved,
+            cursor == 0 && !from_now,
+        )?),
+        _ => None,
+    };
     let mut changes = 0u64;
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -126,7 +139,7 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
             let mut stream = feed.subscribe(req).await?.into_inner();
             while let Some(event) = stream.message().await? {
                 let fields = event.into_fields().context("undecodable feed event")?;
-                handle(&a, mapper.as_ref(), &fields, &mut changes)?;
+                handle(&a, stix.as_mut(), &fields, &mut changes)?;
                 cursor = fields.sequence;
                 from_now = false;
                 backoff = Duration::from_millis(500);
@@ -163,18 +176,17 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
 /// Prints one event; `stix` is set for `--format stix`.
 fn handle(
     a: &SubscribeArgs,
-    stix: Option<&Mapper>,
+    stix: Option<&mut StixOutput>,
     fields: &FeedEventFields,
     changes: &mut u64,
 ) -> anyhow::Result<()> {
+    let is_stix = stix.is_some();
     match &fields.event {
         Some(Event::Change(c)) => {
             *changes += 1;
-            if let Some(mapper) = stix {
-                let bundle = mapper
-                    .feed_bundle(fields.sequence, c)
-                    .with_context(|| format!("feed sequence {}", fields.sequence))?;
-                return output::json(&bundle);
+            if let Some(stix) = stix {
+                // Never an error for what cannot be mapped: reported, and the cursor moves on.
+                return stix.change(fields.sequence, c);
             }
             if a.client.json || a.format == Format::Json {
                 return output::json(fields);
@@ -192,7 +204,7 @@ fn handle(
                 fields.sequence, c.action, s.id, s.revision, s.kind, s.publisher, tlp
             );
         }
-        Some(Event::Heartbeat(h)) if a.show_heartbeats && stix.is_none() => {
+        Some(Event::Heartbeat(h)) if a.show_heartbeats && !is_stix => {
             if a.client.json || a.format == Format::Json {
                 return output::json(fields);
             }

@@ -12,6 +12,10 @@ use uuid::Uuid;
 /// carries byte-identical versions of them and no consumer sees spurious new versions.
 pub const EPOCH: &str = "2026-01-01T00:00:00.000Z";
 
+/// `modified` of the extension definition's current version (1.1.0: `revocation_reason`); a
+/// changed definition is a new version, so consumers replace the one they hold.
+pub const DEFINITION_MODIFIED: &str = "2026-12-01T00:00:00.000Z";
+
 fn uuid(name: &str) -> Uuid {
     Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes())
 }
@@ -48,12 +52,12 @@ pub fn definition() -> Value {
         "spec_version": "2.1",
         "id": id(),
         "created": EPOCH,
-        "modified": EPOCH,
+        "modified": DEFINITION_MODIFIED,
         "created_by_ref": author_id(),
         "name": "cbm-hub submission",
         "description": "Hub data of an object mapped from cbm-hub: the submission envelope and typed body, a notice's severity, an acknowledgement, a member's state.",
         "schema": SCHEMA,
-        "version": "1.0.0",
+        "version": "1.1.0",
         "extension_types": ["property-extension"],
     })
 }
@@ -64,7 +68,10 @@ submission_id, revision, kind, publisher (member id), state, status (active|with
 content_hash, sequence (feed sequence of the revision), and when the content is visible: \
 language, tlp, recipients, community, cbm_references, tags, review_by, body (the typed body as in \
 the cbm.v1 SubmissionContent JSON: one key naming the kind), withdrawal_reason; on incidents \
-also severity and severity_schema (the sender's incident-severity-schema submission id). On \
+also severity and severity_schema (the sender's incident-severity-schema submission id). On a \
+revoked object without content: revocation_reason (withdrawn: by the publisher, with \
+content_hash and withdrawal_reason; audience_narrowed: no longer shared with this member; \
+replaced: the submission continues as an object of another type). On \
 acknowledgement notes: notice_id, notice_revision, member, state, contact_ids, reply, \
 acknowledged_at, deadline, on_time. On member identities: member, state. See proto/cbm/v1 of \
 cbm-hub.";

@@ -3,7 +3,8 @@
 //! marking definitions.
 //!
 //! Pure mapping: no tonic, no I/O. It maps only what it is handed, which the hub has already
-//! filtered to the caller's audience; it never fetches or adds anything else.
+//! filtered to the caller's audience; it never fetches or adds anything else, and it never
+//! exports TLP:RED (`domain.md`: never exported), on any path.
 //!
 //! | hub | STIX |
 //! |---|---|
@@ -13,20 +14,25 @@
 //! | notice `incident_notification` | `incident` |
 //! | any other notice | `note` |
 //! | acknowledgement | `note` by the acknowledging member |
-//! | withdrawal | the same object with `revoked: true` |
 //! | revision | the same id with a new `modified` |
+//! | withdrawal, narrowed audience | the printed object with `revoked: true` ([`memory`]) |
+//! | TLP:RED content | nothing |
 //!
 //! Identifiers are UUID v5 over the hub id and the submission id, so every member of a hub, and
 //! every run, names a submission by the same STIX id. Hub data that STIX has no property for
 //! (envelope, typed body, severity) travels in a property extension defined in [`ext`].
 pub mod check;
 pub mod ext;
+mod feed;
+pub mod memory;
 mod objects;
 #[cfg(test)]
 mod tests;
 pub mod tlp;
 
 use std::collections::HashSet;
+
+pub use feed::FeedOutput;
 
 use serde_json::{Value, json};
 use time::{OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339};
@@ -45,6 +51,8 @@ pub enum StixError {
     Missing { field: String },
     #[error("{field}: unknown value {value:?}")]
     Unknown { field: String, value: String },
+    #[error("{field}: TLP:RED is never exported")]
+    Red { field: String },
 }
 
 /// Root of every identifier this mapping derives (UUID v5 of a URL naming the mapping).
@@ -79,55 +87,66 @@ impl Mapper {
         )
     }
 
-    /// A bundle of one feed change (`sequence` is the change's feed sequence number).
-    pub fn feed_bundle(&self, sequence: u64, change: &pb::FeedChange) -> Result<Value, StixError> {
-        let mut b = Bundle::new(self.id("bundle", &format!("feed/{sequence}")));
-        match change.action.as_str() {
-            "published" | "revised" | "withdrawn" => {
-                let s = change
-                    .submission
-                    .as_ref()
-                    .ok_or_else(|| StixError::Missing {
-                        field: "change.submission".into(),
-                    })?;
-                self.submission(&mut b, s, "change.submission")?;
-            }
-            "acknowledged" => {
-                let notice = change
-                    .submission
-                    .as_ref()
-                    .ok_or_else(|| StixError::Missing {
-                        field: "change.submission".into(),
-                    })?;
-                let ack = change
-                    .acknowledgement
-                    .as_ref()
-                    .ok_or_else(|| StixError::Missing {
-                        field: "change.acknowledgement".into(),
-                    })?;
-                self.acknowledgement(&mut b, notice, ack)?;
-            }
-            other => {
-                return Err(StixError::Unknown {
-                    field: "change.action".into(),
-                    value: other.into(),
-                });
-            }
-        }
-        Ok(b.finish())
-    }
-
-    /// One bundle of submissions (latest revisions, as `List` returns them).
+    /// One bundle of submissions (latest revisions, as `List` returns them), with what could
+    /// not be mapped and why (TLP:RED is never exported). A withdrawn submission without content
+    /// is revoked as every type its kind allows, dated `now` when it has no `updated_at`.
     pub fn submissions_bundle(
         &self,
         bundle_id: Uuid,
         submissions: &[pb::Submission],
-    ) -> Result<Value, StixError> {
+        now: OffsetDateTime,
+    ) -> (Value, Vec<String>) {
         let mut b = Bundle::new(format!("bundle--{bundle_id}"));
+        let mut skipped = Vec::new();
         for (i, s) in submissions.iter().enumerate() {
-            self.submission(&mut b, s, &format!("submissions[{i}]"))?;
+            // Each into its own bundle, merged only when complete: nothing of a refused one.
+            let mut one = Bundle::new(String::new());
+            match self.listed(&mut one, s, &format!("submissions[{i}]"), now) {
+                Ok(()) => b.absorb(one),
+                Err(e) => skipped.push(format!("submission {}: {e}", s.id)),
+            }
         }
-        Ok(b.finish())
+        (b.finish(), skipped)
+    }
+
+    fn listed(
+        &self,
+        b: &mut Bundle,
+        s: &pb::Submission,
+        field: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StixError> {
+        let revoked = match s.status.as_str() {
+            "active" => false,
+            "withdrawn" => true,
+            other => {
+                return Err(StixError::Unknown {
+                    field: format!("{field}.status"),
+                    value: other.into(),
+                });
+            }
+        };
+        match &s.content {
+            Some(c) => self
+                .submission(b, s, c, &submission_key(&s.id, 0), revoked, field)
+                .map(drop),
+            None if revoked => {
+                let at = match s.updated_at.as_str() {
+                    "" => now,
+                    t => parse_time(&format!("{field}.updated_at"), t)?,
+                };
+                let t = objects::Tombstone {
+                    s,
+                    reason: "withdrawn",
+                    modified: feed::later(at, field, &s.created_at, None)?,
+                    field,
+                };
+                self.blind_revocation(b, &t, 0)
+            }
+            None => Err(StixError::Missing {
+                field: format!("{field}.content"),
+            }),
+        }
     }
 
     /// The publishing member as an `identity`, with its state as a `location` when the state is
@@ -196,6 +215,20 @@ impl Bundle {
         }
     }
 
+    fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// Adds the objects and markings of `other` (its id is dropped).
+    fn absorb(&mut self, other: Bundle) {
+        for o in other.objects {
+            self.push(o);
+        }
+        for m in other.markings {
+            self.mark(m);
+        }
+    }
+
     fn has(&self, id: &str) -> bool {
         self.ids.contains(id)
     }
@@ -235,17 +268,34 @@ pub(crate) fn props(v: Value) -> serde_json::Map<String, Value> {
     }
 }
 
-/// An RFC 3339 instant of the hub as a STIX timestamp: UTC, `Z`, exactly millisecond precision.
-pub fn timestamp(field: &str, value: &str) -> Result<String, StixError> {
-    let bad = || StixError::Timestamp {
+/// The id key of a submission's object: generation 0 is the submission itself; a later
+/// generation names the object shown again after a revocation (see [`memory::Seen`]).
+pub(crate) fn submission_key(submission: &str, generation: u32) -> String {
+    match generation {
+        0 => format!("submission/{submission}"),
+        g => format!("submission/{submission}/generation/{g}"),
+    }
+}
+
+/// An RFC 3339 instant of the hub; the error names `field`.
+pub(crate) fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime, StixError> {
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|_| StixError::Timestamp {
         field: field.into(),
         value: value.into(),
-    };
-    let t = OffsetDateTime::parse(value, &Rfc3339)
-        .map_err(|_| bad())?
-        .to_offset(UtcOffset::UTC);
+    })
+}
+
+/// A STIX timestamp: UTC, `Z`, exactly millisecond precision (truncated).
+pub(crate) fn stix_time(t: OffsetDateTime) -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
     );
-    t.format(&format).map_err(|_| bad())
+    t.to_offset(UtcOffset::UTC)
+        .format(&format)
+        .expect("a UTC instant formats")
+}
+
+/// An RFC 3339 instant of the hub as a STIX timestamp.
+pub fn timestamp(field: &str, value: &str) -> Result<String, StixError> {
+    parse_time(field, value).map(stix_time)
 }

@@ -4,35 +4,99 @@ use serde_json::{Map, Value, json};
 use super::{Bundle, Mapper, StixError, ext, props, timestamp, tlp};
 use crate::pb::{self, submission_content::Body};
 
-/// The marking of what carries no TLP label of its own (acknowledgements, and withdrawals whose
-/// content the hub no longer shows): TLP:RED, because the hub delivered it to named members only
-/// and a mapping must never widen an audience.
-const UNLABELLED: &str = "TLP:RED";
+/// The marking of what carries no TLP label of its own (acknowledgements, revocations whose
+/// label the subscriber cannot know): TLP:AMBER, limited to the receiving organisation, as the
+/// hub delivered it to this member only. Never TLP:RED: RED never appears in STIX output.
+pub(super) const UNLABELLED: &str = "TLP:AMBER";
+
+/// What was printed for a submission, for the subscriber's memory.
+#[derive(Debug)]
+pub(super) struct Printed {
+    pub id: String,
+    pub label: &'static str,
+    pub modified: String,
+}
+
+/// A tombstone to revoke: the envelope the hub sent, and what of it may be shown.
+pub(super) struct Tombstone<'a> {
+    pub s: &'a pb::Submission,
+    /// Why: `withdrawn` (by the publisher), `audience_narrowed` (no longer shared with this
+    /// member, or relabelled TLP:RED), `replaced` (a revision changed the STIX type).
+    pub reason: &'a str,
+    /// The `modified` of the revoked version.
+    pub modified: String,
+    pub field: &'a str,
+}
+
+impl Tombstone<'_> {
+    /// Only a publisher's withdrawal shows its envelope; any other revocation (a narrowing, a
+    /// revision to TLP:RED) shows only what every tombstone has: id, publisher, state, kind,
+    /// created, revision and sequence, nothing of the revision the reader may not see.
+    fn withdrawn(&self) -> bool {
+        self.reason == "withdrawn"
+    }
+}
+
+/// The STIX type of a submission with content: a notice's category decides between `incident`
+/// and `note`.
+pub(super) fn stix_type(body: &Body) -> &'static str {
+    match body {
+        Body::Notice(n) if n.category == "incident_notification" => "incident",
+        Body::Notice(_) => "note",
+        Body::PointOfContact(_) => "identity",
+        _ => "report",
+    }
+}
+
+/// Every STIX type a submission of `kind` may have been printed as (two for a notice).
+pub(super) fn stix_types_of_kind(
+    kind: &str,
+    field: &str,
+) -> Result<&'static [&'static str], StixError> {
+    Ok(match kind {
+        "notice" => &["incident", "note"],
+        "point_of_contact" => &["identity"],
+        "policy_document"
+        | "terminology_list"
+        | "critical_infrastructure_approach"
+        | "incident_severity_schema" => &["report"],
+        other => {
+            return Err(StixError::Unknown {
+                field: format!("{field}.kind"),
+                value: other.into(),
+            });
+        }
+    })
+}
 
 impl Mapper {
-    /// Adds the objects of one submission revision: its publisher, and the object of its kind
-    /// (revoked when withdrawn). Without content (a withdrawal seen by a reader other than the
-    /// publisher) the STIX type of a notice is unknown, so both candidates are revoked.
+    /// Adds the objects of one submission revision with content: its publisher, and the object
+    /// of its kind under the id of `key` (revoked when `revoked`). TLP:RED content is refused.
     pub(super) fn submission(
         &self,
         b: &mut Bundle,
         s: &pb::Submission,
+        c: &pb::SubmissionContent,
+        key: &str,
+        revoked: bool,
         field: &str,
-    ) -> Result<(), StixError> {
+    ) -> Result<Printed, StixError> {
+        let marking = tlp::exportable(&c.tlp).ok_or_else(|| {
+            let field = format!("{field}.content.tlp");
+            match tlp::by_label(&c.tlp) {
+                Some(_) => StixError::Red { field },
+                None => StixError::Tlp {
+                    field,
+                    value: c.tlp.clone(),
+                },
+            }
+        })?;
         let created = timestamp(&format!("{field}.created_at"), &s.created_at)?;
         let modified = timestamp(&format!("{field}.updated_at"), &s.updated_at)?;
-        let revoked = match s.status.as_str() {
-            "active" => false,
-            "withdrawn" => true,
-            other => {
-                return Err(StixError::Unknown {
-                    field: format!("{field}.status"),
-                    value: other.into(),
-                });
-            }
-        };
+        let body = c.body.as_ref().ok_or_else(|| StixError::Missing {
+            field: format!("{field}.content.body"),
+        })?;
         let publisher = self.member(b, &s.publisher, &s.state);
-        let key = format!("submission/{}", s.id);
         let mut extension = props(json!({
             "hub": self.hub_id(),
             "submission_id": s.id,
@@ -47,68 +111,9 @@ impl Mapper {
         if !s.withdrawal_reason.is_empty() {
             extension.insert("withdrawal_reason".into(), json!(s.withdrawal_reason));
         }
-        let header = |stix_type: &str| {
-            props(json!({
-                "type": stix_type,
-                "spec_version": "2.1",
-                "id": self.id(stix_type, &key),
-                "created_by_ref": publisher,
-                "created": created,
-                "modified": modified,
-            }))
-        };
         let hub_ref = json!({ "source_name": "cbm-hub", "external_id": s.id });
-
-        let Some(c) = &s.content else {
-            if !revoked {
-                return Err(StixError::Missing {
-                    field: format!("{field}.content"),
-                });
-            }
-            let marking = b.mark(tlp::by_label(UNLABELLED).expect("a TLP 2.0 label"));
-            let candidates: &[&str] = match s.kind.as_str() {
-                "notice" => &["incident", "note"],
-                "point_of_contact" => &["identity"],
-                "policy_document"
-                | "terminology_list"
-                | "critical_infrastructure_approach"
-                | "incident_severity_schema" => &["report"],
-                other => {
-                    return Err(StixError::Unknown {
-                        field: format!("{field}.kind"),
-                        value: other.into(),
-                    });
-                }
-            };
-            let name = format!("Withdrawn submission {}", s.id);
-            for stix_type in candidates {
-                let mut o = header(stix_type);
-                o.extend(match *stix_type {
-                    "note" => props(json!({ "content": name, "object_refs": [publisher] })),
-                    "report" => props(json!({
-                        "name": name,
-                        "published": modified,
-                        "object_refs": [publisher],
-                    })),
-                    _ => props(json!({ "name": name })),
-                });
-                o.insert("revoked".into(), json!(true));
-                o.insert("external_references".into(), json!([hub_ref]));
-                o.insert("object_marking_refs".into(), json!([marking]));
-                o.insert("extensions".into(), ext::block(extension.clone()));
-                b.push(Value::Object(o));
-            }
-            return Ok(());
-        };
-
-        let marking = tlp::by_label(&c.tlp).ok_or_else(|| StixError::Tlp {
-            field: format!("{field}.content.tlp"),
-            value: c.tlp.clone(),
-        })?;
+        let label = marking.label;
         let marking = b.mark(marking);
-        let body = c.body.as_ref().ok_or_else(|| StixError::Missing {
-            field: format!("{field}.content.body"),
-        })?;
         extension.extend(props(json!({
             "language": c.language,
             "tlp": c.tlp,
@@ -121,35 +126,30 @@ impl Mapper {
         })));
 
         let description = join(&[&c.summary, &details(body)]);
-        let (stix_type, specific) = match body {
+        let specific = match body {
             Body::Notice(n) if n.category == "incident_notification" => {
                 extension.insert("severity".into(), json!(n.severity));
                 extension.insert("severity_schema".into(), json!(n.severity_schema));
                 let text = join(&[&n.subject, &c.summary, &n.text, &details(body)]);
-                ("incident", json!({ "name": c.title, "description": text }))
+                json!({ "name": c.title, "description": text })
             }
-            Body::Notice(n) => (
-                "note",
-                json!({
-                    "abstract": n.subject,
-                    "content": join(&[&n.text, &details(body)]),
-                    "authors": [s.publisher],
-                    "object_refs": [publisher],
-                }),
-            ),
-            Body::PointOfContact(p) => ("identity", point_of_contact(c, p)),
-            _ => (
-                "report",
-                json!({
-                    "name": c.title,
-                    "description": description,
-                    "report_types": [s.kind.replace('_', "-")],
-                    "published": modified,
-                    "object_refs": [publisher],
-                }),
-            ),
+            Body::Notice(n) => json!({
+                "abstract": n.subject,
+                "content": join(&[&n.text, &details(body)]),
+                "authors": [s.publisher],
+                "object_refs": [publisher],
+            }),
+            Body::PointOfContact(p) => point_of_contact(c, p),
+            _ => json!({
+                "name": c.title,
+                "description": description,
+                "report_types": [s.kind.replace('_', "-")],
+                "published": modified,
+                "object_refs": [publisher],
+            }),
         };
-        let mut o = header(stix_type);
+        let id = self.id(stix_type(body), key);
+        let mut o = header(&id, &publisher, &created, &modified);
         o.extend(props(specific));
         if revoked {
             o.insert("revoked".into(), json!(true));
@@ -182,22 +182,97 @@ impl Mapper {
         o.insert("object_marking_refs".into(), json!([marking]));
         o.insert("extensions".into(), ext::block(extension));
         b.push(Value::Object(o));
+        Ok(Printed {
+            id,
+            label,
+            modified,
+        })
+    }
+
+    /// Adds a revoked version of object `id` for a tombstone: its publisher, the properties its
+    /// type requires, and nothing the tombstone does not show (see [`Tombstone::withdrawn`]).
+    pub(super) fn revocation(
+        &self,
+        b: &mut Bundle,
+        t: &Tombstone,
+        id: &str,
+        marking: &'static tlp::Tlp2Marking,
+    ) -> Result<(), StixError> {
+        let s = t.s;
+        let created = timestamp(&format!("{}.created_at", t.field), &s.created_at)?;
+        let stix_type = id.split_once("--").map_or(id, |(t, _)| t);
+        let publisher = self.member(b, &s.publisher, &s.state);
+        let marking = b.mark(marking);
+        let mut extension = props(json!({
+            "hub": self.hub_id(),
+            "submission_id": s.id,
+            "revision": s.revision,
+            "kind": s.kind,
+            "publisher": s.publisher,
+            "state": s.state,
+            "status": "withdrawn",
+            "sequence": s.sequence,
+            "revocation_reason": t.reason,
+        }));
+        let text = match t.reason {
+            _ if t.withdrawn() => {
+                extension.insert("content_hash".into(), json!(s.content_hash));
+                extension.insert("withdrawal_reason".into(), json!(s.withdrawal_reason));
+                match s.withdrawal_reason.as_str() {
+                    "" => format!(
+                        "cbm-hub submission {} was withdrawn by its publisher.",
+                        s.id
+                    ),
+                    why => format!(
+                        "cbm-hub submission {} was withdrawn by its publisher: {why}",
+                        s.id
+                    ),
+                }
+            }
+            "replaced" => format!(
+                "cbm-hub submission {} continues as an object of another STIX type.",
+                s.id
+            ),
+            _ => format!(
+                "cbm-hub submission {} is no longer shared with this member.",
+                s.id
+            ),
+        };
+        let mut o = header(id, &publisher, &created, &t.modified);
+        o.extend(match stix_type {
+            "note" => props(json!({ "content": text, "object_refs": [publisher] })),
+            "report" => props(json!({
+                "name": text,
+                "published": t.modified,
+                "object_refs": [publisher],
+            })),
+            _ => props(json!({ "name": text })),
+        });
+        o.insert("revoked".into(), json!(true));
+        o.insert(
+            "external_references".into(),
+            json!([{ "source_name": "cbm-hub", "external_id": s.id }]),
+        );
+        o.insert("object_marking_refs".into(), json!([marking]));
+        o.insert("extensions".into(), ext::block(extension));
+        b.push(Value::Object(o));
         Ok(())
     }
 
     /// An acknowledgement of a notice: a `note` by the acknowledging member about the two
-    /// parties (the notice itself comes without content in the feed, so it cannot be referenced
-    /// by its STIX type).
+    /// parties (the notice itself comes without content in the feed, so it is referenced by its
+    /// hub id, not by a STIX ref), marked `marking`.
     pub(super) fn acknowledgement(
         &self,
         b: &mut Bundle,
         notice: &pb::Submission,
         a: &pb::Acknowledgement,
+        marking: &'static tlp::Tlp2Marking,
     ) -> Result<(), StixError> {
         let at = timestamp("change.acknowledgement.acknowledged_at", &a.acknowledged_at)?;
         let sender = self.member(b, &notice.publisher, &notice.state);
         let acker = self.member(b, &a.member, &a.state);
-        let marking = b.mark(tlp::by_label(UNLABELLED).expect("a TLP 2.0 label"));
+        let marking = b.mark(marking);
         let timing = match (a.deadline.is_empty(), a.on_time) {
             (true, _) => String::new(),
             (false, true) => format!("Acknowledged before the deadline {}.", a.deadline),
@@ -241,6 +316,19 @@ impl Mapper {
         }));
         Ok(())
     }
+}
+
+/// The common properties of a submission's object.
+fn header(id: &str, publisher: &str, created: &str, modified: &str) -> Map<String, Value> {
+    let stix_type = id.split_once("--").map_or(id, |(t, _)| t);
+    props(json!({
+        "type": stix_type,
+        "spec_version": "2.1",
+        "id": id,
+        "created_by_ref": publisher,
+        "created": created,
+        "modified": modified,
+    }))
 }
 
 /// A point of contact as an `identity`: the function as its role, the channels as contact

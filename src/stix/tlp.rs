@@ -56,6 +56,13 @@ pub fn by_label(label: &str) -> Option<&'static Tlp2Marking> {
     TLP2_MARKINGS.iter().find(|m| m.label == label)
 }
 
+/// The marking of a label that may appear in STIX output: any but TLP:RED, which is never
+/// exported (`domain.md`: named recipients only, no further disclosure). Every marking the
+/// mapping writes comes from here.
+pub fn exportable(label: &str) -> Option<&'static Tlp2Marking> {
+    by_label(label).filter(|m| m.level != "red")
+}
+
 /// The marking with this STIX id, if it is one of the official five.
 pub fn by_id(id: &str) -> Option<&'static Tlp2Marking> {
     TLP2_MARKINGS.iter().find(|m| m.id == id)

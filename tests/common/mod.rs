@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 pub mod feed;
+pub mod oasis;
 pub mod process;
 pub mod samples;
+pub mod stix_cli;
 
 use std::{collections::HashMap, path::PathBuf};
 
