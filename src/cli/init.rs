@@ -140,6 +140,7 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
             bindings: vec![BoundCertificate {
                 binding: Binding::CertSha256(sha),
                 note: "dev PKI".into(),
+                issuer: None,
             }],
             created_at: String::new(),
             updated_at: String::new(),

@@ -145,6 +145,7 @@ impl TestHub {
                 bindings: vec![BoundCertificate {
                     binding: Binding::CertSha256(sha256_hex(&issued.cert_der)),
                     note: String::new(),
+                    issuer: None,
                 }],
                 created_at: String::new(),
                 updated_at: String::new(),
