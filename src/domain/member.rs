@@ -442,3 +442,7 @@ pub fn check_binding(b: &Binding) -> Result<(), String> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "member_tests.rs"]
+mod tests;
