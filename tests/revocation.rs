@@ -64,12 +64,26 @@ async fn register(t: &TestHub, id: &str, cert: &Issued) {
 
 #[tokio::test]
 async fn crl_files_load_as_pem_or_der_and_unusable_ones_stop_the_start_naming_file_and_reason() {
-    let mut t = TestHub::start().await;
-    let revoked = t.ca.issue(&LeafSpec::client("FI-REVOKED", 30)).unwrap();
+    // A DER CRL (as most CAs publish it) in force from the start.
+    let mut issued = None;
+    let t = TestHub::start_with_ca(common::MEMBERS, |config, ca| {
+        let revoked = ca.issue(&LeafSpec::client("FI-REVOKED", 30)).unwrap();
+        let crl = ca.crl(std::slice::from_ref(&revoked.serial), 1, 7).unwrap();
+        let path = config.tls.client_ca.with_file_name("ca.crl");
+        std::fs::write(&path, der_of(&crl)).unwrap();
+        config.tls.crls = vec![path];
+        issued = Some((revoked, crl));
+    })
+    .await;
+    let (revoked, pem) = issued.unwrap();
     register(&t, "FI-REVOKED", &revoked).await;
-    let pem =
-        t.ca.crl(std::slice::from_ref(&revoked.serial), 1, 7)
-            .unwrap();
+    assert!(refused(&t, &revoked).await, "revoked by the DER CRL");
+    t.hub("EE-MFA")
+        .await
+        .who_am_i(WhoAmIRequest {})
+        .await
+        .expect("others are unaffected");
+
     let der = der_of(&pem);
     let now = time::OffsetDateTime::now_utc();
     let expired =
@@ -113,17 +127,6 @@ async fn crl_files_load_as_pem_or_der_and_unusable_ones_stop_the_start_naming_fi
             "{name}: {e}"
         );
     }
-    // A DER CRL (as most CAs publish it) revokes like a PEM one.
-    let der_path = t.dir.path().join("ca.crl");
-    std::fs::write(&der_path, &der).unwrap();
-    t.config.tls.crls = vec![der_path];
-    t.restart().await;
-    assert!(refused(&t, &revoked).await, "revoked by the DER CRL");
-    t.hub("EE-MFA")
-        .await
-        .who_am_i(WhoAmIRequest {})
-        .await
-        .expect("others are unaffected");
     t.stop().await;
 }
 
@@ -160,18 +163,20 @@ fn metric(t: &TestHub, series: &str) -> f64 {
 
 #[tokio::test]
 async fn a_bad_crl_at_reload_keeps_the_previous_crls_and_is_logged_counted_and_shown_in_health() {
-    let mut t = TestHub::start().await;
-    let revoked = t.ca.issue(&LeafSpec::client("FI-REVOKED", 30)).unwrap();
+    let mut issued = None;
+    let t = TestHub::start_with_ca(common::MEMBERS, |config, ca| {
+        let revoked = ca.issue(&LeafSpec::client("FI-REVOKED", 30)).unwrap();
+        let first = ca.crl(std::slice::from_ref(&revoked.serial), 1, 7).unwrap();
+        let path = config.tls.client_ca.with_file_name("ca.crl.pem");
+        std::fs::write(&path, &first).unwrap();
+        config.tls.crls = vec![path.clone()];
+        issued = Some((revoked, first, path));
+    })
+    .await;
+    let (revoked, first, crl_path) = issued.unwrap();
     let good = t.ca.issue(&LeafSpec::client("FI-GOOD", 30)).unwrap();
     register(&t, "FI-REVOKED", &revoked).await;
     register(&t, "FI-GOOD", &good).await;
-    let crl_path = t.dir.path().join("ca.crl.pem");
-    let first =
-        t.ca.crl(std::slice::from_ref(&revoked.serial), 1, 7)
-            .unwrap();
-    std::fs::write(&crl_path, &first).unwrap();
-    t.config.tls.crls = vec![crl_path.clone()];
-    t.restart().await;
     tls_health_becomes(&t, ServingStatus::Serving).await;
     assert!(refused(&t, &revoked).await);
     assert!(!refused(&t, &good).await);
@@ -372,11 +377,13 @@ async fn suspension_and_unbinding_close_an_idle_stream_at_once() {
 
 #[tokio::test]
 async fn a_crl_revocation_closes_an_idle_stream_within_the_reload_poll() {
-    let mut t = TestHub::start().await;
-    let crl_path = t.dir.path().join("ca.crl.pem");
-    std::fs::write(&crl_path, t.ca.crl(&[], 1, 7).unwrap()).unwrap();
-    t.config.tls.crls = vec![crl_path.clone()];
-    t.restart().await;
+    let t = TestHub::start_with_ca(common::MEMBERS, |config, ca| {
+        let path = config.tls.client_ca.with_file_name("ca.crl.pem");
+        std::fs::write(&path, ca.crl(&[], 1, 7).unwrap()).unwrap();
+        config.tls.crls = vec![path];
+    })
+    .await;
+    let crl_path = t.config.tls.crls[0].clone();
     let cert = t.ca.issue(&LeafSpec::client("FI-IDLE", 30)).unwrap();
     register(&t, "FI-IDLE", &cert).await;
     let stream = idle_stream(t.channel_with(&cert).await.unwrap()).await;
