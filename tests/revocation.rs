@@ -255,9 +255,7 @@ async fn a_client_ca_without_a_crl_is_named_at_start_and_by_config_check() {
         "{e}"
     );
 
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = \"check-data\"\n[tls]\nclient_ca = \"bundle.pem\"\ncert = \"server.pem\"\nkey = \"server-key.pem\"\ncrls = [\"ca.crl.pem\"]\n"
-    );
+    let toml = "listen = \"127.0.0.1:0\"\ndata_dir = \"check-data\"\n[tls]\nclient_ca = \"bundle.pem\"\ncert = \"server.pem\"\nkey = \"server-key.pem\"\ncrls = [\"ca.crl.pem\"]\n";
     std::fs::write(dir.join("hub.toml"), toml).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_cbm-hub"))
         .args(["config", "check", "--no-env"])

@@ -22,13 +22,14 @@ fn issuer_check_table() {
     let spki = Binding::SpkiSha256("c".repeat(64));
     let cert = Binding::CertSha256("d".repeat(64));
     // (binding, its issuer, the CA the certificate chains to, the bundle's sole CA, expected)
-    let table: Vec<(
+    type Row<'a> = (
         Binding,
-        Option<&str>,
-        &str,
-        Option<&str>,
+        Option<&'a str>,
+        &'a str,
+        Option<&'a str>,
         Result<(), IssuerMismatch>,
-    )> = vec![
+    );
+    let table: Vec<Row> = vec![
         (uri(), Some(CA_A), CA_A, None, Ok(())),
         (uri(), Some(CA_A), CA_B, None, Err(Other)),
         (uri(), Some(CA_A), CA_B, Some(CA_B), Err(Other)),
