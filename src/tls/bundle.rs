@@ -29,6 +29,9 @@ pub struct BundleCa {
 #[derive(Debug, Clone, Default)]
 pub struct Bundle {
     pub cas: Vec<BundleCa>,
+    /// The SPKI hash of the only CA, when there is one (computed once: every request's
+    /// binding check asks).
+    sole: Option<String>,
 }
 
 impl Bundle {
@@ -49,7 +52,12 @@ impl Bundle {
                 der: der.clone(),
             });
         }
-        Ok(Bundle { cas })
+        let mut bundle = Bundle { cas, sole: None };
+        bundle.sole = match bundle.distinct_spkis().as_slice() {
+            [one] => Some(one.to_string()),
+            _ => None,
+        };
+        Ok(bundle)
     }
 
     /// The trust anchors, in bundle order.
@@ -79,10 +87,7 @@ impl Bundle {
 
     /// The SPKI hash of the bundle's only CA; None when it holds several.
     pub fn sole_ca(&self) -> Option<&str> {
-        match self.distinct_spkis().as_slice() {
-            [one] => Some(one),
-            _ => None,
-        }
+        self.sole.as_deref()
     }
 
     /// The CAs as an administrator reads them: `subject (spki_sha256 HASH)`, one per CA.
