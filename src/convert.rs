@@ -34,6 +34,7 @@ pub fn binding_to_pb(b: &BoundCertificate) -> pb::CertificateBinding {
     pb::CertificateBinding {
         binding: Some(binding),
         note: b.note.clone(),
+        issuer_spki_sha256: b.issuer.clone().unwrap_or_default(),
     }
 }
 
@@ -62,9 +63,17 @@ pub fn binding_from_pb(
             "at most 200 characters",
         ));
     }
+    let issuer = if b.issuer_spki_sha256.is_empty() {
+        None
+    } else {
+        let spki = Binding::SpkiSha256(b.issuer_spki_sha256.clone());
+        check_binding(&spki).map_err(|e| Invalid::one(format!("{path}.issuer_spki_sha256"), e))?;
+        Some(b.issuer_spki_sha256.clone())
+    };
     Ok(BoundCertificate {
         binding,
         note: b.note.clone(),
+        issuer,
     })
 }
 

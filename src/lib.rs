@@ -5,7 +5,9 @@
 //! - [`pb`]: generated protobuf messages and gRPC stubs of `proto/cbm/v1` (the public contract).
 //! - [`service`]: thin tonic handlers. Authenticate the caller from its certificate into a
 //!   [`domain::principal::Principal`], validate, call the store, map errors to gRPC codes.
-//! - [`tls`]: rustls server and client configurations, certificate identity, the dev PKI.
+//! - [`tls`]: rustls server and client configurations, the CA bundle and CRLs, chain
+//!   verification, certificate identity, reloads and the watch open streams re-check on, the dev
+//!   PKI.
 //! - [`domain`]: members and roles, TLP audience rules, submission validation, the CBM catalogue.
 //!   Pure code: no tonic, no sled.
 //! - [`feed`]: subscriptions: filters, the delivery decision per change, replay then live.

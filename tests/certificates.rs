@@ -32,6 +32,7 @@ async fn register(t: &TestHub, id: &str, cert: &Issued) {
                 sha256_hex(&cert.cert_der),
             )),
             note: String::new(),
+            ..Default::default()
         }],
         ..Default::default()
     };
@@ -254,7 +255,13 @@ async fn certificates_made_with_openssl_work_like_generated_ones() {
     );
     std::fs::write(&t.config.tls.client_ca, bundle).unwrap();
     t.restart().await;
-    // Bound by its URI SAN, as a ministry's own PKI would allow.
+    // Bound by its URI SAN, as a ministry's own PKI would allow, and tied to that PKI's CA
+    // (the bundle holds two, either of which could write the URI).
+    let ministry_ca = cbm_hub::tls::bundle::Bundle::load(&dir.join("ca.pem"))
+        .unwrap()
+        .cas[0]
+        .spki_sha256
+        .clone();
     let mut admin = t.admin("ADMIN").await;
     let member = cbm_hub::pb::Member {
         id: "FI-OPENSSL".into(),
@@ -266,6 +273,7 @@ async fn certificates_made_with_openssl_work_like_generated_ones() {
                 "urn:cbm:member:FI-OPENSSL".into(),
             )),
             note: String::new(),
+            issuer_spki_sha256: ministry_ca,
         }],
         ..Default::default()
     };

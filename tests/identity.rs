@@ -145,6 +145,7 @@ async fn member_administration_over_mtls() {
         bindings: vec![pb::CertificateBinding {
             binding: Some(Binding::CertSha256(sha.clone())),
             note: "first".into(),
+            ..Default::default()
         }],
         ..Default::default()
     };
@@ -206,13 +207,14 @@ async fn member_administration_over_mtls() {
 
     // Rotation: bind a second certificate (by SPKI), unbind the first.
     let rotated = t.ca.issue(&LeafSpec::client("FI-MFA", 30)).unwrap();
-    let facts = cbm_hub::tls::identity::certificate_facts(&rotated.cert_der).unwrap();
+    let facts = cbm_hub::tls::identity::certificate_facts(&rotated.cert_der, "").unwrap();
     admin
         .bind_certificate(pb::BindCertificateRequest {
             id: "FI-MFA".into(),
             binding: Some(pb::CertificateBinding {
                 binding: Some(Binding::SpkiSha256(facts.spki_sha256.clone())),
                 note: "rotated".into(),
+                ..Default::default()
             }),
         })
         .await
@@ -223,6 +225,7 @@ async fn member_administration_over_mtls() {
             binding: Some(pb::CertificateBinding {
                 binding: Some(Binding::CertSha256(sha)),
                 note: String::new(),
+                ..Default::default()
             }),
         })
         .await
@@ -248,6 +251,7 @@ async fn member_administration_over_mtls() {
             binding: Some(pb::CertificateBinding {
                 binding: Some(Binding::SpkiSha256(facts.spki_sha256)),
                 note: String::new(),
+                ..Default::default()
             }),
         })
         .await

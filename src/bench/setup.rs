@@ -139,6 +139,7 @@ impl BenchHub {
                 bindings: vec![BoundCertificate {
                     binding: Binding::CertSha256(hex::encode(Sha256::digest(&cert.cert_der))),
                     note: String::new(),
+                    issuer: None,
                 }],
                 created_at: String::new(),
                 updated_at: String::new(),

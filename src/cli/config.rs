@@ -76,10 +76,14 @@ fn tls_problems(c: &config::Config) -> Vec<String> {
         }
     }
     // Each file loads: do they make a server configuration (the key matches the certificate)?
+    // (and every CA of the bundle has a CRL when CRLs are configured)
     if out.is_empty()
         && let Err(e) = tls::reload::TlsState::load(files.clone())
     {
-        out.push(format!("tls: {e}"));
+        out.push(match e {
+            tls::TlsError::MissingCrl(_) => e.to_string(),
+            e => format!("tls: {e}"),
+        });
     }
     out
 }

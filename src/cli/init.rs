@@ -142,6 +142,7 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
             bindings: vec![BoundCertificate {
                 binding: Binding::CertSha256(sha),
                 note: "dev PKI".into(),
+                issuer: None,
             }],
             created_at: String::new(),
             updated_at: String::new(),
@@ -161,7 +162,8 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
          client_ca = \"pki/ca.pem\"\n\
          cert = \"pki/server.pem\"\n\
          key = \"pki/server-key.pem\"\n\
-         # CRL files checked for every client certificate.\n\
+         # CRL files (PEM or DER) checked for every certificate of a client chain; when set,\n\
+         # every CA of client_ca needs its current CRL.\n\
          crls = []\n\n\
          [limits]\n\
          max_connections = 4096\n\

@@ -42,6 +42,8 @@ pub enum MemberCommand {
         communities: Vec<String>,
         #[command(flatten)]
         binding: BindingArgs,
+        #[command(flatten)]
+        issuer: IssuerArgs,
         /// Note stored with the binding.
         #[arg(long, default_value = "")]
         note: String,
@@ -67,6 +69,8 @@ pub enum MemberCommand {
         id: String,
         #[command(flatten)]
         binding: BindingArgs,
+        #[command(flatten)]
+        issuer: IssuerArgs,
         /// Note stored with the binding.
         #[arg(long, default_value = "")]
         note: String,
@@ -117,10 +121,53 @@ pub struct BindingArgs {
     pub uri_san: Option<String>,
 }
 
+/// The CA of the bundle that issues the member's certificates, for `--spki-sha256` and
+/// `--uri-san` bindings: required when the hub trusts several CAs (with one, the hub records
+/// it).
+#[derive(Debug, Clone, Args)]
+#[group(required = false, multiple = false)]
+pub struct IssuerArgs {
+    /// The issuing CA's certificate (PEM), as in the hub's tls.client_ca bundle.
+    #[arg(long = "issuer-ca")]
+    pub issuer_ca: Option<PathBuf>,
+    /// SHA-256 of the issuing CA's DER SubjectPublicKeyInfo (64 hex digits).
+    #[arg(long)]
+    pub issuer_spki_sha256: Option<String>,
+}
+
+impl IssuerArgs {
+    fn none() -> IssuerArgs {
+        IssuerArgs {
+            issuer_ca: None,
+            issuer_spki_sha256: None,
+        }
+    }
+
+    fn spki_sha256(&self) -> anyhow::Result<String> {
+        if let Some(path) = &self.issuer_ca {
+            let bundle = crate::tls::bundle::Bundle::load(path)?;
+            match bundle.distinct_spkis().as_slice() {
+                [one] => Ok(one.to_string()),
+                _ => anyhow::bail!(
+                    "--issuer-ca {}: holds {} CA certificates; give the file of the one CA",
+                    path.display(),
+                    bundle.cas.len()
+                ),
+            }
+        } else {
+            Ok(self
+                .issuer_spki_sha256
+                .clone()
+                .unwrap_or_default()
+                .to_lowercase())
+        }
+    }
+}
+
 impl BindingArgs {
     /// The binding, with `note` stored beside it (outside the one-of group, so that it can be
     /// given with any of them).
-    fn to_pb(&self, note: &str) -> anyhow::Result<pb::CertificateBinding> {
+    fn to_pb(&self, note: &str, issuer: &IssuerArgs) -> anyhow::Result<pb::CertificateBinding> {
         let binding = if let Some(path) = &self.cert_file {
             let certs = crate::tls::load_certs(path)?;
             Binding::CertSha256(hex::encode(Sha256::digest(certs[0].as_ref())))
@@ -134,6 +181,7 @@ impl BindingArgs {
         Ok(pb::CertificateBinding {
             binding: Some(binding),
             note: note.to_string(),
+            issuer_spki_sha256: issuer.spki_sha256()?,
         })
     }
 }
@@ -175,6 +223,7 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
             roles,
             communities,
             binding,
+            issuer,
             note,
             client,
         } => {
@@ -184,7 +233,7 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
                 display_name: name,
                 roles,
                 communities,
-                bindings: vec![binding.to_pb(&note)?],
+                bindings: vec![binding.to_pb(&note, &issuer)?],
                 ..Default::default()
             };
             let m = client
@@ -219,12 +268,13 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
         MemberCommand::Bind {
             id,
             binding,
+            issuer,
             note,
             client,
         } => {
             let req = pb::BindCertificateRequest {
                 id,
-                binding: Some(binding.to_pb(&note)?),
+                binding: Some(binding.to_pb(&note, &issuer)?),
             };
             let m = client.admin(home).await?.bind_certificate(req).await?;
             (client, m)
@@ -236,7 +286,7 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
         } => {
             let req = pb::UnbindCertificateRequest {
                 id,
-                binding: Some(binding.to_pb("")?),
+                binding: Some(binding.to_pb("", &IssuerArgs::none())?),
             };
             let m = client.admin(home).await?.unbind_certificate(req).await?;
             (client, m)

@@ -99,12 +99,24 @@ pub fn member(m: &pb::Member) {
         }
     );
     for b in &m.bindings {
-        let text = match &b.binding {
+        let mut text = match &b.binding {
             Some(pb::certificate_binding::Binding::CertSha256(v)) => format!("cert_sha256 {v}"),
             Some(pb::certificate_binding::Binding::SpkiSha256(v)) => format!("spki_sha256 {v}"),
             Some(pb::certificate_binding::Binding::UriSan(v)) => format!("uri_san {v}"),
             None => "?".into(),
         };
+        let needs_issuer = !matches!(
+            b.binding,
+            Some(pb::certificate_binding::Binding::CertSha256(_))
+        );
+        if !b.issuer_spki_sha256.is_empty() {
+            text.push_str(&format!(
+                " issued by CA spki_sha256 {}",
+                b.issuer_spki_sha256
+            ));
+        } else if needs_issuer {
+            text.push_str(" (no issuing CA recorded: accepted only while the hub trusts one CA)");
+        }
         println!(
             "binding:     {text}{}",
             if b.note.is_empty() {

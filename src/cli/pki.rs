@@ -39,9 +39,17 @@ pub async fn run(home: &Home, cmd: PkiCommand) -> anyhow::Result<()> {
             // The SPKI hash survives re-issuing a certificate for the same key: the binding
             // to use for rotations (`member bind --spki-sha256`).
             let der = crate::tls::load_certs(&home.member_cert(&a.member))?;
-            let facts = crate::tls::identity::certificate_facts(der[0].as_ref())
+            let issuer = crate::tls::bundle::Bundle::load(&home.ca_cert())?;
+            let issuer = issuer
+                .cas
+                .first()
+                .map(|c| c.spki_sha256.as_str())
+                .unwrap_or("");
+            let facts = crate::tls::identity::certificate_facts(der[0].as_ref(), issuer)
                 .map_err(anyhow::Error::msg)?;
             println!("spki_sha256: {}", facts.spki_sha256);
+            // The CA a `--spki-sha256` or `--uri-san` binding is tied to (`--issuer-spki-sha256`).
+            println!("issuer_spki_sha256: {issuer}");
             Ok(())
         }
     }

@@ -54,7 +54,7 @@ pub const OPTIONS: &[Opt] = &[
     Opt { key: "tls.client_ca", ty: Ty::File, default: None, doc: "CA bundle (PEM) client certificates must chain to." },
     Opt { key: "tls.cert", ty: Ty::File, default: None, doc: "The hub's certificate chain (PEM)." },
     Opt { key: "tls.key", ty: Ty::File, default: None, doc: "The hub's private key (PEM)." },
-    Opt { key: "tls.crls", ty: Ty::FileList, default: Some("[]"), doc: "CRL files (PEM or DER) checked for every client certificate." },
+    Opt { key: "tls.crls", ty: Ty::FileList, default: Some("[]"), doc: "CRL files (PEM or DER) checked for every certificate of a client chain. When set, every CA of client_ca needs its current CRL; an unreadable, empty, truncated or expired file is an error (at reload: the previous CRLs stay)." },
     Opt { key: "tls.reload_check_s", ty: int(1, 86_400), default: Some("5"), doc: "Seconds between checks of the TLS files for changes (also reloaded on SIGHUP)." },
     Opt { key: "limits.max_connections", ty: int(1, 1_000_000), default: Some("4096"), doc: "Open connections at most, TLS handshakes included." },
     Opt { key: "limits.max_concurrent_streams", ty: int(1, 100_000), default: Some("256"), doc: "HTTP/2 streams at once per connection." },

@@ -137,6 +137,88 @@ impl fmt::Display for Binding {
 pub struct BoundCertificate {
     pub binding: Binding,
     pub note: String,
+    /// For SPKI and URI SAN bindings: SPKI SHA-256 (lowercase hex) of the bundle CA the
+    /// certificate's chain must end at, so that another CA of the bundle cannot mint the same
+    /// member. None on bindings stored before issuers were recorded (see [`issuer_check`]).
+    /// Certificate-hash bindings need none: the certificate's bytes, signature included, fix
+    /// its issuer.
+    pub issuer: Option<String>,
+}
+
+impl Binding {
+    /// Whether another CA could issue a certificate matching this binding (so the binding
+    /// must name its CA).
+    pub fn needs_issuer(&self) -> bool {
+        !matches!(self, Binding::CertSha256(_))
+    }
+}
+
+/// Why a binding does not accept a certificate's issuing CA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssuerMismatch {
+    /// The binding names another CA.
+    Other,
+    /// The binding names no CA (stored before issuers were recorded) and the bundle holds
+    /// several, so which one was meant cannot be told.
+    NotRecorded,
+}
+
+/// Whether `bound` accepts a certificate whose verified chain ends at the bundle CA
+/// `cert_ca`. `sole_ca` is the bundle's only CA, None when it holds several.
+///
+/// Bindings stored before issuers were recorded are accepted only while the bundle holds a
+/// single CA and the chain ends at it: with one CA nothing else could have minted the
+/// certificate; with several, "bind on first use" would let whichever CA is used first own
+/// the member, so they are refused until an administrator binds them again with their CA.
+pub fn issuer_check(
+    bound: &BoundCertificate,
+    cert_ca: &str,
+    sole_ca: Option<&str>,
+) -> Result<(), IssuerMismatch> {
+    if !bound.binding.needs_issuer() {
+        return Ok(());
+    }
+    match (&bound.issuer, sole_ca) {
+        (Some(ca), _) if ca == cert_ca => Ok(()),
+        (Some(_), _) => Err(IssuerMismatch::Other),
+        (None, Some(sole)) if sole == cert_ca => Ok(()),
+        (None, _) => Err(IssuerMismatch::NotRecorded),
+    }
+}
+
+/// Fills in or checks the issuer of a binding being registered: `bundle` lists the SPKI
+/// hashes of the bundle's CAs. A binding that needs an issuer and names none takes the
+/// bundle's CA when there is only one; with several, the administrator must name it.
+pub fn settle_issuer(bound: &mut BoundCertificate, bundle: &[&str]) -> Result<(), String> {
+    match (&bound.issuer, bound.binding.needs_issuer()) {
+        (Some(_), false) => Err(format!(
+            "a {} binding names one certificate, whose signature already fixes its issuer: \
+             leave the issuer empty",
+            bound.binding.kind()
+        )),
+        (None, false) => Ok(()),
+        (Some(ca), true) if bundle.contains(&ca.as_str()) => Ok(()),
+        (Some(ca), true) => Err(format!(
+            "{ca} is not the SPKI SHA-256 of a CA in the hub's client CA bundle"
+        )),
+        (None, true) => match bundle {
+            [only] => {
+                bound.issuer = Some(only.to_string());
+                Ok(())
+            }
+            _ => Err(format!(
+                "required for a {} binding: the hub's client CA bundle holds {} CAs, and any of \
+                 them could issue a certificate with this {}; name the one that may",
+                bound.binding.kind(),
+                bundle.len(),
+                if matches!(bound.binding, Binding::UriSan(_)) {
+                    "URI"
+                } else {
+                    "key"
+                }
+            )),
+        },
+    }
 }
 
 /// A national body or organisation registered with the hub.
@@ -173,6 +255,8 @@ pub struct CertificateFacts {
     pub cert_sha256: String,
     pub spki_sha256: String,
     pub uri_sans: Vec<String>,
+    /// SPKI SHA-256 of the bundle CA the certificate's verified chain ends at.
+    pub ca_spki_sha256: String,
 }
 
 /// Why a certificate does not resolve to a member.
@@ -182,6 +266,12 @@ pub enum Unresolved {
     Unbound,
     /// Bindings of two different members match: refuse rather than guess.
     Ambiguous(String, String),
+    /// A binding of `member` matches, but not the CA the certificate was issued under.
+    Issuer {
+        member: String,
+        binding: Binding,
+        why: IssuerMismatch,
+    },
 }
 
 /// The in-memory member registry: an immutable snapshot, replaced whole on every change so that
@@ -239,27 +329,59 @@ impl Registry {
         all
     }
 
-    /// Resolves a verified certificate to its member and the binding that matched.
-    pub fn resolve(&self, cert: &CertificateFacts) -> Result<(Arc<Member>, Binding), Unresolved> {
+    /// Resolves a verified certificate to its member and the binding that matched. A binding
+    /// counts only if it accepts the CA the certificate chains to ([`issuer_check`]);
+    /// `sole_ca` is the client CA bundle's only CA, None when it holds several.
+    pub fn resolve(
+        &self,
+        cert: &CertificateFacts,
+        sole_ca: Option<&str>,
+    ) -> Result<(Arc<Member>, Binding), Unresolved> {
         let candidates = std::iter::once(Binding::CertSha256(cert.cert_sha256.clone()))
             .chain(std::iter::once(Binding::SpkiSha256(
                 cert.spki_sha256.clone(),
             )))
             .chain(cert.uri_sans.iter().cloned().map(Binding::UriSan));
         let mut found: Option<(&String, Binding)> = None;
+        let mut wrong_issuer = None;
         for b in candidates {
-            if let Some(id) = self.by_binding.get(&b) {
-                match &found {
-                    Some((other, _)) if *other != id => {
-                        return Err(Unresolved::Ambiguous((*other).clone(), id.clone()));
-                    }
-                    Some(_) => {}
-                    None => found = Some((id, b)),
+            let Some(id) = self.by_binding.get(&b) else {
+                continue;
+            };
+            let bound = self.members[id].bindings.iter().find(|x| x.binding == b);
+            if let Some(Err(why)) =
+                bound.map(|bound| issuer_check(bound, &cert.ca_spki_sha256, sole_ca))
+            {
+                wrong_issuer.get_or_insert(Unresolved::Issuer {
+                    member: id.clone(),
+                    binding: b,
+                    why,
+                });
+                continue;
+            }
+            match &found {
+                Some((other, _)) if *other != id => {
+                    return Err(Unresolved::Ambiguous((*other).clone(), id.clone()));
                 }
+                Some(_) => {}
+                None => found = Some((id, b)),
             }
         }
-        let (id, binding) = found.ok_or(Unresolved::Unbound)?;
+        let (id, binding) = found.ok_or(wrong_issuer.unwrap_or(Unresolved::Unbound))?;
         Ok((self.members[id].clone(), binding))
+    }
+
+    /// Bindings that name no issuing CA although they need one, as "MEMBER binding".
+    pub fn bindings_without_issuer(&self) -> Vec<String> {
+        self.members()
+            .iter()
+            .flat_map(|m| {
+                m.bindings
+                    .iter()
+                    .filter(|b| b.binding.needs_issuer() && b.issuer.is_none())
+                    .map(|b| format!("{} {}", m.id, b.binding))
+            })
+            .collect()
     }
 }
 
@@ -320,3 +442,7 @@ pub fn check_binding(b: &Binding) -> Result<(), String> {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "member_tests.rs"]
+mod tests;

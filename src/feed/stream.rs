@@ -31,7 +31,10 @@ use crate::{
     metrics::{FeedMetrics, GaugeGuard, Source},
     pb,
     store::{Committed, Store, StoreError, records::StoredEvent},
-    tls::incoming::ConnInfo,
+    tls::{
+        incoming::ConnInfo,
+        watch::{PolicyWatch, still_bound},
+    },
 };
 
 /// Events read from storage per batch during replay.
@@ -128,6 +131,7 @@ pub async fn run(mut sub: Subscription, sink: Sink) {
         cursor: sub.cursor,
         registry: sub.store.registry(),
         generation: sub.store.registry_generation(),
+        policy: PolicyWatch::new(&sub.store, sub.conn.as_ref()),
         next_heartbeat: Instant::now()
             + if sub.announce {
                 Duration::ZERO
@@ -167,6 +171,8 @@ struct Progress {
     cursor: u64,
     registry: Arc<Registry>,
     generation: u64,
+    /// Registry changes and TLS reloads: an idle stream re-checks its member at once.
+    policy: PolicyWatch,
     next_heartbeat: Instant,
     delivered: Deliveries,
 }
@@ -196,7 +202,12 @@ impl Progress {
         }
         self.generation = generation;
         self.registry = sub.store.registry();
-        if self.registry.owner_of(&sub.binding) != Some(sub.member.id.as_str()) {
+        if !still_bound(
+            sub.conn.as_ref(),
+            &self.registry,
+            &sub.binding,
+            &sub.member.id,
+        ) {
             return Err(Stop::With(Status::unauthenticated(
                 "this certificate is no longer bound to the member",
             )));
@@ -338,6 +349,7 @@ async fn follow_live(
                 Err(RecvError::Lagged(_)) => return Ok(()),
                 Err(RecvError::Closed) => return Err(shutting_down(p.cursor)),
             },
+            _ = p.policy.changed() => p.recheck(sub)?,
             _ = beat.as_mut() => {
                 if p.next_heartbeat > Instant::now() {
                     beat.as_mut().reset(p.next_heartbeat);

@@ -91,6 +91,11 @@ pub(crate) struct ResponseLabels {
     pub code: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 /// Where a delivered feed event was read from.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum Source {
@@ -118,6 +123,13 @@ pub struct Metrics {
     feed_head: Gauge,
     storage_bytes: Gauge,
     storage_healthy: Gauge,
+    /// TLS reloads by outcome (`applied`, `refused`), read from the TLS state at scrape.
+    tls_reloads: Family<OutcomeLabels, Counter>,
+    /// 1 while the TLS files in force are the ones on disk and no CRL in force is stale.
+    tls_healthy: Gauge,
+    /// Earliest nextUpdate of the CRLs in force, Unix seconds (0: no CRLs).
+    crl_next_update: Gauge,
+    tls: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::tls::reload::TlsState>>>,
     /// Audit log length when the hub started: appended = current length - this.
     audit_at_start: std::sync::Arc<std::sync::OnceLock<u64>>,
     registry: std::sync::Arc<Registry>,
@@ -213,6 +225,10 @@ impl Metrics {
             feed_head: Gauge::default(),
             storage_bytes: Gauge::default(),
             storage_healthy: Gauge::default(),
+            tls_reloads: Family::default(),
+            tls_healthy: Gauge::default(),
+            crl_next_update: Gauge::default(),
+            tls: Default::default(),
             audit_at_start: Default::default(),
             registry: Default::default(),
         };
@@ -282,6 +298,21 @@ impl Metrics {
             "1 while storage works; 0 once it failed (the hub then stops)",
             m.storage_healthy.clone(),
         );
+        r.register(
+            "tls_reloads",
+            "Reloads of the TLS files (CA bundle, CRLs, server certificate) by outcome: applied, or refused (the previous files stay in force)",
+            m.tls_reloads.clone(),
+        );
+        r.register(
+            "tls_healthy",
+            "1 while the TLS files in force are those on disk and no CRL in force is past its nextUpdate; 0 otherwise",
+            m.tls_healthy.clone(),
+        );
+        r.register(
+            "crl_next_update_timestamp_seconds",
+            "Earliest nextUpdate of the CRLs in force, as Unix time (0 when no CRLs are configured)",
+            m.crl_next_update.clone(),
+        );
         Metrics {
             registry: std::sync::Arc::new(registry),
             ..m
@@ -315,6 +346,32 @@ impl Metrics {
         let _ = self.audit_at_start.set(store.audit_len());
     }
 
+    /// Reports the TLS state of `tls` from now on (at scrape time).
+    pub fn watch_tls(&self, tls: std::sync::Arc<crate::tls::reload::TlsState>) {
+        let _ = self.tls.set(tls);
+    }
+
+    fn read_tls(&self) {
+        let Some(tls) = self.tls.get() else {
+            return;
+        };
+        let status = tls.status(crate::tls::crl::now());
+        for (outcome, total) in [
+            ("applied", status.reloads_applied),
+            ("refused", status.reloads_refused),
+        ] {
+            // A counter only goes up: add what happened since the last scrape.
+            let counter = self.tls_reloads.get_or_create(&OutcomeLabels { outcome });
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+        self.tls_healthy.set(i64::from(status.is_healthy()));
+        self.crl_next_update
+            .set(status.crl_next_update.unwrap_or_default());
+    }
+
     /// Reads the store's figures, then encodes everything. Blocking: sled walks its files.
     pub fn render(&self, store: &Store) -> String {
         let len = store.audit_len();
@@ -331,6 +388,7 @@ impl Metrics {
             .set(clamp(store.size_on_disk().unwrap_or_default()));
         self.storage_healthy
             .set(i64::from(store.failure().is_none()));
+        self.read_tls();
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);

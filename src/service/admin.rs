@@ -6,13 +6,44 @@ use crate::{
     convert,
     domain::{
         Invalid,
-        member::{MemberStatus, check_member_id},
+        member::{BoundCertificate, MemberStatus, check_member_id, settle_issuer},
         principal::Action,
         validate::fields,
     },
     pb::{self, member_admin_server::MemberAdmin},
     store::{MemberOp, Store},
 };
+
+/// Ties the SPKI and URI SAN bindings of a registration or bind to their issuing CA (see
+/// [`settle_issuer`]), against the client CA bundle in force.
+fn settle_issuers(mut op: MemberOp, caller: &Caller) -> Result<MemberOp, Status> {
+    let bundle = caller.conn().map(|c| c.tls.bundle()).ok_or_else(|| {
+        Status::unauthenticated("no verified client certificate on this connection")
+    })?;
+    let spkis = bundle.distinct_spkis();
+    let mut errs = Invalid::default();
+    let mut settle = |b: &mut BoundCertificate, path: String| {
+        if let Err(e) = settle_issuer(b, &spkis) {
+            errs.push(
+                path,
+                format!("{e} (the bundle holds: {})", bundle.describe()),
+            );
+        }
+    };
+    match &mut op {
+        MemberOp::Register(m) => {
+            for (i, b) in m.bindings.iter_mut().enumerate() {
+                settle(b, format!("member.bindings[{i}].issuer_spki_sha256"));
+            }
+        }
+        MemberOp::Bind { certificate, .. } => {
+            settle(certificate, "binding.issuer_spki_sha256".into());
+        }
+        _ => {}
+    }
+    errs.into_result()?;
+    Ok(op)
+}
 
 #[derive(Clone)]
 pub struct AdminService {
@@ -37,7 +68,8 @@ impl AdminService {
         let mut caller = Caller::of(&self.store, req);
         let checked = caller
             .authenticate(Action::AdministerMembers)
-            .and_then(|_| op());
+            .and_then(|_| op())
+            .and_then(|op| settle_issuers(op, &caller));
         let op = match checked {
             Ok(op) => op,
             Err(status) => return Err(caller.refuse(action, object_id, status).await),

@@ -9,7 +9,7 @@ use super::status::code_name;
 use crate::{
     audit::{Origin, REFUSED},
     domain::{
-        member::Unresolved,
+        member::{IssuerMismatch, Unresolved},
         principal::{Action, Principal, authorize},
     },
     pb::AuditEntry,
@@ -70,7 +70,7 @@ impl Caller {
             Status::unauthenticated(format!("the client certificate is no longer accepted: {e}"))
         })?;
         let registry = self.store.registry();
-        let (member, bound_by) = registry.resolve(cert).map_err(|e| match e {
+        let (member, bound_by) = info.member_of(&registry).map_err(|e| match e {
             Unresolved::Unbound => Status::unauthenticated(format!(
                 "certificate sha256:{} is not bound to any member of this hub",
                 cert.cert_sha256
@@ -78,6 +78,19 @@ impl Caller {
             Unresolved::Ambiguous(a, b) => {
                 tracing::warn!(cert = %cert.cert_sha256, a, b, "certificate matches two members");
                 Status::unauthenticated("certificate matches bindings of two members; ask an administrator to fix the registry")
+            }
+            Unresolved::Issuer { member, binding, why: IssuerMismatch::Other } => {
+                tracing::warn!(cert = %cert.cert_sha256, member, %binding, ca = %cert.ca_spki_sha256, "certificate from another CA than its binding names");
+                Status::unauthenticated(format!(
+                    "certificate sha256:{} matches {binding}, which accepts only certificates of another CA than the one that issued it",
+                    cert.cert_sha256
+                ))
+            }
+            Unresolved::Issuer { member, binding, why: IssuerMismatch::NotRecorded } => {
+                tracing::warn!(member, %binding, "binding names no issuing CA and the client CA bundle holds several: refused until an administrator binds it again with its CA (member bind ID --issuer-ca FILE)");
+                Status::unauthenticated(format!(
+                    "{binding} was registered without its issuing CA and the hub now trusts several CAs; ask the hub administrator to bind it again with its CA"
+                ))
             }
         })?;
         self.origin.member = member.id.clone();

@@ -10,6 +10,7 @@ mod feed;
 pub(crate) mod hub;
 pub(crate) mod listing;
 mod status;
+pub mod tls_watch;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -144,8 +145,10 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
             return Err(StartError::Damaged(problems));
         }
     }
+    warn_bindings_without_issuer(&store, &tls_state);
     let metrics = Metrics::new();
     metrics.started(&store);
+    metrics.watch_tls(tls_state.clone());
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(
             crate::metrics::http::bind(addr)
@@ -246,7 +249,13 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
             config.audit_checkpoint_interval,
             shutdown.clone(),
         ),
-        spawn_tls_reload(tls_state.clone(), config.tls_reload_check, shutdown.clone()),
+        tls_watch::spawn(
+            tls_state.clone(),
+            config.tls_reload_check,
+            health_reporter.clone(),
+            shutdown.clone(),
+        )
+        .await,
         deadline_task,
     ];
     let metrics_addr = metrics_listener.map(|(listener, addr)| {
@@ -348,28 +357,21 @@ fn handshake_audit(store: Store, metrics: Metrics) -> incoming::RefusalSink {
     })
 }
 
-/// Polls the TLS files and reloads them when they change (CA bundle, CRLs, server certificate).
-fn spawn_tls_reload(
-    tls: Arc<tls::reload::TlsState>,
-    every: std::time::Duration,
-    shutdown: CancellationToken,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {
-                    let tls = tls.clone();
-                    match tokio::task::spawn_blocking(move || tls.reload_if_changed()).await {
-                        Ok(Err(e)) => tracing::error!(error = %e, "TLS reload failed; the previous configuration stays in force"),
-                        Err(e) => tracing::error!(error = %e, "TLS reload task failed"),
-                        Ok(Ok(_)) => {}
-                    }
-                }
-            }
-        }
-    })
+/// Names the SPKI and URI SAN bindings stored without their issuing CA while the bundle holds
+/// several CAs: they are refused (see `domain::member::issuer_check`) until an administrator
+/// binds them again with their CA.
+fn warn_bindings_without_issuer(store: &Store, tls: &tls::reload::TlsState) {
+    let bundle = tls.bundle();
+    if bundle.sole_ca().is_some() {
+        return;
+    }
+    for binding in store.registry().bindings_without_issuer() {
+        tracing::warn!(
+            %binding,
+            cas = bundle.cas.len(),
+            "binding names no issuing CA and tls.client_ca holds several: its certificates are refused until it is bound again with its CA (`cbm-hub member bind ID --uri-san/--spki-sha256 ... --issuer-ca FILE`)"
+        );
+    }
 }
 
 /// When storage fails, the hub reports NOT_SERVING and stops (streams end UNAVAILABLE); the

@@ -133,8 +133,9 @@ pub fn apply(registry: &mut Registry, op: MemberOp, now: &str) -> Result<Member,
                 .iter_mut()
                 .find(|b| b.binding == certificate.binding)
             {
-                // Binding again is idempotent; the note is updated.
-                Some(b) => b.note = certificate.note,
+                // Binding again is idempotent; the note and issuing CA are updated (how an
+                // administrator ties a binding stored without its CA to one).
+                Some(b) => *b = certificate,
                 None => m.bindings.push(certificate),
             }
             m

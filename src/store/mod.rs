@@ -160,8 +160,9 @@ struct Inner {
     catalogue: Arc<RwLock<Arc<Catalogue>>>,
     /// Highest committed (durable) feed sequence.
     head: Arc<AtomicU64>,
-    /// Bumped after every registry change, so long-lived streams re-check their member cheaply.
-    registry_generation: Arc<AtomicU64>,
+    /// Bumped after every registry change, so long-lived streams re-check their member cheaply;
+    /// a watch, so that they can also wait for it (see `tls::watch`).
+    registry_generation: Arc<tokio::sync::watch::Sender<u64>>,
     /// Entries in the audit log (applied), for metrics.
     audit_len: Arc<AtomicU64>,
     /// Committed events, in sequence order, for live subscribers.
@@ -260,7 +261,7 @@ impl Store {
         let head = last_sequence(&trees.events)?;
         let registry_shared = Arc::new(RwLock::new(Arc::new(registry.clone())));
         let head_shared = Arc::new(AtomicU64::new(head));
-        let generation = Arc::new(AtomicU64::new(0));
+        let generation = Arc::new(tokio::sync::watch::Sender::new(0));
         let failure = Arc::new(std::sync::OnceLock::new());
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
@@ -352,7 +353,12 @@ impl Store {
 
     /// Changes whenever the registry changes.
     pub fn registry_generation(&self) -> u64 {
-        self.inner.registry_generation.load(Ordering::Acquire)
+        *self.inner.registry_generation.borrow()
+    }
+
+    /// Notified after every registry change.
+    pub fn registry_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.registry_generation.subscribe()
     }
 
     /// Receives every event committed from now on, in order. A receiver that falls more than

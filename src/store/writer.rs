@@ -182,7 +182,7 @@ pub(crate) struct Writer {
     pub catalogue: Catalogue,
     pub catalogue_shared: Arc<RwLock<Arc<Catalogue>>>,
     pub head: Arc<AtomicU64>,
-    pub registry_generation: Arc<AtomicU64>,
+    pub registry_generation: Arc<tokio::sync::watch::Sender<u64>>,
     pub live: broadcast::Sender<Arc<super::Committed>>,
     pub rx: mpsc::Receiver<Command>,
     /// Set once storage fails; from then on nothing is written (see [`Writer::fail`]).
@@ -455,8 +455,8 @@ impl Writer {
                 .write()
                 .unwrap_or_else(|p| p.into_inner()) = Arc::new(registry.clone());
             self.registry = registry;
-            self.registry_generation
-                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            // Wakes open streams at once (they re-check their member).
+            self.registry_generation.send_modify(|g| *g += 1);
         }
         if let Some(catalogue) = group.catalogue.take() {
             *self

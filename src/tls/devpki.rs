@@ -127,7 +127,16 @@ impl DevCa {
 
     /// Issues a leaf certificate with a fresh key.
     pub fn issue(&self, spec: &LeafSpec) -> Result<Issued, String> {
-        let key = KeyPair::generate().map_err(err)?;
+        self.issue_for(spec, KeyPair::generate().map_err(err)?)
+    }
+
+    /// Issues a leaf certificate for an existing key (PEM): the same key certified by another
+    /// CA, or re-issued.
+    pub fn issue_with_key(&self, spec: &LeafSpec, key_pem: &str) -> Result<Issued, String> {
+        self.issue_for(spec, KeyPair::from_pem(key_pem).map_err(err)?)
+    }
+
+    fn issue_for(&self, spec: &LeafSpec, key: KeyPair) -> Result<Issued, String> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, spec.common_name.as_str());
@@ -181,16 +190,34 @@ impl DevCa {
         days: i64,
     ) -> Result<String, String> {
         let now = OffsetDateTime::now_utc();
+        self.crl_between(
+            revoked_serials,
+            crl_number,
+            now - Duration::minutes(5),
+            now + Duration::days(days),
+        )
+    }
+
+    /// A CRL revoking the given serial numbers, issued at `this_update` and current until
+    /// `next_update` (a past `next_update` makes an expired CRL).
+    pub fn crl_between(
+        &self,
+        revoked_serials: &[Vec<u8>],
+        crl_number: u64,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<String, String> {
+        let now = OffsetDateTime::now_utc();
         let params = CertificateRevocationListParams {
-            this_update: now - Duration::minutes(5),
-            next_update: now + Duration::days(days),
+            this_update,
+            next_update,
             crl_number: SerialNumber::from(crl_number),
             issuing_distribution_point: None,
             revoked_certs: revoked_serials
                 .iter()
                 .map(|s| RevokedCertParams {
                     serial_number: SerialNumber::from_slice(s),
-                    revocation_time: now - Duration::minutes(1),
+                    revocation_time: (now - Duration::minutes(1)).min(this_update),
                     reason_code: Some(RevocationReason::KeyCompromise),
                     invalidity_date: None,
                 })

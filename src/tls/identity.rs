@@ -4,9 +4,10 @@ use x509_parser::{extensions::GeneralName, prelude::FromDer};
 
 use crate::domain::member::CertificateFacts;
 
-/// Digests and URI SANs of a DER certificate. The certificate was verified by the TLS layer;
-/// parsing it again here only extracts facts.
-pub fn certificate_facts(der: &[u8]) -> Result<CertificateFacts, String> {
+/// Digests and URI SANs of a DER certificate whose verified chain ends at the bundle CA with
+/// SPKI SHA-256 `ca_spki_sha256`. The certificate was verified by the TLS layer; parsing it
+/// again here only extracts facts.
+pub fn certificate_facts(der: &[u8], ca_spki_sha256: &str) -> Result<CertificateFacts, String> {
     let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
         .map_err(|e| format!("unparsable client certificate: {e}"))?;
     let spki = cert.tbs_certificate.subject_pki.raw;
@@ -22,5 +23,6 @@ pub fn certificate_facts(der: &[u8]) -> Result<CertificateFacts, String> {
         cert_sha256: hex::encode(Sha256::digest(der)),
         spki_sha256: hex::encode(Sha256::digest(spki)),
         uri_sans,
+        ca_spki_sha256: ca_spki_sha256.to_string(),
     })
 }

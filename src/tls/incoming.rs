@@ -24,7 +24,10 @@ use super::{
     identity::certificate_facts,
     reload::{PeerCertificate, TlsState},
 };
-use crate::{domain::member::CertificateFacts, limits::Admission};
+use crate::{
+    domain::member::{Binding, CertificateFacts, Member, Registry, Unresolved},
+    limits::Admission,
+};
 
 /// Facts about a connection, available to every request on it.
 #[derive(Debug, Clone)]
@@ -41,6 +44,13 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
+    /// The member the connection's certificate is bound to in `registry`, its bindings
+    /// checked against the CA the certificate chains to and the CA bundle in force.
+    pub fn member_of(&self, registry: &Registry) -> Result<(Arc<Member>, Binding), Unresolved> {
+        let cert = self.cert.as_ref().ok_or(Unresolved::Unbound)?;
+        registry.resolve(cert, self.tls.bundle().sole_ca())
+    }
+
     /// Is the connection's certificate still accepted by the current TLS configuration?
     pub fn ensure_accepted(&self) -> Result<(), String> {
         match &self.peer_cert {
@@ -151,24 +161,44 @@ pub fn accept(
             let admission = admission.clone();
             let tx = tx.clone();
             let refusals = refusals.clone();
-            tokio::spawn(super::presented::PRESENTED.scope(RefCell::new(None), async move {
+            tokio::spawn(super::presented::PRESENTED.scope(RefCell::new(Default::default()), async move {
                 let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await;
                 let refuse = |why: String| {
-                    let presented = super::presented::PRESENTED.with(|p| p.borrow().clone());
+                    let (presented, detail) = super::presented::PRESENTED.with(|p| {
+                        let p = p.borrow();
+                        (p.cert_sha256.clone(), p.why.clone())
+                    });
+                    // The verifier's own reason, when it has one, says more than rustls' error
+                    // (which CA lacks a CRL).
+                    let why = detail.map_or(why.clone(), |d| format!("{why}: {d}"));
                     tracing::info!(%peer, cert = ?presented, why, "TLS handshake refused");
                     refusals(peer, presented, why);
                 };
                 match handshake {
                     Ok(Ok(stream)) => {
-                        let leaf = stream.get_ref().1.peer_certificates().and_then(|chain| chain.first()).map(|c| c.to_vec());
-                        let cert = leaf.as_ref().and_then(|leaf| match certificate_facts(leaf) {
+                        let chain: Vec<_> = stream.get_ref().1.peer_certificates().unwrap_or_default().iter().map(|c| c.clone().into_owned()).collect();
+                        // Noted by the verifier; a resumed session skips the verifier, so the
+                        // chain it carries is checked again here.
+                        let noted = super::presented::PRESENTED.with(|p| p.borrow().ca_spki_sha256.clone());
+                        let ca = match noted {
+                            Some(ca) => Ok(ca),
+                            None => tls.check_chain(&chain),
+                        };
+                        let ca = match ca {
+                            Ok(ca) => ca,
+                            Err(why) => return refuse(why),
+                        };
+                        let Some(leaf) = chain.first() else {
+                            return refuse("no client certificate".into());
+                        };
+                        let cert = match certificate_facts(leaf, &ca) {
                             Ok(f) => Some(Arc::new(f)),
                             Err(e) => {
                                 tracing::warn!(%peer, error = %e, "verified certificate not parsable");
                                 None
                             }
-                        });
-                        let peer_cert = leaf.map(|der| PeerCertificate::new(der, generation));
+                        };
+                        let peer_cert = Some(PeerCertificate::new(chain, &ca, generation));
                         let info = ConnInfo { peer, cert, peer_cert, tls, admission };
                         let conn = TlsConn { stream, info, _permit: permit };
                         let _ = tx.send(Ok(conn)).await;

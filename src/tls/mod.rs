@@ -1,20 +1,18 @@
 //! TLS: certificate files, the rustls server configuration with client-certificate
 //! verification, the identity facts of a verified peer, the accept loop, and the dev PKI.
+pub mod bundle;
+pub mod crl;
 pub mod devpki;
 pub mod identity;
 pub mod incoming;
 pub mod presented;
 pub mod reload;
+pub mod watch;
 
 use std::{path::Path, sync::Arc};
 
-use rustls::{
-    ServerConfig,
-    server::{WebPkiClientVerifier, danger::ClientCertVerifier},
-};
-use rustls_pki_types::{
-    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, pem::PemObject,
-};
+use rustls::{ServerConfig, server::WebPkiClientVerifier};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 
 /// Errors loading certificates or building TLS configurations.
 #[derive(Debug, thiserror::Error)]
@@ -23,9 +21,17 @@ pub enum TlsError {
     File { path: String, reason: String },
     #[error("TLS configuration: {0}")]
     Config(String),
+    /// `tls.crls` is set but these CAs of the bundle have none.
+    #[error(
+        "tls.crls: no CRL for client CA {}: with tls.crls set, every CA of tls.client_ca needs \
+         its current CRL (certificates it issued would be refused, revocation status unknown); \
+         add its CRL file to tls.crls, or remove the CA from tls.client_ca",
+        .0.join(", CA ")
+    )]
+    MissingCrl(Vec<String>),
 }
 
-fn file_error(path: &Path, reason: impl std::fmt::Display) -> TlsError {
+pub(crate) fn file_error(path: &Path, reason: impl std::fmt::Display) -> TlsError {
     TlsError::File {
         path: path.display().to_string(),
         reason: reason.to_string(),
@@ -55,12 +61,9 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         .map_err(|e| file_error(path, format!("no usable private key: {e}")))
 }
 
-/// Reads every CRL of a PEM file.
-pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
-    CertificateRevocationListDer::pem_file_iter(path)
-        .map_err(|e| file_error(path, e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(path, e))
+/// Reads every CRL of a file (PEM or DER); an unusable, empty or expired one is an error.
+pub fn load_crls(path: &Path) -> Result<Vec<crl::LoadedCrl>, TlsError> {
+    crl::load_file(path, crl::now())
 }
 
 /// Where the server's TLS material lives.
@@ -75,41 +78,66 @@ pub struct ServerTlsFiles {
     pub crls: Vec<std::path::PathBuf>,
 }
 
+/// What one load of the TLS files produced.
+pub struct Loaded {
+    pub config: Arc<ServerConfig>,
+    /// The client-certificate check, also used to re-check open connections after a reload.
+    pub verifier: Arc<presented::ChainVerifier>,
+    /// The CRLs in force (file, issuer, nextUpdate).
+    pub crls: Vec<crl::LoadedCrl>,
+}
+
 /// Builds the server configuration: TLS 1.2/1.3, a client certificate chaining to the CA bundle
-/// is required (and checked against the CRLs), ALPN `h2` only.
+/// is required (every certificate of its chain checked against the CRLs), ALPN `h2` only.
 ///
-/// Returns the client verifier too, to re-check the certificates of open connections after a
-/// reload (see [`reload`]).
-pub fn server_config(
-    files: &ServerTlsFiles,
-) -> Result<(Arc<ServerConfig>, Arc<dyn ClientCertVerifier>), TlsError> {
+/// Revocation policy, explicit: when CRLs are configured, every certificate of the chain (not
+/// only the end entity) is checked; a certificate whose status is unknown (its CA has no CRL)
+/// is refused; an expired CRL refuses the certificates of its CA. Each CA of the bundle must
+/// have a CRL (checked here, so that the gap is an error naming the CA at start and in
+/// `config check` rather than refused handshakes).
+pub fn server_config(files: &ServerTlsFiles) -> Result<Loaded, TlsError> {
     install_crypto_provider();
+    let bundle = Arc::new(bundle::Bundle::load(&files.client_ca)?);
     let mut roots = rustls::RootCertStore::empty();
-    for ca in load_certs(&files.client_ca)? {
-        roots.add(ca).map_err(|e| {
-            file_error(
-                &files.client_ca,
-                format!("not a usable CA certificate: {e}"),
-            )
-        })?;
-    }
+    roots.roots = bundle.anchors();
+    let now = crl::now();
     let mut crls = Vec::new();
     for path in &files.crls {
-        crls.extend(load_crls(path)?);
+        crls.extend(crl::load_file(path, now)?);
     }
-    let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
-        .with_crls(crls)
+    crl::check_against(&bundle, &crls)?;
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::ring::default_provider()));
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .with_crls(crls.iter().map(|c| c.der.clone()));
+    if !crls.is_empty() {
+        builder = builder.enforce_revocation_expiration();
+    }
+    let inner = builder
         .build()
         .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
+    let verifier = Arc::new(presented::ChainVerifier::new(
+        inner,
+        bundle,
+        crls.iter()
+            .map(|c| (c.parsed.clone(), c.issuer_der.clone()))
+            .collect(),
+        provider.signature_verification_algorithms.all,
+    ));
     let chain = load_certs(&files.cert)?;
     let key = load_key(&files.key)?;
-    let noting = Arc::new(presented::NotingVerifier {
-        inner: verifier.clone(),
-    });
-    let mut config = ServerConfig::builder()
-        .with_client_cert_verifier(noting)
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(format!("protocol versions: {e}")))?
+        .with_client_cert_verifier(verifier.clone())
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(format!("server certificate and key: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok((Arc::new(config), verifier))
+    Ok(Loaded {
+        config: Arc::new(config),
+        verifier,
+        crls,
+    })
 }

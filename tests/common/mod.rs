@@ -102,6 +102,15 @@ impl TestHub {
 
     /// A hub whose configuration `adjust` changes before it starts.
     pub async fn start_configured(members: &[Spec], adjust: impl FnOnce(&mut Config)) -> TestHub {
+        Self::start_with_ca(members, |config, _| adjust(config)).await
+    }
+
+    /// A hub whose configuration `adjust` changes before it starts, given the test CA (to
+    /// write CRLs or a larger bundle next to its files without a restart).
+    pub async fn start_with_ca(
+        members: &[Spec],
+        adjust: impl FnOnce(&mut Config, &DevCa),
+    ) -> TestHub {
         cbm_hub::tls::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let ca = DevCa::generate("test CA").unwrap();
@@ -132,7 +141,7 @@ impl TestHub {
             },
         };
         let mut config = config;
-        adjust(&mut config);
+        adjust(&mut config, &ca);
         let store = Store::open(&config.data_dir, config.store.clone()).unwrap();
         let mut certs = HashMap::new();
         for spec in members {
@@ -147,6 +156,7 @@ impl TestHub {
                 bindings: vec![BoundCertificate {
                     binding: Binding::CertSha256(sha256_hex(&issued.cert_der)),
                     note: String::new(),
+                    issuer: None,
                 }],
                 created_at: String::new(),
                 updated_at: String::new(),
