@@ -56,6 +56,8 @@ fn member(id: &str, cert_sha256: String) -> Member {
         bindings: vec![BoundCertificate {
             binding: Binding::CertSha256(cert_sha256),
             note: String::new(),
+            // A certificate-hash binding fixes its issuer already.
+            issuer: None,
         }],
         created_at: String::new(),
         updated_at: String::new(),
