@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 pub mod auth;
 mod catalogue;
+mod consistency;
 mod deadlines;
 mod directory;
 mod feed;

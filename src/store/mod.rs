@@ -23,6 +23,7 @@
 //! acknowledged.
 mod acks;
 mod audit_log;
+mod audit_proof;
 mod campaigns;
 mod catalogue;
 mod changes;
@@ -53,6 +54,7 @@ use crate::{
     pb::{AuditEntry, Checkpoint},
 };
 pub use acks::AckRequest;
+pub use audit_proof::Proof;
 pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
 pub use members::MemberOp;
 use records::{StoredEvent, SubmissionHead};
@@ -179,6 +181,8 @@ struct Inner {
     writer_thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
     signer: Arc<crate::audit::signing::Signer>,
+    /// Cached roots of blocks of audit entries, for consistency proofs.
+    audit_blocks: audit_proof::BlockRoots,
     /// Why storage failed, once it has; writes are refused from then on.
     failure: Arc<std::sync::OnceLock<String>>,
 }
@@ -310,6 +314,7 @@ impl Store {
                 writer_thread: std::sync::Mutex::new(Some(handle)),
                 path: dir.to_path_buf(),
                 signer,
+                audit_blocks: Default::default(),
                 failure,
             }),
         })
