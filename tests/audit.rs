@@ -47,6 +47,19 @@ async fn wait_for(t: &TestHub, after: u64, pred: impl Fn(&AuditEntry) -> bool) -
     panic!("expected audit entry never recorded");
 }
 
+/// Waits until the hub has noted `noted` unauthenticated refusals in all (they are noted as the
+/// refused handshake or request ends), then writes their aggregate entries.
+async fn flush_noise(t: &TestHub, noted: u64) {
+    for _ in 0..200 {
+        if t.store().noise().noted() >= noted {
+            t.store().flush_noise().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{noted} unauthenticated refusals never noted");
+}
+
 fn notice(tlp: &str, recipients: &[&str]) -> PublishRequest {
     let mut c = samples::envelope("n", tlp, samples::notice());
     c.recipients = recipients.iter().map(|s| s.to_string()).collect();
@@ -135,11 +148,10 @@ async fn every_request_leaves_exactly_the_expected_entry() {
         .await
         .unwrap_err();
 
-    // Refusals are audited without holding up the answer: wait for the last one to be written.
-    wait_for(&t, base, |e| {
-        e.member.is_empty() && e.action == "submission.publish" && e.outcome == "refused"
-    })
-    .await;
+    // An unbound certificate is unauthenticated noise: counted, then written as one aggregate
+    // entry per source, certificate and interval (here: at once).
+    flush_noise(&t, 1).await;
+    wait_for(&t, base, |e| e.action == "request.unauthenticated").await;
     let got: Vec<_> = entries_after(&t, base)
         .await
         .into_iter()
@@ -175,7 +187,7 @@ async fn every_request_leaves_exactly_the_expected_entry() {
             s("refused"),
             0,
             s(""),
-            s("invalid argument"),
+            s("invalid_argument"),
         ),
         (
             s("CL-CSIRT"),
@@ -184,7 +196,7 @@ async fn every_request_leaves_exactly_the_expected_entry() {
             s("refused"),
             0,
             s(""),
-            s("permission denied"),
+            s("permission_denied"),
         ),
         (
             s("CL-CSIRT"),
@@ -211,7 +223,7 @@ async fn every_request_leaves_exactly_the_expected_entry() {
             s("refused"),
             0,
             s(""),
-            s("not found"),
+            s("not_found"),
         ),
         (
             s("CL-MINREL"),
@@ -260,7 +272,7 @@ async fn every_request_leaves_exactly_the_expected_entry() {
         ),
         (
             s(""),
-            s("submission.publish"),
+            s("request.unauthenticated"),
             s(""),
             s("refused"),
             0,
@@ -272,26 +284,36 @@ async fn every_request_leaves_exactly_the_expected_entry() {
     // Certificate fingerprints and peers are recorded, also for a refused unknown certificate.
     let all = entries_after(&t, base).await;
     assert_eq!(all[11].cert_sha256, sha256_hex(&stranger.cert_der));
+    assert_eq!((all[11].count, all[11].peer.as_str()), (1, "127.0.0.1"));
+    assert_eq!(
+        all[11].reason,
+        "unauthenticated: submission.publish:certificate_unbound"
+    );
     assert!(
         all.iter()
-            .all(|e| e.peer.starts_with("127.0.0.1:") && !e.at.is_empty())
+            .all(|e| e.peer.starts_with("127.0.0.1") && !e.at.is_empty())
     );
+    // Reasons name the fields at fault, never the request's text.
+    assert_eq!(all[1].reason, "invalid_argument: invalid_field (content.title)");
     // The list entry names what it returned; the write entries carry their feed sequence.
     assert!(all[6].object_ids.contains(&clear.id));
     assert_eq!(all[0].feed_sequence, clear.sequence);
 
     // WhoAmI answers are not audited, its refusals are: an unbound certificate trying the hub.
+    let after_first = all.last().unwrap().sequence;
     stranger_hub
         .who_am_i(pb::WhoAmIRequest {})
         .await
         .unwrap_err();
     let suspended = wait_for(&t, base, |e| e.action == "member.suspend").await;
     assert_eq!(suspended.detail, "audit test", "the reason is kept");
-    let who = wait_for(&t, base, |e| e.action == "member.whoami").await;
+    flush_noise(&t, 2).await;
+    let who = wait_for(&t, after_first, |e| e.action == "request.unauthenticated").await;
     assert_eq!(
-        (who.outcome.as_str(), who.cert_sha256.is_empty()),
-        ("refused", false)
+        (who.outcome.as_str(), who.reason.as_str(), who.count),
+        ("refused", "unauthenticated: member.whoami:certificate_unbound", 1)
     );
+    assert_eq!(who.cert_sha256, sha256_hex(&stranger.cert_der));
 
     // A refused handshake is recorded with the fingerprint presented.
     let rogue = DevCa::generate("rogue")
@@ -304,11 +326,15 @@ async fn every_request_leaves_exactly_the_expected_entry() {
             .who_am_i(pb::WhoAmIRequest {})
             .await;
     }
+    flush_noise(&t, 3).await;
     let hs = wait_for(&t, base, |e| e.action == "tls.handshake").await;
     assert_eq!(
         (hs.outcome.as_str(), hs.cert_sha256.as_str()),
         ("refused", rogue_sha.as_str())
     );
+    // A client may retry the handshake: one entry counts them all.
+    assert!(hs.count >= 1, "{hs:?}");
+    assert_eq!(hs.reason, "unauthenticated: unknown_issuer");
 
     // Queries of the audit log are audited too.
     let q = wait_for(&t, base, |e| e.action == "audit.query").await;

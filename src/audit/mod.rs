@@ -2,8 +2,10 @@
 //! checkpoint signing, and the verifier (used by the hub and, offline, by `cbm-hub audit
 //! verify`). Writing entries is the store writer's job (in the same transaction as the change
 //! they record); this module is pure.
+pub mod bound;
 pub mod consistency;
 pub mod merkle;
+pub mod noise;
 pub mod signing;
 pub mod verify;
 

@@ -118,6 +118,9 @@ pub struct Metrics {
     feed_head: Gauge,
     storage_bytes: Gauge,
     storage_healthy: Gauge,
+    storage_free: Gauge,
+    storage_writable: Gauge,
+    noise_events: Counter,
     /// Audit log length when the hub started: appended = current length - this.
     audit_at_start: std::sync::Arc<std::sync::OnceLock<u64>>,
     registry: std::sync::Arc<Registry>,
@@ -213,6 +216,9 @@ impl Metrics {
             feed_head: Gauge::default(),
             storage_bytes: Gauge::default(),
             storage_healthy: Gauge::default(),
+            storage_free: Gauge::default(),
+            storage_writable: Gauge::default(),
+            noise_events: Counter::default(),
             audit_at_start: Default::default(),
             registry: Default::default(),
         };
@@ -282,6 +288,21 @@ impl Metrics {
             "1 while storage works; 0 once it failed (the hub then stops)",
             m.storage_healthy.clone(),
         );
+        r.register(
+            "storage_free_bytes",
+            "Free bytes on the disk holding the data directory, measured at scrape",
+            m.storage_free.clone(),
+        );
+        r.register(
+            "storage_writable",
+            "1 while changes are accepted; 0 while the disk is below store.min_free_mb or storage failed",
+            m.storage_writable.clone(),
+        );
+        r.register(
+            "audit_noise_events",
+            "Unauthenticated refusals (failed handshakes, unbound certificates) counted into aggregate audit entries",
+            m.noise_events.clone(),
+        );
         Metrics {
             registry: std::sync::Arc::new(registry),
             ..m
@@ -331,6 +352,17 @@ impl Metrics {
             .set(clamp(store.size_on_disk().unwrap_or_default()));
         self.storage_healthy
             .set(i64::from(store.failure().is_none()));
+        let (low, free) = store.disk_low();
+        if free != u64::MAX {
+            self.storage_free.set(clamp(free));
+        }
+        self.storage_writable
+            .set(i64::from(store.failure().is_none() && !low));
+        let noted = store.noise().noted();
+        let seen = self.noise_events.get();
+        if noted > seen {
+            self.noise_events.inc_by(noted - seen);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);

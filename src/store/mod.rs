@@ -29,6 +29,7 @@ mod catalogue;
 mod changes;
 mod check;
 pub mod codec;
+mod disk;
 mod indexes;
 mod members;
 mod notices;
@@ -118,6 +119,9 @@ pub enum StoreError {
     /// The store is closing.
     #[error("the hub is shutting down")]
     Closed,
+    /// The disk holding the data is below its reserve: changes are refused before it is full.
+    #[error("{0}")]
+    DiskLow(String),
 }
 
 impl StoreError {
@@ -131,7 +135,31 @@ impl StoreError {
             StoreError::Invalid(_) => "invalid_argument",
             StoreError::Corrupt(_) => "data_loss",
             StoreError::Io(_) | StoreError::Closed => "unavailable",
+            StoreError::DiskLow(_) => "resource_exhausted",
         }
+    }
+}
+
+impl StoreError {
+    /// The reason an audit entry records: the code and a cause in fixed words, with the
+    /// names of invalid fields; never the message, which may quote the request.
+    pub fn audit_reason(&self) -> String {
+        let code = self.code_name();
+        let cause = match self {
+            StoreError::PermissionDenied(m) if m.contains("only its publisher") => "not_publisher",
+            StoreError::FailedPrecondition(m) if m.starts_with("expected_revision") => {
+                "revision_conflict"
+            }
+            StoreError::FailedPrecondition(m) if m.contains("is withdrawn") => "withdrawn",
+            StoreError::Invalid(_) => "invalid_field",
+            StoreError::DiskLow(_) => "disk_low",
+            _ => code,
+        };
+        let fields = match self {
+            StoreError::Invalid(i) => i.0.iter().map(|f| f.field.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        crate::audit::bound::reason(code, cause, fields)
     }
 }
 
@@ -183,6 +211,10 @@ struct Inner {
     signer: Arc<crate::audit::signing::Signer>,
     /// Cached roots of blocks of audit entries, for consistency proofs.
     audit_blocks: audit_proof::BlockRoots,
+    /// Unauthenticated refusals, counted until they are written as aggregate entries.
+    noise: crate::audit::noise::Noise,
+    /// Free space on the data directory's disk.
+    disk: Arc<disk::DiskWatch>,
     /// Why storage failed, once it has; writes are refused from then on.
     failure: Arc<std::sync::OnceLock<String>>,
 }
@@ -206,6 +238,11 @@ pub struct StoreOptions {
     pub live_buffer: usize,
     /// Run the full integrity check when the hub starts, and refuse to serve damaged data.
     pub check_on_start: bool,
+    /// Free bytes the disk holding the data must keep: below, changes are refused
+    /// (RESOURCE_EXHAUSTED) before the disk is full. 0 turns the watch off.
+    pub min_free_bytes: u64,
+    /// Audit entries a minute at most for unauthenticated refusals (aggregated per source).
+    pub noise_entries_per_minute: u32,
 }
 
 impl Default for StoreOptions {
@@ -215,6 +252,8 @@ impl Default for StoreOptions {
             fsync: true,
             live_buffer: 4096,
             check_on_start: true,
+            min_free_bytes: 256 * 1024 * 1024,
+            noise_entries_per_minute: 60,
         }
     }
 }
@@ -278,6 +317,7 @@ impl Store {
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         let datafile = std::fs::File::open(dir.join("db"))
             .map_err(|e| StoreError::Io(format!("opening the data file for fsync: {e}")))?;
+        let disk = Arc::new(disk::DiskWatch::new(dir.to_path_buf(), options.min_free_bytes));
         let w = writer::Writer {
             db: db.clone(),
             trees: trees.clone(),
@@ -295,6 +335,7 @@ impl Store {
             audit,
             audit_len: audit_len.clone(),
             signer: signer.clone(),
+            disk: disk.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("cbm-writer".into())
@@ -315,6 +356,8 @@ impl Store {
                 path: dir.to_path_buf(),
                 signer,
                 audit_blocks: Default::default(),
+                noise: crate::audit::noise::Noise::new(options.noise_entries_per_minute),
+                disk,
                 failure,
             }),
         })
@@ -415,22 +458,33 @@ impl Store {
 
     /// Records audit entries about requests decided outside the writer. Durable with the next
     /// group commit or sled's periodic flush (within about a second); no flush of its own.
+    /// Every field a request can influence is bounded here, before the entry is queued.
     pub async fn audit(&self, entries: Vec<AuditEntry>) {
+        let entries = entries.into_iter().map(crate::audit::bound::fields).collect();
         if self.send(writer::Command::Audit(entries)).await.is_err() {
             tracing::warn!("audit entries after the store closed were not recorded");
         }
     }
 
-    /// As [`Store::audit`], from synchronous code (the TLS verifier): never blocks; if the
-    /// writer's queue is full the entry is logged instead.
-    pub fn audit_nowait(&self, entry: AuditEntry) {
-        if let Err(e) = self
-            .inner
-            .commands
-            .try_send(writer::Command::Audit(vec![entry]))
-        {
-            tracing::warn!(error = %e, "audit queue full; entry logged only");
+    /// Unauthenticated refusals are noted here rather than written one by one.
+    pub fn noise(&self) -> &crate::audit::noise::Noise {
+        &self.inner.noise
+    }
+
+    /// Writes the aggregate entries of the unauthenticated refusals noted so far (within the
+    /// per-minute bound; the rest waits for a later call).
+    pub async fn flush_noise(&self) {
+        let entries = self.inner.noise.drain(std::time::Instant::now());
+        if !entries.is_empty() {
+            self.audit(entries).await;
         }
+    }
+
+    /// Looks at the free space of the data directory's disk now: whether it is below the
+    /// reserve (changes refused), and the free bytes (u64::MAX when unknown).
+    pub fn disk_low(&self) -> (bool, u64) {
+        let low = self.inner.disk.look();
+        (low, self.inner.disk.free())
     }
 
     /// Makes everything durable and returns a signed checkpoint of the audit log's current size.
