@@ -157,3 +157,41 @@ pub(super) fn load_audit_state(trees: &Trees) -> Result<LogState, StoreError> {
     }
     Ok(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use crate::{
+        audit::{Origin, bound::MAX_ENTRY_BYTES},
+        store::{Store, StoreOptions},
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_stored_entry_exceeds_the_maximum_whatever_is_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            fsync: false,
+            check_on_start: false,
+            ..Default::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        // A list of 30,000 submission ids and a 1 MB object id, as a caller might build them.
+        let ids: Vec<String> = (0..30_000).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        let mut e = Origin::hub().entry("submission.list");
+        e.object_ids = ids.clone();
+        e.object_id = "x".repeat(1 << 20);
+        store.audit(vec![e]).await;
+        store.checkpoint().await.unwrap();
+        let stored: Vec<_> = store.audit_after(0).map(Result::unwrap).collect();
+        assert!(stored.len() > 1, "split into parts");
+        for e in &stored {
+            assert!(e.encoded_len() <= MAX_ENTRY_BYTES, "{}", e.encoded_len());
+            assert!(e.object_id.starts_with("invalid id, 1048576 bytes"));
+        }
+        let kept: Vec<String> = stored.into_iter().flat_map(|e| e.object_ids).collect();
+        assert_eq!(kept, ids, "every id kept, in order");
+        assert!(store.verify_audit().unwrap().ok);
+        store.close();
+    }
+}
