@@ -294,7 +294,10 @@ async fn every_request_leaves_exactly_the_expected_entry() {
             .all(|e| e.peer.starts_with("127.0.0.1") && !e.at.is_empty())
     );
     // Reasons name the fields at fault, never the request's text.
-    assert_eq!(all[1].reason, "invalid_argument: invalid_field (content.title)");
+    assert_eq!(
+        all[1].reason,
+        "invalid_argument: invalid_field (content.title)"
+    );
     // The list entry names what it returned; the write entries carry their feed sequence.
     assert!(all[6].object_ids.contains(&clear.id));
     assert_eq!(all[0].feed_sequence, clear.sequence);
@@ -311,7 +314,11 @@ async fn every_request_leaves_exactly_the_expected_entry() {
     let who = wait_for(&t, after_first, |e| e.action == "request.unauthenticated").await;
     assert_eq!(
         (who.outcome.as_str(), who.reason.as_str(), who.count),
-        ("refused", "unauthenticated: member.whoami:certificate_unbound", 1)
+        (
+            "refused",
+            "unauthenticated: member.whoami:certificate_unbound",
+            1
+        )
     );
     assert_eq!(who.cert_sha256, sha256_hex(&stranger.cert_der));
 

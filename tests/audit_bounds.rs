@@ -98,7 +98,9 @@ async fn hostile_fields_enter_the_log_bounded_whoever_sends_them() {
     // Feed filter details from a member: long, escaped, many.
     let mut feed = FeedClient::new(t.channel("CL-CSIRT").await);
     let filters = pb::SubscribeRequest {
-        kinds: (0..500).map(|i| format!("{i}\"\u{1b}]0;{}", "k".repeat(2000))).collect(),
+        kinds: (0..500)
+            .map(|i| format!("{i}\"\u{1b}]0;{}", "k".repeat(2000)))
+            .collect(),
         states: vec!["\u{0}".repeat(100_000)],
         ..Default::default()
     };
@@ -108,45 +110,100 @@ async fn hostile_fields_enter_the_log_bounded_whoever_sends_them() {
     let entries = query_all(&t).await;
     for e in &entries {
         let size = e.encoded_len();
-        assert!(size <= MAX_ENTRY_BYTES, "entry {} is {size} bytes", e.sequence);
-        let fields = [&e.member, &e.cert_sha256, &e.peer, &e.action, &e.object_id, &e.label, &e.outcome, &e.reason, &e.detail];
+        assert!(
+            size <= MAX_ENTRY_BYTES,
+            "entry {} is {size} bytes",
+            e.sequence
+        );
+        let fields = [
+            &e.member,
+            &e.cert_sha256,
+            &e.peer,
+            &e.action,
+            &e.object_id,
+            &e.label,
+            &e.outcome,
+            &e.reason,
+            &e.detail,
+        ];
         for f in fields.into_iter().chain(&e.object_ids) {
-            assert!(!f.chars().any(char::is_control), "entry {}: {f:.200}", e.sequence);
+            assert!(
+                !f.chars().any(char::is_control),
+                "entry {}: {f:.200}",
+                e.sequence
+            );
         }
     }
-    let gets: Vec<_> = entries.iter().filter(|e| e.action == "submission.get").collect();
+    let gets: Vec<_> = entries
+        .iter()
+        .filter(|e| e.action == "submission.get")
+        .collect();
     assert!(gets.len() >= 3, "{gets:?}");
-    let marker = format!("invalid id, 4000000 bytes, sha256:{}", sha256_hex(huge_id.as_bytes()));
+    let marker = format!(
+        "invalid id, 4000000 bytes, sha256:{}",
+        sha256_hex(huge_id.as_bytes())
+    );
     for e in &gets {
         assert_eq!(e.object_id, marker, "{e:?}");
         assert!(e.reason.len() < 100, "{}", e.reason);
     }
-    let members: Vec<_> = gets.iter().map(|e| (e.member.as_str(), e.reason.as_str())).collect();
-    assert!(members.contains(&("CL-MINREL", "resource_exhausted: request_quota")), "{members:?}");
-    assert!(members.contains(&("EE-CERT", "permission_denied: member_suspended")), "{members:?}");
+    let members: Vec<_> = gets
+        .iter()
+        .map(|e| (e.member.as_str(), e.reason.as_str()))
+        .collect();
+    assert!(
+        members.contains(&("CL-MINREL", "resource_exhausted: request_quota")),
+        "{members:?}"
+    );
+    assert!(
+        members.contains(&("EE-CERT", "permission_denied: member_suspended")),
+        "{members:?}"
+    );
     // The unbound certificate's request is counted into an aggregate entry.
     let unbound = entries
         .iter()
         .find(|e| e.action == noise::UNAUTHENTICATED)
         .expect("aggregate entry");
     assert_eq!(unbound.cert_sha256, sha256_hex(&stranger.cert_der));
-    assert_eq!(unbound.reason, "unauthenticated: submission.get:certificate_unbound");
-    let sub = entries.iter().find(|e| e.action == "feed.subscribe").unwrap();
-    assert!(sub.detail.len() < 1200 && sub.detail.contains("and 492 more"), "{}", sub.detail);
+    assert_eq!(
+        unbound.reason,
+        "unauthenticated: submission.get:certificate_unbound"
+    );
+    let sub = entries
+        .iter()
+        .find(|e| e.action == "feed.subscribe")
+        .unwrap();
+    assert!(
+        sub.detail.len() < 1200 && sub.detail.contains("and 492 more"),
+        "{}",
+        sub.detail
+    );
     let refused_suspend = entries
         .iter()
         .find(|e| e.action == "member.suspend" && e.outcome == "refused")
         .unwrap();
-    assert_eq!(refused_suspend.reason, "invalid_argument: invalid_field (reason)");
+    assert_eq!(
+        refused_suspend.reason,
+        "invalid_argument: invalid_field (reason)"
+    );
     // The export delivers every entry too, and verifies.
     let mut audit = AuditClient::new(t.channel("AUDITOR").await);
-    let mut stream = audit.export(pb::ExportRequest::default()).await.unwrap().into_inner();
+    let mut stream = audit
+        .export(pb::ExportRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
     let mut lines = Vec::new();
     while let Some(item) = stream.message().await.unwrap() {
         lines.push(Ok(serde_json::to_string(&item).unwrap()));
     }
-    let report = cbm_hub::audit::verify_export(lines.into_iter(), &t.store().audit_public_key(), None).unwrap();
-    assert!(report.ok && report.entries >= entries.len() as u64 - 1, "{report:?}");
+    let report =
+        cbm_hub::audit::verify_export(lines.into_iter(), &t.store().audit_public_key(), None)
+            .unwrap();
+    assert!(
+        report.ok && report.entries >= entries.len() as u64 - 1,
+        "{report:?}"
+    );
     t.stop().await;
 }
 
@@ -168,16 +225,24 @@ async fn ten_thousand_bad_handshakes_add_a_few_hundred_bytes_per_source() {
         }
     }
     // Full TLS handshakes with a certificate of an unknown CA, and requests on an unbound one.
-    let rogue = DevCa::generate("rogue").unwrap().issue(&LeafSpec::client("EE-MFA", 30)).unwrap();
+    let rogue = DevCa::generate("rogue")
+        .unwrap()
+        .issue(&LeafSpec::client("EE-MFA", 30))
+        .unwrap();
     for _ in 0..100 {
         if let Ok(ch) = common::connect(addr, &t.ca.cert_pem, &rogue).await {
-            let _ = pb::hub_client::HubClient::new(ch).who_am_i(pb::WhoAmIRequest {}).await;
+            let _ = pb::hub_client::HubClient::new(ch)
+                .who_am_i(pb::WhoAmIRequest {})
+                .await;
         }
     }
     let stranger = t.ca.issue(&LeafSpec::client("XX-NOBODY", 30)).unwrap();
     let mut stranger_hub = pb::hub_client::HubClient::new(t.channel_with(&stranger).await.unwrap());
     for _ in 0..100 {
-        stranger_hub.who_am_i(pb::WhoAmIRequest {}).await.unwrap_err();
+        stranger_hub
+            .who_am_i(pb::WhoAmIRequest {})
+            .await
+            .unwrap_err();
     }
     flush_noise(&t, 10_200).await;
     let elapsed = started.elapsed();
@@ -200,9 +265,20 @@ async fn ten_thousand_bad_handshakes_add_a_few_hundred_bytes_per_source() {
     assert_eq!(added.len(), 3, "{added:#?}");
     assert_eq!(added.iter().map(|e| e.count).sum::<u64>(), noted);
     let bare = added.iter().find(|e| e.cert_sha256.is_empty()).unwrap();
-    assert!(bare.count >= 10_000 && bare.reason == "unauthenticated: connection_closed", "{bare:?}");
-    assert!(added.iter().any(|e| e.cert_sha256 == sha256_hex(&rogue.cert_der)));
-    assert!(added.iter().any(|e| e.cert_sha256 == sha256_hex(&stranger.cert_der) && e.count == 100));
+    assert!(
+        bare.count >= 10_000 && bare.reason == "unauthenticated: connection_closed",
+        "{bare:?}"
+    );
+    assert!(
+        added
+            .iter()
+            .any(|e| e.cert_sha256 == sha256_hex(&rogue.cert_der))
+    );
+    assert!(
+        added
+            .iter()
+            .any(|e| e.cert_sha256 == sha256_hex(&stranger.cert_der) && e.count == 100)
+    );
     assert!(bytes.iter().all(|b| *b < 400), "{bytes:?}");
     t.stop().await;
 }

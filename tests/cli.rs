@@ -301,7 +301,10 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     // Against the checkpoint saved with the export; the pinned key is required offline.
     let since = verify_with(&export, &["--since", saved.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&since.stdout);
-    assert!(since.status.success() && text.contains("extends the earlier checkpoint"), "{text}");
+    assert!(
+        since.status.success() && text.contains("extends the earlier checkpoint"),
+        "{text}"
+    );
     let unpinned = Command::new(BIN)
         .args(["audit", "verify", export.to_str().unwrap()])
         .output()
@@ -325,7 +328,10 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
             "HUB-ADMIN",
         ],
     );
-    assert!(ok && out.starts_with("ok: the log of ") && out.contains("extends the earlier one"), "{out}{err}");
+    assert!(
+        ok && out.starts_with("ok: the log of ") && out.contains("extends the earlier one"),
+        "{out}{err}"
+    );
     let text = std::fs::read_to_string(&export).unwrap();
     std::fs::write(&export, text.replacen("\"allowed\"", "\"refused\"", 1)).unwrap();
     let bad = verify(&export);

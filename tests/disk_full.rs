@@ -122,7 +122,8 @@ async fn below_the_reserve_changes_are_refused_naming_the_disk_and_resume_when_s
     assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
     let data = home.join("data");
     assert!(
-        e.message().contains(&format!("the disk holding {}", data.display()))
+        e.message()
+            .contains(&format!("the disk holding {}", data.display()))
             && e.message().contains("store.min_free_mb"),
         "{}",
         e.message()
@@ -145,7 +146,10 @@ async fn below_the_reserve_changes_are_refused_naming_the_disk_and_resume_when_s
         .await
         .unwrap();
     let mut hub = hub;
-    assert!(hub.child.try_wait().unwrap().is_none(), "the hub kept running");
+    assert!(
+        hub.child.try_wait().unwrap().is_none(),
+        "the hub kept running"
+    );
     // The refusal is audited with its cause.
     let mut audit =
         cbm_hub::pb::audit_client::AuditClient::new(hub.channel("HUB-ADMIN").await.unwrap());

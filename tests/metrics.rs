@@ -275,11 +275,23 @@ async fn counters_move_by_exactly_what_happened() {
     // A bare connect-and-close is a refused handshake: counted as a refusal and as
     // unauthenticated noise for the audit log's aggregate entries.
     drop(tokio::net::TcpStream::connect(t.addr()).await.unwrap());
-    let noisy = scrape_until(addr, |s| s.sum("cbm_hub_audit_noise_events_total") > after.sum("cbm_hub_audit_noise_events_total")).await;
-    assert_eq!(noisy.sum("cbm_hub_audit_noise_events_total") - after.sum("cbm_hub_audit_noise_events_total"), 1.0);
+    let noisy = scrape_until(addr, |s| {
+        s.sum("cbm_hub_audit_noise_events_total") > after.sum("cbm_hub_audit_noise_events_total")
+    })
+    .await;
     assert_eq!(
-        noisy.get(refusals, &[("code", "unauthenticated"), ("reason", "tls_handshake")])
-            - after.get(refusals, &[("code", "unauthenticated"), ("reason", "tls_handshake")]),
+        noisy.sum("cbm_hub_audit_noise_events_total")
+            - after.sum("cbm_hub_audit_noise_events_total"),
+        1.0
+    );
+    assert_eq!(
+        noisy.get(
+            refusals,
+            &[("code", "unauthenticated"), ("reason", "tls_handshake")]
+        ) - after.get(
+            refusals,
+            &[("code", "unauthenticated"), ("reason", "tls_handshake")]
+        ),
         1.0
     );
 

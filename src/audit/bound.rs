@@ -52,8 +52,7 @@ pub fn id(s: &str) -> String {
 pub fn token(s: &str) -> String {
     let plain = !s.is_empty()
         && s.len() <= MAX_TOKEN
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || ":+._-".contains(c));
     if plain {
         s.to_string()

@@ -45,7 +45,12 @@ pub fn handshake_cause(why: &str) -> &'static str {
         "wrong_purpose"
     } else if has(&["application protocol", "alpn"]) {
         "no_alpn"
-    } else if has(&["corrupt", "invalid message", "inappropriate", "content type"]) {
+    } else if has(&[
+        "corrupt",
+        "invalid message",
+        "inappropriate",
+        "content type",
+    ]) {
         "not_tls"
     } else if has(&["certificate"]) {
         "bad_certificate"
@@ -167,7 +172,13 @@ impl Noise {
 
     /// Notes one refused event: `action` is [`TLS_HANDSHAKE`] or [`UNAUTHENTICATED`], `cause`
     /// a word from a fixed vocabulary.
-    pub fn note(&self, peer: Option<IpAddr>, cert: Option<&str>, action: &'static str, cause: &str) {
+    pub fn note(
+        &self,
+        peer: Option<IpAddr>,
+        cert: Option<&str>,
+        action: &'static str,
+        cause: &str,
+    ) {
         let key = Key {
             action,
             ip: peer,
@@ -211,11 +222,19 @@ impl Noise {
         if budget == 0 || (s.tallies.is_empty() && s.overflow.is_none()) {
             return Vec::new();
         }
-        let mut keys: Vec<(Key, u64)> = s.tallies.iter().map(|(k, t)| (k.clone(), t.count)).collect();
+        let mut keys: Vec<(Key, u64)> = s
+            .tallies
+            .iter()
+            .map(|(k, t)| (k.clone(), t.count))
+            .collect();
         // The largest sources get their own entry; ties in a stable order.
         keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let fits_all = s.overflow.is_none() && keys.len() as u64 <= budget;
-        let own = if fits_all { keys.len() } else { (budget - 1) as usize };
+        let own = if fits_all {
+            keys.len()
+        } else {
+            (budget - 1) as usize
+        };
         let mut out = Vec::new();
         for (key, _) in keys.iter().take(own) {
             if let Some(t) = s.tallies.remove(key) {

@@ -7,11 +7,11 @@ use tonic::{Request, Status};
 
 use crate::{
     audit::{Origin, REFUSED},
-    metrics::reason,
     domain::{
         member::Unresolved,
         principal::{Action, Principal, authorize},
     },
+    metrics::reason,
     pb::AuditEntry,
     store::Store,
     tls::incoming::ConnInfo,
@@ -106,10 +106,16 @@ impl Caller {
         if entry.outcome == REFUSED && entry.member.is_empty() {
             if let Some(cause) = entry.reason.strip_prefix("unauthenticated") {
                 let cause = cause.trim_start_matches(": ");
-                let cause = if cause.is_empty() { "unauthenticated" } else { cause };
+                let cause = if cause.is_empty() {
+                    "unauthenticated"
+                } else {
+                    cause
+                };
                 self.store.noise().note(
                     self.conn.as_ref().map(|c| c.peer.ip()),
-                    Some(&self.origin.cert_sha256).filter(|c| !c.is_empty()).map(String::as_str),
+                    Some(&self.origin.cert_sha256)
+                        .filter(|c| !c.is_empty())
+                        .map(String::as_str),
                     crate::audit::noise::UNAUTHENTICATED,
                     &format!("{}:{cause}", entry.action),
                 );

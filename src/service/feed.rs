@@ -166,7 +166,10 @@ mod tests {
         };
         let d = describe(&hostile);
         assert!(d.len() < 600, "{d}");
-        assert!(d.contains("kinds=invalid value, 100000 bytes, sha256:"), "{d}");
+        assert!(
+            d.contains("kinds=invalid value, 100000 bytes, sha256:"),
+            "{d}"
+        );
         assert!(!d.contains('\u{1b}') && d.contains("S7,and 12 more"), "{d}");
     }
 }

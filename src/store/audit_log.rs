@@ -177,7 +177,9 @@ mod tests {
         };
         let store = Store::open(dir.path(), options).unwrap();
         // A list of 30,000 submission ids and a 1 MB object id, as a caller might build them.
-        let ids: Vec<String> = (0..30_000).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        let ids: Vec<String> = (0..30_000)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
         let mut e = Origin::hub().entry("submission.list");
         e.object_ids = ids.clone();
         e.object_id = "x".repeat(1 << 20);

@@ -317,7 +317,10 @@ impl Store {
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         let datafile = std::fs::File::open(dir.join("db"))
             .map_err(|e| StoreError::Io(format!("opening the data file for fsync: {e}")))?;
-        let disk = Arc::new(disk::DiskWatch::new(dir.to_path_buf(), options.min_free_bytes));
+        let disk = Arc::new(disk::DiskWatch::new(
+            dir.to_path_buf(),
+            options.min_free_bytes,
+        ));
         let w = writer::Writer {
             db: db.clone(),
             trees: trees.clone(),
@@ -460,7 +463,10 @@ impl Store {
     /// group commit or sled's periodic flush (within about a second); no flush of its own.
     /// Every field a request can influence is bounded here, before the entry is queued.
     pub async fn audit(&self, entries: Vec<AuditEntry>) {
-        let entries = entries.into_iter().map(crate::audit::bound::fields).collect();
+        let entries = entries
+            .into_iter()
+            .map(crate::audit::bound::fields)
+            .collect();
         if self.send(writer::Command::Audit(entries)).await.is_err() {
             tracing::warn!("audit entries after the store closed were not recorded");
         }

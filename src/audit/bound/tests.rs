@@ -22,17 +22,37 @@ fn a_four_megabyte_id_becomes_a_marker() {
     e.object_id = huge.clone();
     let parts = entry(e);
     assert_eq!(parts.len(), 1);
-    assert!(parts[0].object_id.starts_with("invalid id, 4194304 bytes, sha256:"));
-    assert!(parts[0].object_id.ends_with(&hex::encode(Sha256::digest(huge.as_bytes()))));
+    assert!(
+        parts[0]
+            .object_id
+            .starts_with("invalid id, 4194304 bytes, sha256:")
+    );
+    assert!(
+        parts[0]
+            .object_id
+            .ends_with(&hex::encode(Sha256::digest(huge.as_bytes())))
+    );
     assert!(sealed_sizes(parts)[0] < 1024);
 }
 
 #[test]
 fn ids_in_an_id_format_are_kept_and_others_marked() {
-    for ok in ["EE-MFA", "UN-CBM-3", "OSCE", "0f8fad5b-d9cb-469f-a165-70867728950e"] {
+    for ok in [
+        "EE-MFA",
+        "UN-CBM-3",
+        "OSCE",
+        "0f8fad5b-d9cb-469f-a165-70867728950e",
+    ] {
         assert_eq!(id(ok), ok);
     }
-    for bad in ["ee-mfa", "E", "EE MFA", "{0f8fad5b-d9cb-469f-a165-70867728950e}", "a\u{1b}[31m", "É"] {
+    for bad in [
+        "ee-mfa",
+        "E",
+        "EE MFA",
+        "{0f8fad5b-d9cb-469f-a165-70867728950e}",
+        "a\u{1b}[31m",
+        "É",
+    ] {
         assert!(id(bad).starts_with("invalid id, "), "{bad}");
     }
     assert_eq!(id(""), "");
@@ -40,14 +60,25 @@ fn ids_in_an_id_format_are_kept_and_others_marked() {
 
 #[test]
 fn reasons_hold_a_code_a_cause_and_field_paths_only() {
-    assert_eq!(reason("permission_denied", "missing_role", []), "permission_denied: missing_role");
+    assert_eq!(
+        reason("permission_denied", "missing_role", []),
+        "permission_denied: missing_role"
+    );
     assert_eq!(reason("not_found", "not_found", []), "not_found");
     assert_eq!(
-        reason("invalid_argument", "invalid_field", ["content.title", "recipients[2]", "\"x\": evil", ""]),
+        reason(
+            "invalid_argument",
+            "invalid_field",
+            ["content.title", "recipients[2]", "\"x\": evil", ""]
+        ),
         "invalid_argument: invalid_field (content.title, recipients[2])"
     );
     let many: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
-    let r = reason("invalid_argument", "invalid_field", many.iter().map(String::as_str));
+    let r = reason(
+        "invalid_argument",
+        "invalid_field",
+        many.iter().map(String::as_str),
+    );
     assert!(r.ends_with("f15 and 24 more)"), "{r}");
     // A cause is always a token: free text becomes a marker.
     assert!(reason("unknown", "he said \"hi\"", []).starts_with("unknown: invalid value"));
@@ -58,22 +89,34 @@ fn free_text_is_cut_on_a_character_boundary_without_control_characters() {
     assert_eq!(text("a\nb\u{1b}[31mc", 100), "a b [31mc");
     let long = "é".repeat(1000);
     let cut = text(&long, 101);
-    assert!(cut.starts_with(&"é".repeat(50)) && cut.ends_with("… (2000 bytes)"), "{cut}");
+    assert!(
+        cut.starts_with(&"é".repeat(50)) && cut.ends_with("… (2000 bytes)"),
+        "{cut}"
+    );
 }
 
 #[test]
 fn a_list_over_the_limit_continues_in_parts_that_each_fit() {
-    let ids: Vec<String> = (0..20_000).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    let ids: Vec<String> = (0..20_000)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
     let mut e = Origin::hub().entry("catalogue.matrix");
     e.object_ids = ids.clone();
     e.delivered_ranges = (0..20_000u64).flat_map(|i| [i * 10, i * 10 + 3]).collect();
     e.detail = "d".repeat(5000);
     let parts = entry(e);
     assert!(parts.len() > 10);
-    assert!(parts[0].detail.ends_with(&format!("(part 1 of {})", parts.len())));
+    assert!(
+        parts[0]
+            .detail
+            .ends_with(&format!("(part 1 of {})", parts.len()))
+    );
     let kept: Vec<String> = parts.iter().flat_map(|p| p.object_ids.clone()).collect();
     assert_eq!(kept, ids);
-    let ranges: Vec<u64> = parts.iter().flat_map(|p| p.delivered_ranges.clone()).collect();
+    let ranges: Vec<u64> = parts
+        .iter()
+        .flat_map(|p| p.delivered_ranges.clone())
+        .collect();
     assert_eq!(ranges.len(), 40_000);
     assert!(parts.iter().all(|p| p.delivered_ranges.len() % 2 == 0));
     for size in sealed_sizes(parts) {
