@@ -175,6 +175,10 @@ async fn query(home: &Home, a: QueryArgs) -> anyhow::Result<()> {
                 if !e.object_ids.is_empty() {
                     detail = format!("{} results", e.object_ids.len());
                 }
+                if e.count > 0 {
+                    // An aggregate of unauthenticated refusals: the count, period and causes.
+                    detail = e.detail.clone();
+                }
                 if !e.label.is_empty() {
                     detail = format!("r{} {} {detail}", e.revision, e.label);
                 }

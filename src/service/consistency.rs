@@ -40,7 +40,7 @@ pub async fn prove(
     if r.from_size > to {
         return Err(Invalid::one(
             "from_size",
-            format!("{} is more than to_size {to}", r.from_size),
+            format!("{} is beyond the later size, {to} entries", r.from_size),
         )
         .into());
     }
