@@ -6,6 +6,20 @@ use crate::{
 };
 
 impl Store {
+    /// Unauthenticated refusals are noted here rather than written one by one.
+    pub fn noise(&self) -> &crate::audit::noise::Noise {
+        &self.inner.noise
+    }
+
+    /// Writes the aggregate entries of the unauthenticated refusals noted so far (within the
+    /// per-minute bound; the rest waits for a later call).
+    pub async fn flush_noise(&self) {
+        let entries = self.inner.noise.drain(std::time::Instant::now());
+        if !entries.is_empty() {
+            self.audit(entries).await;
+        }
+    }
+
     /// The audit checkpoint signing public key (raw Ed25519).
     pub fn audit_public_key(&self) -> Vec<u8> {
         self.inner.signer.public_key().to_vec()
@@ -137,6 +151,29 @@ impl Store {
             }
         }
         Ok(verifier.finish())
+    }
+}
+
+impl StoreError {
+    /// The reason an audit entry records: the code and a cause in fixed words, with the
+    /// names of invalid fields; never the message, which may quote the request.
+    pub fn audit_reason(&self) -> String {
+        let code = self.code_name();
+        let cause = match self {
+            StoreError::PermissionDenied(m) if m.contains("only its publisher") => "not_publisher",
+            StoreError::FailedPrecondition(m) if m.starts_with("expected_revision") => {
+                "revision_conflict"
+            }
+            StoreError::FailedPrecondition(m) if m.contains("is withdrawn") => "withdrawn",
+            StoreError::Invalid(_) => "invalid_field",
+            StoreError::DiskLow(_) => "disk_low",
+            _ => code,
+        };
+        let fields = match self {
+            StoreError::Invalid(i) => i.0.iter().map(|f| f.field.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        crate::audit::bound::reason(code, cause, fields)
     }
 }
 

@@ -7,7 +7,7 @@ use std::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
-use super::StoreError;
+use super::{Store, StoreError};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -75,5 +75,14 @@ impl DiskWatch {
             self.free() / MIB,
             self.reserve / MIB
         )))
+    }
+}
+
+impl Store {
+    /// Looks at the free space of the data directory's disk now: whether it is below the
+    /// reserve (changes refused), and the free bytes (u64::MAX when unknown).
+    pub fn disk_low(&self) -> (bool, u64) {
+        let low = self.inner.disk.look();
+        (low, self.inner.disk.free())
     }
 }

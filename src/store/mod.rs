@@ -140,29 +140,6 @@ impl StoreError {
     }
 }
 
-impl StoreError {
-    /// The reason an audit entry records: the code and a cause in fixed words, with the
-    /// names of invalid fields; never the message, which may quote the request.
-    pub fn audit_reason(&self) -> String {
-        let code = self.code_name();
-        let cause = match self {
-            StoreError::PermissionDenied(m) if m.contains("only its publisher") => "not_publisher",
-            StoreError::FailedPrecondition(m) if m.starts_with("expected_revision") => {
-                "revision_conflict"
-            }
-            StoreError::FailedPrecondition(m) if m.contains("is withdrawn") => "withdrawn",
-            StoreError::Invalid(_) => "invalid_field",
-            StoreError::DiskLow(_) => "disk_low",
-            _ => code,
-        };
-        let fields = match self {
-            StoreError::Invalid(i) => i.0.iter().map(|f| f.field.as_str()).collect(),
-            _ => Vec::new(),
-        };
-        crate::audit::bound::reason(code, cause, fields)
-    }
-}
-
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         match e {
@@ -470,27 +447,6 @@ impl Store {
         if self.send(writer::Command::Audit(entries)).await.is_err() {
             tracing::warn!("audit entries after the store closed were not recorded");
         }
-    }
-
-    /// Unauthenticated refusals are noted here rather than written one by one.
-    pub fn noise(&self) -> &crate::audit::noise::Noise {
-        &self.inner.noise
-    }
-
-    /// Writes the aggregate entries of the unauthenticated refusals noted so far (within the
-    /// per-minute bound; the rest waits for a later call).
-    pub async fn flush_noise(&self) {
-        let entries = self.inner.noise.drain(std::time::Instant::now());
-        if !entries.is_empty() {
-            self.audit(entries).await;
-        }
-    }
-
-    /// Looks at the free space of the data directory's disk now: whether it is below the
-    /// reserve (changes refused), and the free bytes (u64::MAX when unknown).
-    pub fn disk_low(&self) -> (bool, u64) {
-        let low = self.inner.disk.look();
-        (low, self.inner.disk.free())
     }
 
     /// Makes everything durable and returns a signed checkpoint of the audit log's current size.
