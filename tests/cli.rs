@@ -260,6 +260,7 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     );
     assert!(ok && out.contains("FI-MFA"), "{out}{err}");
     let export = dir.path().join("audit.jsonl");
+    let saved = dir.path().join("checkpoint.json");
     let (ok, _, err) = cli(
         &home,
         &ep,
@@ -268,13 +269,15 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
             "export",
             "--out",
             export.to_str().unwrap(),
+            "--checkpoint-out",
+            saved.to_str().unwrap(),
             "-p",
             "HUB-ADMIN",
         ],
     );
     assert!(ok, "{err}");
     let key = home.join("data/audit-signing-key.pub");
-    let verify = |file: &Path| {
+    let verify_with = |file: &Path, extra: &[&str]| {
         Command::new(BIN)
             .args([
                 "audit",
@@ -283,9 +286,11 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
                 "--public-key",
                 key.to_str().unwrap(),
             ])
+            .args(extra)
             .output()
             .unwrap()
     };
+    let verify = |file: &Path| verify_with(file, &[]);
     let good = verify(&export);
     assert!(
         good.status.success(),
@@ -293,6 +298,40 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
         String::from_utf8_lossy(&good.stdout)
     );
     assert!(String::from_utf8_lossy(&good.stdout).starts_with("ok: "));
+    // Against the checkpoint saved with the export; the pinned key is required offline.
+    let since = verify_with(&export, &["--since", saved.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&since.stdout);
+    assert!(
+        since.status.success() && text.contains("extends the earlier checkpoint"),
+        "{text}"
+    );
+    let unpinned = Command::new(BIN)
+        .args(["audit", "verify", export.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!unpinned.status.success());
+    assert!(String::from_utf8_lossy(&unpinned.stderr).contains("--public-key is required"));
+    // Later, the hub proves that its log extends the saved checkpoint; the new one replaces it.
+    let (ok, out, err) = cli(
+        &home,
+        &ep,
+        &[
+            "audit",
+            "checkpoint",
+            "--public-key",
+            key.to_str().unwrap(),
+            "--since",
+            saved.to_str().unwrap(),
+            "--out",
+            saved.to_str().unwrap(),
+            "-p",
+            "HUB-ADMIN",
+        ],
+    );
+    assert!(
+        ok && out.starts_with("ok: the log of ") && out.contains("extends the earlier one"),
+        "{out}{err}"
+    );
     let text = std::fs::read_to_string(&export).unwrap();
     std::fs::write(&export, text.replacen("\"allowed\"", "\"refused\"", 1)).unwrap();
     let bad = verify(&export);

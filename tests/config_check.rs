@@ -154,8 +154,11 @@ fn option_of_every_field(c: &Config) -> Vec<&'static str> {
                 fsync: _,
                 live_buffer: _,
                 check_on_start: _,
+                min_free_bytes: _,
+                noise_entries_per_minute: _,
             },
         audit_checkpoint_interval: _,
+        audit_noise_interval: _,
         tls_reload_check: _,
     } = c;
     vec![
@@ -185,7 +188,10 @@ fn option_of_every_field(c: &Config) -> Vec<&'static str> {
         "store.fsync",
         "store.live_buffer",
         "store.check_on_start",
+        "store.min_free_mb",
         "audit.checkpoint_interval_s",
+        "audit.noise_interval_s",
+        "audit.noise_entries_per_minute",
         "tls.reload_check_s",
     ]
 }

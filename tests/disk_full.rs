@@ -1,9 +1,15 @@
-//! A full disk, for real: the hub's home on a small tmpfs filled up. Writes fail with a clear
-//! error and nothing partial; the hub stops itself (sled cannot continue after an I/O error);
-//! a restart once space returns recovers everything acknowledged and the sequence continues.
+//! A full disk, for real: the hub's home on a small tmpfs filled up.
 //!
-//! Mounting a tmpfs needs root, which the project's machines and CI have; the test fails loudly
-//! rather than skipping where it cannot mount.
+//! With the disk reserve (`store.min_free_mb`), changes are refused before the disk is full,
+//! with RESOURCE_EXHAUSTED naming the disk; health `storage` says so, reads go on, and changes
+//! are accepted again once space returns, without a restart.
+//!
+//! Without it, writes fail with a clear error and nothing partial; the hub stops itself (sled
+//! cannot continue after an I/O error); a restart once space returns recovers everything
+//! acknowledged and the sequence continues.
+//!
+//! Mounting a tmpfs needs root, which the project's machines and CI have; the tests fail
+//! loudly rather than skipping where they cannot mount.
 mod common;
 
 use std::{
@@ -52,8 +58,8 @@ fn fill(dir: &Path) -> PathBuf {
     path
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_fails_writes_cleanly_and_a_restart_recovers() {
+/// A 24 MiB tmpfs in a temporary directory, unmounted on drop.
+fn small_disk() -> (tempfile::TempDir, Mounted, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("mnt");
     std::fs::create_dir(&mnt).unwrap();
@@ -66,11 +72,114 @@ async fn a_full_disk_fails_writes_cleanly_and_a_restart_recovers() {
         mounted.success(),
         "this test mounts a small tmpfs and needs root"
     );
-    let _guard = Mounted(mnt.clone());
+    (dir, Mounted(mnt.clone()), mnt)
+}
+
+/// Fills the disk until `leave` bytes are free.
+fn fill_until(dir: &Path, leave: u64) -> PathBuf {
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while fs2::available_space(dir).unwrap() > leave + chunk.len() as u64 {
+        f.write_all(&chunk).unwrap();
+    }
+    f.sync_all().unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_the_reserve_changes_are_refused_naming_the_disk_and_resume_when_space_returns() {
+    use tonic_health::pb::{
+        HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+    };
+    let (_dir, _guard, mnt) = small_disk();
+    let home = mnt.join("hub");
+    init(&home);
+    let hub = HubProcess::start_with(&home, &["--set", "store.min_free_mb=8"]);
+    let mut client = hub.hub("EE-MFA").await;
+    let first = client.publish(big_notice(0)).await.unwrap().into_inner();
+    let mut health = HealthClient::new(hub.channel("CL-CSIRT").await.unwrap());
+    let mut watch = health
+        .watch(HealthCheckRequest {
+            service: "storage".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut next_status = async || {
+        tokio::time::timeout(Duration::from_secs(20), watch.message())
+            .await
+            .expect("health changes in time")
+            .unwrap()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(next_status().await, ServingStatus::Serving);
+
+    // 4 MiB free: under the 8 MiB reserve, not full.
+    let filler = fill_until(&mnt, 4 * 1024 * 1024);
+    let e = client.publish(big_notice(1)).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    let data = home.join("data");
+    assert!(
+        e.message()
+            .contains(&format!("the disk holding {}", data.display()))
+            && e.message().contains("store.min_free_mb"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(next_status().await, ServingStatus::NotServing);
+    // Reads go on, a withdrawal (it brings nothing) is accepted, and the hub keeps running.
+    let mut reader = hub.hub("CL-CSIRT").await;
+    reader
+        .get(GetRequest {
+            id: first.id.clone(),
+            revision: 0,
+        })
+        .await
+        .unwrap();
+    client
+        .withdraw(cbm_hub::pb::WithdrawRequest {
+            id: first.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut hub = hub;
+    assert!(
+        hub.child.try_wait().unwrap().is_none(),
+        "the hub kept running"
+    );
+    // The refusal is audited with its cause.
+    let mut audit =
+        cbm_hub::pb::audit_client::AuditClient::new(hub.channel("HUB-ADMIN").await.unwrap());
+    let page = audit
+        .query(cbm_hub::pb::AuditQuery {
+            action: "submission.publish".into(),
+            outcome: "refused".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].reason, "resource_exhausted: disk_low");
+
+    // Space returns: health says so, and changes are accepted again without a restart.
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(next_status().await, ServingStatus::Serving);
+    client.publish(big_notice(2)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_cleanly_and_a_restart_recovers() {
+    let (_dir, _guard, mnt) = small_disk();
     let home = mnt.join("hub");
     init(&home);
 
-    let mut hub = HubProcess::start(&home);
+    // No reserve: the disk really fills up under sled.
+    let no_reserve = ["--set", "store.min_free_mb=0"];
+    let mut hub = HubProcess::start_with(&home, &no_reserve);
     let mut client = hub.hub("EE-MFA").await;
     let mut acked = Vec::new();
     for i in 0..3 {
@@ -108,7 +217,7 @@ async fn a_full_disk_fails_writes_cleanly_and_a_restart_recovers() {
     // Space returns; a restart recovers: integrity check passes (the start runs it), every
     // acknowledged change is intact, the feed is gapless, and publishing continues.
     std::fs::remove_file(filler).unwrap();
-    let hub = HubProcess::start(&home);
+    let hub = HubProcess::start_with(&home, &no_reserve);
     let mut reader = hub.hub("CL-CSIRT").await;
     for r in &acked {
         let s = reader

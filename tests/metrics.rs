@@ -269,6 +269,32 @@ async fn counters_move_by_exactly_what_happened() {
         2.0
     );
 
+    assert!(after.get("cbm_hub_storage_free_bytes", &[]) > 0.0);
+    assert_eq!(after.get("cbm_hub_storage_writable", &[]), 1.0);
+
+    // A bare connect-and-close is a refused handshake: counted as a refusal and as
+    // unauthenticated noise for the audit log's aggregate entries.
+    drop(tokio::net::TcpStream::connect(t.addr()).await.unwrap());
+    let noisy = scrape_until(addr, |s| {
+        s.sum("cbm_hub_audit_noise_events_total") > after.sum("cbm_hub_audit_noise_events_total")
+    })
+    .await;
+    assert_eq!(
+        noisy.sum("cbm_hub_audit_noise_events_total")
+            - after.sum("cbm_hub_audit_noise_events_total"),
+        1.0
+    );
+    assert_eq!(
+        noisy.get(
+            refusals,
+            &[("code", "unauthenticated"), ("reason", "tls_handshake")]
+        ) - after.get(
+            refusals,
+            &[("code", "unauthenticated"), ("reason", "tls_handshake")]
+        ),
+        1.0
+    );
+
     // Anything but /metrics is not found.
     assert_eq!(http_get(addr, "/").await.0, 404);
     t.stop().await;
@@ -339,6 +365,18 @@ async fn health_follows_storage_and_the_endpoint_is_off_by_default() {
     use tonic_health::pb::health_check_response::ServingStatus;
     let first = watch.message().await.unwrap().unwrap();
     assert_eq!(first.status(), ServingStatus::Serving);
+    // `storage`: whether changes are accepted (the disk reserve, a storage failure).
+    let mut storage = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: "storage".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        storage.message().await.unwrap().unwrap().status(),
+        ServingStatus::Serving
+    );
     // Storage fails (as after an I/O error): health turns NOT_SERVING, then the hub stops.
     let _ = t
         .store()
@@ -350,6 +388,10 @@ async fn health_follows_storage_and_the_endpoint_is_off_by_default() {
     match next {
         Ok(Some(r)) => assert_eq!(r.status(), ServingStatus::NotServing),
         other => panic!("expected NOT_SERVING before the hub stopped, got {other:?}"),
+    }
+    match storage.message().await {
+        Ok(Some(r)) => assert_eq!(r.status(), ServingStatus::NotServing),
+        other => panic!("expected storage NOT_SERVING, got {other:?}"),
     }
 }
 

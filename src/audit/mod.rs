@@ -2,16 +2,19 @@
 //! checkpoint signing, and the verifier (used by the hub and, offline, by `cbm-hub audit
 //! verify`). Writing entries is the store writer's job (in the same transaction as the change
 //! they record); this module is pure.
+pub mod bound;
+pub mod consistency;
 pub mod merkle;
+pub mod noise;
 pub mod signing;
-
-use std::collections::BTreeMap;
+pub mod verify;
 
 use prost::Message;
 use sha2::{Digest, Sha256};
 
-use crate::pb::{AuditEntry, Checkpoint, VerifyReport};
+use crate::pb::AuditEntry;
 use merkle::{Frontier, Hash, leaf_hash};
+pub use verify::{Coverage, Verifier, check_served, verify_export};
 
 pub const ALLOWED: &str = "allowed";
 pub const REFUSED: &str = "refused";
@@ -99,153 +102,4 @@ impl LogState {
             frontier: Frontier::from_bytes(&b[32..])?,
         })
     }
-}
-
-/// Verifies a log: checkpoints first (any order), then entries in order.
-///
-/// Detects an edited entry (its chain hash no longer matches), a deleted, inserted or reordered
-/// entry (sequence out of place, or chain mismatch), a truncated log (a checkpoint covers more
-/// entries than present), and a re-chained log (a checkpoint's signed root differs).
-pub struct Verifier {
-    public_key: Vec<u8>,
-    checkpoints: BTreeMap<u64, Checkpoint>,
-    state: LogState,
-    checked: u64,
-    problem: Option<(String, u64)>,
-}
-
-impl Verifier {
-    pub fn new(public_key: Vec<u8>) -> Verifier {
-        Verifier {
-            public_key,
-            checkpoints: BTreeMap::new(),
-            state: LogState::default(),
-            checked: 0,
-            problem: None,
-        }
-    }
-
-    fn fail(&mut self, why: String, entry: u64) {
-        if self.problem.is_none() {
-            self.problem = Some((why, entry));
-        }
-    }
-
-    pub fn checkpoint(&mut self, c: Checkpoint) {
-        if !signing::verify_checkpoint(&self.public_key, &c) {
-            self.fail(
-                format!(
-                    "checkpoint at size {} has an invalid signature",
-                    c.tree_size
-                ),
-                0,
-            );
-        }
-        if let Some(other) = self.checkpoints.get(&c.tree_size)
-            && other.root_hash != c.root_hash
-        {
-            self.fail(
-                format!("two checkpoints at size {} disagree", c.tree_size),
-                0,
-            );
-        }
-        self.checkpoints.insert(c.tree_size, c);
-    }
-
-    /// Feeds the next entry. Returns false once a problem is found (further entries are moot).
-    pub fn entry(&mut self, e: &AuditEntry) -> bool {
-        if self.problem.is_some() {
-            return false;
-        }
-        let expected = self.state.next_sequence();
-        if e.sequence != expected {
-            self.fail(
-                format!("entry {expected} expected, entry {} found: entries were deleted, inserted or reordered", e.sequence),
-                expected,
-            );
-            return false;
-        }
-        let stored_chain = e.chain_hash.clone();
-        let sealed = self.state.seal(e.clone());
-        if sealed.chain_hash != stored_chain {
-            self.fail(format!("entry {expected} does not match its chain hash: it was edited, or an entry before it was"), expected);
-            return false;
-        }
-        if let Some(c) = self.checkpoints.get(&self.state.frontier.size())
-            && c.root_hash != hex::encode(self.state.frontier.root())
-        {
-            let why = format!(
-                "the log up to entry {expected} does not match the signed checkpoint at that size: entries were altered and re-chained"
-            );
-            self.fail(why, expected);
-            return false;
-        }
-        self.checked += 1;
-        true
-    }
-
-    pub fn finish(mut self) -> VerifyReport {
-        let entries = self.state.frontier.size();
-        if let Some((&size, _)) = self.checkpoints.iter().next_back()
-            && size > entries
-        {
-            self.fail(format!("truncated: a signed checkpoint covers {size} entries, only {entries} are present"), entries + 1);
-        }
-        let (problem, first_bad_entry) = self.problem.unwrap_or_default();
-        VerifyReport {
-            ok: problem.is_empty(),
-            entries: self.checked,
-            checkpoints: self.checkpoints.len() as u64,
-            problem,
-            first_bad_entry,
-        }
-    }
-}
-
-/// Verifies an export (JSON lines of `ExportItem`, as `cbm-hub audit export` writes them),
-/// offline. With `pinned`, the export's own public key must be that key.
-pub fn verify_export(
-    lines: impl Iterator<Item = std::io::Result<String>>,
-    pinned: Option<Vec<u8>>,
-) -> Result<VerifyReport, String> {
-    use crate::pb::{ExportItem, export_item::Item};
-    let mut key = None;
-    let mut checkpoints = Vec::new();
-    let mut entries = Vec::new();
-    for (n, line) in lines.enumerate() {
-        let line = line.map_err(|e| e.to_string())?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let item: ExportItem =
-            serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", n + 1))?;
-        match item.item {
-            Some(Item::PublicKey(k)) => key = Some(k.to_vec()),
-            Some(Item::Checkpoint(c)) => checkpoints.push(c),
-            Some(Item::Entry(e)) => entries.push(e),
-            None => {}
-        }
-    }
-    let key = match (pinned, key) {
-        (Some(p), Some(k)) if p != k => {
-            return Ok(VerifyReport {
-                ok: false,
-                problem: "the export's public key is not the pinned key".into(),
-                ..Default::default()
-            });
-        }
-        (Some(p), _) => p,
-        (None, Some(k)) => k,
-        (None, None) => return Err("the export holds no public key".into()),
-    };
-    let mut verifier = Verifier::new(key);
-    for c in checkpoints {
-        verifier.checkpoint(c);
-    }
-    for e in &entries {
-        if !verifier.entry(e) {
-            break;
-        }
-    }
-    Ok(verifier.finish())
 }

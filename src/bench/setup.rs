@@ -118,6 +118,7 @@ impl BenchHub {
                 ..StoreOptions::default()
             },
             audit_checkpoint_interval: Duration::from_secs(60),
+            audit_noise_interval: Duration::from_secs(60),
             tls_reload_check: Duration::from_secs(60),
         };
         let store = Store::open(&config.data_dir, config.store.clone())?;

@@ -1,10 +1,10 @@
 //! `cbm-hub audit ...` and `cbm-hub access-log`: query, export and verify the audit log.
 use std::{
     io::{BufRead, Write},
-    path::PathBuf,
+    path::{Path, PathBuf},
 };
 
-use crate::audit::verify_export;
+use crate::audit::{check_served, verify_export};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -17,25 +17,52 @@ pub enum AuditCommand {
     /// Entries matching filters, in log order (auditor or admin role).
     Query(QueryArgs),
     /// Write the whole log with its signed checkpoints as JSON lines (auditor or admin role).
+    /// The export ends with a checkpoint signed for it, covering every entry.
     Export {
         /// Output file ("-" for stdout).
         #[arg(long, short, default_value = "-")]
         out: PathBuf,
+        /// Also save the export's final checkpoint (JSON) here, for a later `verify --since`
+        /// or `checkpoint --since`.
+        #[arg(long)]
+        checkpoint_out: Option<PathBuf>,
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Verify an exported log offline, without the hub; or, with --remote, ask the hub to
-    /// verify its stored log.
+    /// Verify an exported log offline, without the hub, against the hub's pinned public key:
+    /// the chain, every checkpoint, and that a checkpoint covers the last entry. Or, with
+    /// --remote, ask the hub to verify its stored log.
     Verify {
         /// Exported JSON lines file.
         file: Option<PathBuf>,
         /// The hub's checkpoint public key (hex, as in DATA_DIR/audit-signing-key.pub, or a
-        /// file holding it). Without it the key inside the export is trusted.
+        /// file holding it). Required offline: a key taken from the export itself would
+        /// accept a forgery re-signed with another key.
         #[arg(long)]
         public_key: Option<String>,
+        /// A checkpoint saved earlier (by `export --checkpoint-out` or `checkpoint --out`):
+        /// the export must extend it (nothing truncated or rewritten since).
+        #[arg(long, conflicts_with = "remote")]
+        since: Option<PathBuf>,
         /// Ask the hub to verify its stored log instead.
         #[arg(long)]
         remote: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Get a fresh checkpoint signed by the hub, check its signature against the pinned key
+    /// and, with --since, check the hub's consistency proof that its log extends the earlier
+    /// checkpoint; then save it (auditor or admin role).
+    Checkpoint {
+        /// The hub's checkpoint public key (hex, or a file holding it).
+        #[arg(long)]
+        public_key: String,
+        /// The checkpoint saved last time.
+        #[arg(long)]
+        since: Option<PathBuf>,
+        /// Where to save the new checkpoint (JSON); may be the same file as --since.
+        #[arg(long)]
+        out: Option<PathBuf>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -79,10 +106,15 @@ pub struct AccessLogArgs {
 pub async fn run(home: &Home, cmd: AuditCommand) -> anyhow::Result<()> {
     match cmd {
         AuditCommand::Query(a) => query(home, a).await,
-        AuditCommand::Export { out, client } => export(home, out, client).await,
+        AuditCommand::Export {
+            out,
+            checkpoint_out,
+            client,
+        } => export(home, out, checkpoint_out, client).await,
         AuditCommand::Verify {
             file,
             public_key,
+            since,
             remote,
             client,
         } => {
@@ -91,12 +123,23 @@ pub async fn run(home: &Home, cmd: AuditCommand) -> anyhow::Result<()> {
                     .verify(pb::VerifyRequest {})
                     .await?
                     .into_inner();
-                return report_result(&report, client.json);
+                return report_result(&report, client.json, None);
             }
             let file = file.context("give the exported FILE, or --remote")?;
-            let report = verify_file(&file, public_key.as_deref())?;
-            report_result(&report, client.json)
+            let key = public_key.context(
+                "--public-key is required: the hub's key (DATA_DIR/audit-signing-key.pub); a key \
+                 taken from the export itself would accept a forgery re-signed with another key",
+            )?;
+            let since = since.as_deref().map(read_checkpoint).transpose()?;
+            let report = verify_file(&file, &pinned_key(&key)?, since.clone())?;
+            report_result(&report, client.json, since.as_ref())
         }
+        AuditCommand::Checkpoint {
+            public_key,
+            since,
+            out,
+            client,
+        } => checkpoint(home, &public_key, since, out, client).await,
     }
 }
 
@@ -132,6 +175,10 @@ async fn query(home: &Home, a: QueryArgs) -> anyhow::Result<()> {
                 if !e.object_ids.is_empty() {
                     detail = format!("{} results", e.object_ids.len());
                 }
+                if e.count > 0 {
+                    // An aggregate of unauthenticated refusals: the count, period and causes.
+                    detail = e.detail.clone();
+                }
                 if !e.label.is_empty() {
                     detail = format!("r{} {} {detail}", e.revision, e.label);
                 }
@@ -156,7 +203,12 @@ async fn query(home: &Home, a: QueryArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn export(home: &Home, out: PathBuf, client: ClientArgs) -> anyhow::Result<()> {
+async fn export(
+    home: &Home,
+    out: PathBuf,
+    checkpoint_out: Option<PathBuf>,
+    client: ClientArgs,
+) -> anyhow::Result<()> {
     let mut audit =
         AuditClient::new(client.channel(home).await?).max_decoding_message_size(8 * 1024 * 1024);
     let mut stream = audit
@@ -171,9 +223,12 @@ async fn export(home: &Home, out: PathBuf, client: ClientArgs) -> anyhow::Result
         ))
     };
     let mut entries = 0u64;
+    let mut last = None;
     while let Some(item) = stream.message().await? {
-        if matches!(item.item, Some(Item::Entry(_))) {
-            entries += 1;
+        match &item.item {
+            Some(Item::Entry(_)) => entries += 1,
+            Some(Item::Checkpoint(c)) => last = Some(c.clone()),
+            _ => {}
         }
         serde_json::to_writer(&mut sink, &item)?;
         sink.write_all(b"\n")?;
@@ -182,41 +237,107 @@ async fn export(home: &Home, out: PathBuf, client: ClientArgs) -> anyhow::Result
     if out.as_os_str() != "-" {
         eprintln!("exported {entries} entries to {}", out.display());
     }
+    if let Some(path) = checkpoint_out {
+        let c = last.context("the export held no checkpoint")?;
+        write_checkpoint(&path, &c)?;
+        eprintln!(
+            "saved the export's checkpoint ({} entries) to {}",
+            c.tree_size,
+            path.display()
+        );
+    }
     Ok(())
 }
 
-/// Verifies an exported file, against a pinned key if given.
-fn verify_file(file: &PathBuf, pinned: Option<&str>) -> anyhow::Result<pb::VerifyReport> {
+/// `audit checkpoint`: a fresh signed checkpoint, proved to extend the earlier one.
+async fn checkpoint(
+    home: &Home,
+    public_key: &str,
+    since: Option<PathBuf>,
+    out: Option<PathBuf>,
+    client: ClientArgs,
+) -> anyhow::Result<()> {
+    let pinned = pinned_key(public_key)?;
+    let earlier = since.as_deref().map(read_checkpoint).transpose()?;
+    let served = AuditClient::new(client.channel(home).await?)
+        .consistency_proof(pb::ConsistencyProofRequest {
+            from_size: earlier.as_ref().map_or(0, |c| c.tree_size),
+            to_size: 0,
+        })
+        .await?
+        .into_inner();
+    let later = check_served(&pinned, earlier.as_ref(), &served)
+        .map_err(|e| anyhow::anyhow!("FAILED: {e}"))?;
+    if let Some(path) = &out {
+        write_checkpoint(path, &later)?;
+    }
+    if client.json {
+        output::json(&served)?;
+    } else {
+        match &earlier {
+            Some(e) => println!(
+                "ok: the log of {} entries (checkpoint signed at {}) extends the earlier one of {} entries",
+                later.tree_size, later.at, e.tree_size
+            ),
+            None => println!(
+                "ok: checkpoint of {} entries signed at {} by the pinned key",
+                later.tree_size, later.at
+            ),
+        }
+        if let Some(path) = &out {
+            println!("saved to {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn read_checkpoint(path: &Path) -> anyhow::Result<pb::Checkpoint> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a checkpoint saved by cbm-hub", path.display()))
+}
+
+fn write_checkpoint(path: &Path, c: &pb::Checkpoint) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(c)? + "\n";
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The hub's public key: 64 hex digits, or a file holding them.
+fn pinned_key(p: &str) -> anyhow::Result<Vec<u8>> {
+    let is_key = p.len() == 64 && p.chars().all(|c| c.is_ascii_hexdigit());
+    let text = if is_key {
+        p.to_string()
+    } else {
+        std::fs::read_to_string(p).with_context(|| {
+            format!("--public-key: {p} is neither 64 hex digits nor a readable file")
+        })?
+    };
+    let key = hex::decode(text.trim())
+        .ok()
+        .filter(|k| k.len() == 32)
+        .with_context(|| format!("--public-key: {p} does not hold a 32-byte hex key"))?;
+    Ok(key)
+}
+
+/// Verifies an exported file against the pinned key.
+fn verify_file(
+    file: &Path,
+    pinned: &[u8],
+    since: Option<pb::Checkpoint>,
+) -> anyhow::Result<pb::VerifyReport> {
     let reader = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
     );
-    let pinned = match pinned {
-        Some(p) => {
-            // 64 hex digits are the key itself; anything else names a file holding it.
-            let is_key = p.len() == 64 && p.chars().all(|c| c.is_ascii_hexdigit());
-            let text = if is_key {
-                p.to_string()
-            } else {
-                std::fs::read_to_string(p).with_context(|| {
-                    format!("--public-key: {p} is neither 64 hex digits nor a readable file")
-                })?
-            };
-            let key = hex::decode(text.trim())
-                .with_context(|| format!("--public-key: {p} does not hold a hex key"))?;
-            Some(key)
-        }
-        None => None,
-    };
-    if pinned.is_none() {
-        eprintln!(
-            "note: checkpoint signatures are checked against the key inside the file; give \
-             --public-key (DATA_DIR/audit-signing-key.pub) to detect a re-signed forgery"
-        );
-    }
-    verify_export(reader.lines(), pinned).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+    verify_export(reader.lines(), pinned, since)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
 }
 
-fn report_result(r: &pb::VerifyReport, json: bool) -> anyhow::Result<()> {
+fn report_result(
+    r: &pb::VerifyReport,
+    json: bool,
+    since: Option<&pb::Checkpoint>,
+) -> anyhow::Result<()> {
     if json {
         output::json(r)?;
     } else if r.ok {
@@ -224,6 +345,18 @@ fn report_result(r: &pb::VerifyReport, json: bool) -> anyhow::Result<()> {
             "ok: {} entries consistent with their chain and {} signed checkpoints",
             r.entries, r.checkpoints
         );
+        if r.covered > 0 || r.entries == 0 {
+            println!(
+                "the last checkpoint covers entries 1..={} (signed at {})",
+                r.covered, r.covered_at
+            );
+        }
+        if let Some(c) = since {
+            println!(
+                "the log extends the earlier checkpoint of {} entries (signed at {})",
+                c.tree_size, c.at
+            );
+        }
     } else {
         println!("FAILED after {} good entries: {}", r.entries, r.problem);
     }

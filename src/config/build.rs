@@ -244,8 +244,11 @@ pub fn build(g: &Gathered, base: &Path) -> Result<Config, Vec<String>> {
         fsync: r.bool("store.fsync"),
         live_buffer: r.int("store.live_buffer") as usize,
         check_on_start: r.bool("store.check_on_start"),
+        min_free_bytes: r.int("store.min_free_mb") * 1024 * 1024,
+        noise_entries_per_minute: r.int("audit.noise_entries_per_minute") as u32,
     };
     let audit_checkpoint_interval = Duration::from_secs(r.int("audit.checkpoint_interval_s"));
+    let audit_noise_interval = Duration::from_secs(r.int("audit.noise_interval_s"));
     if let (Some(l), Some(m)) = (listen, metrics_listen)
         && l == m
         && l.port() != 0
@@ -266,6 +269,7 @@ pub fn build(g: &Gathered, base: &Path) -> Result<Config, Vec<String>> {
         limits,
         store,
         audit_checkpoint_interval,
+        audit_noise_interval,
         tls_reload_check,
     })
 }

@@ -98,6 +98,8 @@ pub struct Config {
     pub store: StoreOptions,
     /// How often the audit log's state is signed as a checkpoint (when it grew).
     pub audit_checkpoint_interval: Duration,
+    /// How often aggregated unauthenticated refusals are written to the audit log.
+    pub audit_noise_interval: Duration,
     /// How often the TLS files are checked for changes (also reloaded on SIGHUP).
     pub tls_reload_check: Duration,
 }

@@ -73,7 +73,10 @@ pub const OPTIONS: &[Opt] = &[
     Opt { key: "store.fsync", ty: Ty::Bool, default: Some("true"), doc: "fdatasync the data file in every group commit (survives power loss, not only crashes)." },
     Opt { key: "store.live_buffer", ty: int(1, 1_000_000), default: Some("4096"), doc: "Live events kept for slow subscribers; those further behind read storage." },
     Opt { key: "store.check_on_start", ty: Ty::Bool, default: Some("true"), doc: "Check the whole store at start and refuse to serve damaged data." },
+    Opt { key: "store.min_free_mb", ty: int(0, MIB), default: Some("256"), doc: "MiB the disk holding the data must keep free: below, publishes, revisions, acknowledgements and framework additions are refused (RESOURCE_EXHAUSTED) and health `storage` is NOT_SERVING; 0 turns the watch off." },
     Opt { key: "audit.checkpoint_interval_s", ty: int(1, 86_400), default: Some("60"), doc: "Seconds between signed checkpoints of the audit log (when it grew)." },
+    Opt { key: "audit.noise_interval_s", ty: int(1, 3_600), default: Some("60"), doc: "Seconds over which unauthenticated refusals (failed handshakes, unbound certificates) are counted per source, certificate and action before one entry with the count is written." },
+    Opt { key: "audit.noise_entries_per_minute", ty: int(2, 100_000), default: Some("60"), doc: "Audit entries a minute at most for unauthenticated refusals; sources beyond fold into one overflow entry." },
 ];
 
 /// The environment variable that sets `key`: CBM_HUB_ then the key path in capitals, dots

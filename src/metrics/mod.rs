@@ -130,6 +130,9 @@ pub struct Metrics {
     /// Earliest nextUpdate of the CRLs in force, Unix seconds (0: no CRLs).
     crl_next_update: Gauge,
     tls: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::tls::reload::TlsState>>>,
+    storage_free: Gauge,
+    storage_writable: Gauge,
+    noise_events: Counter,
     /// Audit log length when the hub started: appended = current length - this.
     audit_at_start: std::sync::Arc<std::sync::OnceLock<u64>>,
     registry: std::sync::Arc<Registry>,
@@ -229,6 +232,9 @@ impl Metrics {
             tls_healthy: Gauge::default(),
             crl_next_update: Gauge::default(),
             tls: Default::default(),
+            storage_free: Gauge::default(),
+            storage_writable: Gauge::default(),
+            noise_events: Counter::default(),
             audit_at_start: Default::default(),
             registry: Default::default(),
         };
@@ -313,6 +319,21 @@ impl Metrics {
             "Earliest nextUpdate of the CRLs in force, as Unix time (0 when no CRLs are configured)",
             m.crl_next_update.clone(),
         );
+        r.register(
+            "storage_free_bytes",
+            "Free bytes on the disk holding the data directory, measured at scrape",
+            m.storage_free.clone(),
+        );
+        r.register(
+            "storage_writable",
+            "1 while changes are accepted; 0 while the disk is below store.min_free_mb or storage failed",
+            m.storage_writable.clone(),
+        );
+        r.register(
+            "audit_noise_events",
+            "Unauthenticated refusals (failed handshakes, unbound certificates) counted into aggregate audit entries",
+            m.noise_events.clone(),
+        );
         Metrics {
             registry: std::sync::Arc::new(registry),
             ..m
@@ -389,6 +410,17 @@ impl Metrics {
         self.storage_healthy
             .set(i64::from(store.failure().is_none()));
         self.read_tls();
+        let (low, free) = store.disk_low();
+        if free != u64::MAX {
+            self.storage_free.set(clamp(free));
+        }
+        self.storage_writable
+            .set(i64::from(store.failure().is_none() && !low));
+        let noted = store.noise().noted();
+        let seen = self.noise_events.get();
+        if noted > seen {
+            self.noise_events.inc_by(noted - seen);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);

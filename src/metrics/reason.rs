@@ -93,6 +93,7 @@ const REASONS: &[(Code, &str, &str)] = &[
         "message_too_large",
     ),
     (Code::ResourceExhausted, "too large", "message_too_large"),
+    (Code::ResourceExhausted, "store.min_free_mb", "disk_low"),
     (Code::InvalidArgument, "", "invalid_field"),
     (Code::AlreadyExists, "", "already_exists"),
     (Code::NotFound, "", "not_found"),

@@ -4,7 +4,10 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use super::auth::Caller;
+use super::{
+    auth::{Caller, refused},
+    consistency,
+};
 use crate::{
     audit::{ALLOWED, REFUSED},
     domain::{Invalid, clock, principal::Action},
@@ -14,6 +17,9 @@ use crate::{
 
 /// Entries examined per query page at most; the page token continues from there.
 const SCAN_BUDGET: usize = 100_000;
+/// Encoded bytes per page at most (a page holds at least one item). With every entry at most
+/// `audit::bound::MAX_ENTRY_BYTES`, a page stays under the smallest message limit (3 MiB).
+const PAGE_BYTES: usize = 2 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct AuditService {
@@ -88,26 +94,37 @@ impl Query {
     }
 }
 
-/// Scans entries after `after`, keeping those `keep` turns into items, up to `size` items or
-/// the scan budget. Returns the items and the token to continue (empty at the end).
-fn scan<T>(
+/// Scans entries after `after`, keeping those `keep` turns into items, up to `size` items,
+/// [`PAGE_BYTES`] or the scan budget. Returns the items and the token to continue (empty at
+/// the end).
+fn scan<T: prost::Message>(
     store: &Store,
     after: u64,
     size: usize,
     mut keep: impl FnMut(&pb::AuditEntry, &mut Vec<T>),
 ) -> Result<(Vec<T>, String), StoreError> {
     let mut items = Vec::new();
+    let mut found = Vec::new();
+    let mut bytes = 0;
     let mut last = None;
+    let next = |last: Option<u64>| {
+        last.map(|s: u64| URL_SAFE_NO_PAD.encode(s.to_be_bytes()))
+            .unwrap_or_default()
+    };
     for (examined, entry) in store.audit_after(after).enumerate() {
         if items.len() >= size || examined == SCAN_BUDGET {
-            let next = last
-                .map(|s: u64| URL_SAFE_NO_PAD.encode(s.to_be_bytes()))
-                .unwrap_or_default();
-            return Ok((items, next));
+            return Ok((items, next(last)));
         }
         let entry = entry?;
+        keep(&entry, &mut found);
+        // Each item costs its encoding plus its field tag and length in the page.
+        let cost: usize = found.iter().map(|t| t.encoded_len() + 8).sum();
+        if !items.is_empty() && bytes + cost > PAGE_BYTES {
+            return Ok((items, next(last)));
+        }
+        bytes += cost;
+        items.append(&mut found);
         last = Some(entry.sequence);
-        keep(&entry, &mut items);
     }
     Ok((items, String::new()))
 }
@@ -167,34 +184,21 @@ impl Audit for AuditService {
         if let Err(status) = caller.authenticate(Action::Audit) {
             return Err(caller.refuse("audit.export", "", status).await);
         }
-        // A fresh checkpoint first: it makes everything durable and fixes what the export covers.
-        let checkpoint = self.store.checkpoint().await?;
-        let covered = checkpoint.tree_size;
+        // A fresh checkpoint first: it makes everything durable, fixes what the export covers,
+        // and ends the export, so that a verifier finds every entry covered.
+        let covered = self.store.checkpoint().await?.tree_size;
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         self.audited(&req, "audit.export", "", Action::Audit, move |store, _| {
-            let items = std::iter::once(Ok(pb::export_item::Item::PublicKey(
-                store.audit_public_key().into(),
-            )))
-            .chain(
-                store
-                    .checkpoints()?
-                    .into_iter()
-                    .map(|c| Ok(pb::export_item::Item::Checkpoint(c))),
-            )
-            .chain(
-                store
-                    .audit_after(after)
-                    .take_while(move |e| e.as_ref().map_or(true, |e| e.sequence <= covered))
-                    .map(|e| e.map(pb::export_item::Item::Entry)),
-            );
+            let items = store.audit_export(after, covered);
             // Streamed from a blocking task: the channel bounds memory; a client that stops
             // reading stops the export.
             std::thread::spawn(move || {
                 for item in items {
+                    let failed = item.is_err();
                     let msg = item
                         .map(|i| pb::ExportItem { item: Some(i) })
                         .map_err(Status::from);
-                    if tx.blocking_send(msg).is_err() {
+                    if tx.blocking_send(msg).is_err() || failed {
                         return;
                     }
                 }
@@ -203,6 +207,27 @@ impl Audit for AuditService {
         })
         .await?;
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn consistency_proof(
+        &self,
+        req: Request<pb::ConsistencyProofRequest>,
+    ) -> Result<Response<pb::ConsistencyProofResponse>, Status> {
+        let r = *req.get_ref();
+        let mut caller = Caller::of(&self.store, &req);
+        let result = match caller.authenticate(Action::Audit) {
+            Ok(_) => consistency::prove(&self.store, r).await,
+            Err(status) => Err(status),
+        };
+        let mut entry = caller.entry("audit.consistency");
+        entry.detail = format!("from {} to {}", r.from_size, r.to_size);
+        caller
+            .record(match &result {
+                Ok(_) => entry,
+                Err(status) => refused(entry, status),
+            })
+            .await;
+        result.map(Response::new)
     }
 
     async fn verify(

@@ -5,13 +5,13 @@
 //! comes from into every audit entry, for refusals as well as allowed requests.
 use tonic::{Request, Status};
 
-use super::status::code_name;
 use crate::{
     audit::{Origin, REFUSED},
     domain::{
         member::{IssuerMismatch, Unresolved},
         principal::{Action, Principal, authorize},
     },
+    metrics::reason,
     pb::AuditEntry,
     store::Store,
     tls::incoming::ConnInfo,
@@ -112,8 +112,29 @@ impl Caller {
         self.origin.entry(action)
     }
 
-    /// Records an entry.
+    /// Records an entry. A refusal before the caller resolved to a member (no certificate,
+    /// an unbound or no longer accepted one) is unauthenticated noise: counted per source and
+    /// certificate, written as an aggregate entry (see `audit::noise`).
     pub async fn record(&self, entry: AuditEntry) {
+        if entry.outcome == REFUSED && entry.member.is_empty() {
+            if let Some(cause) = entry.reason.strip_prefix("unauthenticated") {
+                let cause = cause.trim_start_matches(": ");
+                let cause = if cause.is_empty() {
+                    "unauthenticated"
+                } else {
+                    cause
+                };
+                self.store.noise().note(
+                    self.conn.as_ref().map(|c| c.peer.ip()),
+                    Some(&self.origin.cert_sha256)
+                        .filter(|c| !c.is_empty())
+                        .map(String::as_str),
+                    crate::audit::noise::UNAUTHENTICATED,
+                    &format!("{}:{cause}", entry.action),
+                );
+                return;
+            }
+        }
         self.store.audit(vec![entry]).await;
     }
 
@@ -138,10 +159,15 @@ fn over_quota(member: &str, wait: std::time::Duration) -> Status {
     status
 }
 
-/// Marks an entry refused with the status that refused it.
+/// Marks an entry refused with the status that refused it. The reason is the code and a cause
+/// from a fixed vocabulary, with the names of invalid fields: never the status message, which
+/// may quote the request.
 pub fn refused(mut entry: AuditEntry, status: &Status) -> AuditEntry {
     entry.outcome = REFUSED.to_string();
-    entry.reason = format!("{}: {}", code_name(status.code()), status.message());
+    let code = reason::code_label(status.code());
+    let cause = reason::classify(status.code(), status.message());
+    let fields = super::status::invalid_fields(status);
+    entry.reason = crate::audit::bound::reason(code, cause, fields.iter().map(String::as_str));
     entry
 }
 

@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::{Caller, refused};
 use crate::{
+    audit::bound::token,
     domain::{Invalid, principal::Action},
     feed::{
         filter::Filter,
@@ -125,7 +126,13 @@ fn describe(r: &pb::SubscribeRequest) -> String {
         ("cbm_refs", &r.cbm_refs),
     ] {
         if !values.is_empty() {
-            parts.push(format!("{name}={}", values.join(",")));
+            // Values come from the request, valid or not: each is kept only as a plain token
+            // (else a marker), and only the first few are listed.
+            let mut shown: Vec<String> = values.iter().take(8).map(|v| token(v)).collect();
+            if values.len() > 8 {
+                shown.push(format!("and {} more", values.len() - 8));
+            }
+            parts.push(format!("{name}={}", shown.join(",")));
         }
     }
     parts.join("; ")
@@ -152,5 +159,17 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(describe(&now), "from now");
+        let hostile = pb::SubscribeRequest {
+            kinds: vec!["x".repeat(100_000), "a\u{1b}[2J".into()],
+            states: (0..20).map(|i| format!("S{i}")).collect(),
+            ..Default::default()
+        };
+        let d = describe(&hostile);
+        assert!(d.len() < 600, "{d}");
+        assert!(
+            d.contains("kinds=invalid value, 100000 bytes, sha256:"),
+            "{d}"
+        );
+        assert!(!d.contains('\u{1b}') && d.contains("S7,and 12 more"), "{d}");
     }
 }

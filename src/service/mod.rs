@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 pub mod auth;
 mod catalogue;
+mod consistency;
 mod deadlines;
 mod directory;
 mod feed;
@@ -242,6 +243,14 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     health_reporter
         .set_serving::<MemberAdminServer<AdminService>>()
         .await;
+    let storage = if store.disk_low().0 {
+        tonic_health::ServingStatus::NotServing
+    } else {
+        tonic_health::ServingStatus::Serving
+    };
+    health_reporter
+        .set_service_status(STORAGE_HEALTH, storage)
+        .await;
     let mut background = vec![
         spawn_failure_watch(store.clone(), health_reporter.clone(), shutdown.clone()),
         spawn_checkpoints(
@@ -256,6 +265,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
             shutdown.clone(),
         )
         .await,
+        spawn_noise_flush(store.clone(), config.audit_noise_interval, shutdown.clone()),
         deadline_task,
     ];
     let metrics_addr = metrics_listener.map(|(listener, addr)| {
@@ -341,19 +351,39 @@ fn spawn_checkpoints(
     })
 }
 
-/// Records refused handshakes in the audit log, with the fingerprint presented, and counts them.
+/// Counts refused handshakes (with the fingerprint presented) for the audit log's aggregate
+/// entries, and in the metrics. Anyone can cause them: they are not written one by one.
 fn handshake_audit(store: Store, metrics: Metrics) -> incoming::RefusalSink {
     Arc::new(move |peer, presented, why| {
         metrics.refused("unauthenticated", crate::metrics::reason::TLS_HANDSHAKE);
-        let origin = crate::audit::Origin {
-            member: String::new(),
-            cert_sha256: presented.unwrap_or_default(),
-            peer: peer.to_string(),
-        };
-        let mut entry = origin.entry("tls.handshake");
-        entry.outcome = crate::audit::REFUSED.to_string();
-        entry.reason = why;
-        store.audit_nowait(entry);
+        let cause = crate::audit::noise::handshake_cause(&why);
+        store.noise().note(
+            Some(peer.ip()),
+            presented.as_deref(),
+            crate::audit::noise::TLS_HANDSHAKE,
+            cause,
+        );
+    })
+}
+
+/// Writes the aggregated unauthenticated refusals every `every`, and once more at shutdown.
+fn spawn_noise_flush(
+    store: Store,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    store.flush_noise().await;
+                    return;
+                }
+                _ = tick.tick() => store.flush_noise().await,
+            }
+        }
     })
 }
 
@@ -374,8 +404,13 @@ fn warn_bindings_without_issuer(store: &Store, tls: &tls::reload::TlsState) {
     }
 }
 
+/// Health name of the hub's storage: SERVING while changes are accepted; NOT_SERVING while
+/// the disk is below its reserve (changes refused, reads served) or once storage failed.
+pub const STORAGE_HEALTH: &str = "storage";
+
 /// When storage fails, the hub reports NOT_SERVING and stops (streams end UNAVAILABLE); the
-/// process exits non-zero so that a supervisor restarts it once the cause is fixed.
+/// process exits non-zero so that a supervisor restarts it once the cause is fixed. While the
+/// disk is below its reserve, the `storage` health name says so.
 fn spawn_failure_watch(
     store: Store,
     health: tonic_health::server::HealthReporter,
@@ -383,17 +418,32 @@ fn spawn_failure_watch(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        let mut writable = None;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {
                     if let Some(reason) = store.failure() {
                         tracing::error!(%reason, "stopping the hub");
+                        health.set_service_status(STORAGE_HEALTH, tonic_health::ServingStatus::NotServing).await;
                         health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
                         health.set_not_serving::<HubServer<HubService>>().await;
                         health.set_not_serving::<MemberAdminServer<AdminService>>().await;
                         shutdown.cancel();
                         return;
+                    }
+                    let low = {
+                        let store = store.clone();
+                        tokio::task::spawn_blocking(move || store.disk_low().0).await.unwrap_or(false)
+                    };
+                    if writable != Some(!low) {
+                        writable = Some(!low);
+                        let status = if low {
+                            tonic_health::ServingStatus::NotServing
+                        } else {
+                            tonic_health::ServingStatus::Serving
+                        };
+                        health.set_service_status(STORAGE_HEALTH, status).await;
                     }
                 }
             }

@@ -23,13 +23,33 @@ impl From<StoreError> for Status {
                 )
             }
             StoreError::Closed => Status::unavailable("the hub is shutting down; retry later"),
+            StoreError::DiskLow(m) => Status::resource_exhausted(m),
         }
     }
 }
 
-/// INVALID_ARGUMENT listing every field and reason.
+/// Metadata naming the invalid fields, comma-separated: the audit log records these names,
+/// never the message (which may quote the values).
+const INVALID_FIELDS: &str = "cbm-invalid-fields";
+
+/// INVALID_ARGUMENT listing every field and reason, with the field names as metadata.
 pub fn invalid(i: Invalid) -> Status {
-    Status::new(Code::InvalidArgument, i.to_string())
+    let mut status = Status::new(Code::InvalidArgument, i.to_string());
+    let names: Vec<&str> = i.0.iter().map(|f| f.field.as_str()).take(32).collect();
+    if let Ok(v) = names.join(",").parse() {
+        status.metadata_mut().insert(INVALID_FIELDS, v);
+    }
+    status
+}
+
+/// The invalid fields [`invalid`] named, if any.
+pub fn invalid_fields(status: &Status) -> Vec<String> {
+    status
+        .metadata()
+        .get(INVALID_FIELDS)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 impl From<Invalid> for Status {

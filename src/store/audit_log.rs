@@ -1,11 +1,25 @@
 //! Reading the audit log and its checkpoints, and verifying them; loading the log's state.
 use super::{Store, StoreError, Trees, codec, key_u64, writer};
 use crate::{
-    audit::{LogState, Verifier},
-    pb::{AuditEntry, Checkpoint, VerifyReport},
+    audit::{Coverage, LogState, Verifier},
+    pb::{AuditEntry, Checkpoint, VerifyReport, export_item::Item},
 };
 
 impl Store {
+    /// Unauthenticated refusals are noted here rather than written one by one.
+    pub fn noise(&self) -> &crate::audit::noise::Noise {
+        &self.inner.noise
+    }
+
+    /// Writes the aggregate entries of the unauthenticated refusals noted so far (within the
+    /// per-minute bound; the rest waits for a later call).
+    pub async fn flush_noise(&self) {
+        let entries = self.inner.noise.drain(std::time::Instant::now());
+        if !entries.is_empty() {
+            self.audit(entries).await;
+        }
+    }
+
     /// The audit checkpoint signing public key (raw Ed25519).
     pub fn audit_public_key(&self) -> Vec<u8> {
         self.inner.signer.public_key().to_vec()
@@ -26,43 +40,140 @@ impl Store {
             })
     }
 
-    /// Every stored checkpoint, by tree size.
-    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+    /// Stored checkpoints of `from` entries or more, by tree size, checksum verified.
+    pub fn checkpoints_from(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<Checkpoint, StoreError>> + use<> {
         self.inner
             .trees
             .checkpoints
-            .iter()
+            .range(from.to_be_bytes()..)
             .map(|item| {
                 let (k, v) = item?;
                 codec::unframe(&v, || format!("checkpoint {}", key_u64(&k)))
             })
-            .collect()
     }
 
-    /// Verifies the stored audit log against its chain and signed checkpoints.
-    pub fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
-        let mut verifier = Verifier::new(self.audit_public_key());
-        for c in self.checkpoints()? {
-            verifier.checkpoint(c);
+    /// The stored checkpoint at exactly `size` entries, if one was signed.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<Checkpoint>, StoreError> {
+        match self.inner.trees.checkpoints.get(size.to_be_bytes())? {
+            None => Ok(None),
+            Some(v) => codec::unframe(&v, || format!("checkpoint {size}")).map(Some),
         }
-        for entry in self.audit_after(0) {
-            match entry {
-                Ok(e) => {
+    }
+
+    /// What an export of entries `after+1..=covered` holds, in order: the public key; then
+    /// checkpoints covering no exported entry; then the entries, each checkpoint right after
+    /// the last entry it covers, ending with the checkpoint at `covered` (which the caller
+    /// signed for the export).
+    pub fn audit_export(
+        &self,
+        after: u64,
+        covered: u64,
+    ) -> impl Iterator<Item = Result<Item, StoreError>> + use<> {
+        let key = std::iter::once(Ok(Item::PublicKey(self.audit_public_key().into())));
+        let mut checkpoints = self
+            .checkpoints_from(0)
+            .take_while(move |c| c.as_ref().map_or(true, |c| c.tree_size <= covered))
+            .peekable();
+        let mut entries = self
+            .audit_after(after)
+            .take_while(move |e| e.as_ref().map_or(true, |e| e.sequence <= covered));
+        let mut sent = after;
+        let rest = std::iter::from_fn(move || {
+            if let Some(c) =
+                checkpoints.next_if(|c| c.as_ref().map_or(true, |c| c.tree_size <= sent))
+            {
+                return Some(c.map(Item::Checkpoint));
+            }
+            match entries.next() {
+                Some(Ok(e)) => {
+                    sent = e.sequence;
+                    Some(Ok(Item::Entry(e)))
+                }
+                Some(Err(e)) => Some(Err(e)),
+                None => checkpoints.next().map(|c| c.map(Item::Checkpoint)),
+            }
+        });
+        key.chain(rest)
+    }
+
+    /// The latest signed checkpoint, if any.
+    pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
+        match self.inner.trees.checkpoints.last()? {
+            None => Ok(None),
+            Some((k, v)) => codec::unframe(&v, || format!("checkpoint {}", key_u64(&k))).map(Some),
+        }
+    }
+
+    /// Verifies the stored audit log against its chain and signed checkpoints. Entries after
+    /// the latest checkpoint are normal here (one is signed every interval while the log grows).
+    pub fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
+        let mut verifier = Verifier::new(self.audit_public_key(), Coverage::Optional);
+        let damaged = |m: String| VerifyReport {
+            ok: false,
+            problem: format!("stored entry damaged: {m}"),
+            ..Default::default()
+        };
+        // Each checkpoint is fed right after the last entry it covers: memory stays flat.
+        let mut checkpoints = self.checkpoints_from(0).peekable();
+        let mut entries = self.audit_after(0);
+        let mut size = 0;
+        loop {
+            while let Some(c) =
+                checkpoints.next_if(|c| c.as_ref().map_or(true, |c| c.tree_size <= size))
+            {
+                match c {
+                    Ok(c) => verifier.checkpoint(c),
+                    Err(StoreError::Corrupt(m)) => return Ok(damaged(m)),
+                    Err(e) => return Err(e),
+                }
+            }
+            match entries.next() {
+                None => break,
+                Some(Ok(e)) => {
                     if !verifier.entry(&e) {
                         break;
                     }
+                    size += 1;
                 }
-                Err(StoreError::Corrupt(m)) => {
-                    return Ok(VerifyReport {
-                        ok: false,
-                        problem: format!("stored entry damaged: {m}"),
-                        ..Default::default()
-                    });
-                }
+                Some(Err(StoreError::Corrupt(m))) => return Ok(damaged(m)),
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        // Checkpoints beyond the last entry: the verifier reports the truncation.
+        for c in checkpoints {
+            match c {
+                Ok(c) => verifier.checkpoint(c),
+                Err(StoreError::Corrupt(m)) => return Ok(damaged(m)),
                 Err(e) => return Err(e),
             }
         }
         Ok(verifier.finish())
+    }
+}
+
+impl StoreError {
+    /// The reason an audit entry records: the code and a cause in fixed words, with the
+    /// names of invalid fields; never the message, which may quote the request.
+    pub fn audit_reason(&self) -> String {
+        let code = self.code_name();
+        let cause = match self {
+            StoreError::PermissionDenied(m) if m.contains("only its publisher") => "not_publisher",
+            StoreError::FailedPrecondition(m) if m.starts_with("expected_revision") => {
+                "revision_conflict"
+            }
+            StoreError::FailedPrecondition(m) if m.contains("is withdrawn") => "withdrawn",
+            StoreError::Invalid(_) => "invalid_field",
+            StoreError::DiskLow(_) => "disk_low",
+            _ => code,
+        };
+        let fields = match self {
+            StoreError::Invalid(i) => i.0.iter().map(|f| f.field.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        crate::audit::bound::reason(code, cause, fields)
     }
 }
 
@@ -82,4 +193,44 @@ pub(super) fn load_audit_state(trees: &Trees) -> Result<LogState, StoreError> {
         )));
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use crate::{
+        audit::{Origin, bound::MAX_ENTRY_BYTES},
+        store::{Store, StoreOptions},
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_stored_entry_exceeds_the_maximum_whatever_is_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            fsync: false,
+            check_on_start: false,
+            ..Default::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        // A list of 30,000 submission ids and a 1 MB object id, as a caller might build them.
+        let ids: Vec<String> = (0..30_000)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        let mut e = Origin::hub().entry("submission.list");
+        e.object_ids = ids.clone();
+        e.object_id = "x".repeat(1 << 20);
+        store.audit(vec![e]).await;
+        store.checkpoint().await.unwrap();
+        let stored: Vec<_> = store.audit_after(0).map(Result::unwrap).collect();
+        assert!(stored.len() > 1, "split into parts");
+        for e in &stored {
+            assert!(e.encoded_len() <= MAX_ENTRY_BYTES, "{}", e.encoded_len());
+            assert!(e.object_id.starts_with("invalid id, 1048576 bytes"));
+        }
+        let kept: Vec<String> = stored.into_iter().flat_map(|e| e.object_ids).collect();
+        assert_eq!(kept, ids, "every id kept, in order");
+        assert!(store.verify_audit().unwrap().ok);
+        store.close();
+    }
 }

@@ -26,12 +26,14 @@
 //! acknowledged.
 mod acks;
 mod audit_log;
+mod audit_proof;
 mod campaign_start;
 mod campaigns;
 mod catalogue;
 mod changes;
 mod check;
 pub mod codec;
+mod disk;
 mod indexes;
 mod live;
 mod members;
@@ -58,6 +60,7 @@ use crate::{
     pb::{AuditEntry, Checkpoint},
 };
 pub use acks::AckRequest;
+pub use audit_proof::Proof;
 pub use campaign_start::CampaignStart;
 pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
 pub use live::{Committed, HeadCell};
@@ -105,6 +108,9 @@ pub enum StoreError {
     /// The store is closing.
     #[error("the hub is shutting down")]
     Closed,
+    /// The disk holding the data is below its reserve: changes are refused before it is full.
+    #[error("{0}")]
+    DiskLow(String),
 }
 
 impl StoreError {
@@ -118,6 +124,7 @@ impl StoreError {
             StoreError::Invalid(_) => "invalid_argument",
             StoreError::Corrupt(_) => "data_loss",
             StoreError::Io(_) | StoreError::Closed => "unavailable",
+            StoreError::DiskLow(_) => "resource_exhausted",
         }
     }
 }
@@ -170,6 +177,12 @@ struct Inner {
     writer_thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
     signer: Arc<crate::audit::signing::Signer>,
+    /// Cached roots of blocks of audit entries, for consistency proofs.
+    audit_blocks: audit_proof::BlockRoots,
+    /// Unauthenticated refusals, counted until they are written as aggregate entries.
+    noise: crate::audit::noise::Noise,
+    /// Free space on the data directory's disk.
+    disk: Arc<disk::DiskWatch>,
     /// Why storage failed, once it has; writes are refused from then on.
     failure: Arc<std::sync::OnceLock<String>>,
 }
@@ -193,6 +206,11 @@ pub struct StoreOptions {
     pub live_buffer: usize,
     /// Run the full integrity check when the hub starts, and refuse to serve damaged data.
     pub check_on_start: bool,
+    /// Free bytes the disk holding the data must keep: below, changes are refused
+    /// (RESOURCE_EXHAUSTED) before the disk is full. 0 turns the watch off.
+    pub min_free_bytes: u64,
+    /// Audit entries a minute at most for unauthenticated refusals (aggregated per source).
+    pub noise_entries_per_minute: u32,
 }
 
 impl Default for StoreOptions {
@@ -202,6 +220,8 @@ impl Default for StoreOptions {
             fsync: true,
             live_buffer: 4096,
             check_on_start: true,
+            min_free_bytes: 256 * 1024 * 1024,
+            noise_entries_per_minute: 60,
         }
     }
 }
@@ -267,6 +287,10 @@ impl Store {
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
         let datafile = std::fs::File::open(dir.join("db"))
             .map_err(|e| StoreError::Io(format!("opening the data file for fsync: {e}")))?;
+        let disk = Arc::new(disk::DiskWatch::new(
+            dir.to_path_buf(),
+            options.min_free_bytes,
+        ));
         let w = writer::Writer {
             db: db.clone(),
             trees: trees.clone(),
@@ -285,6 +309,7 @@ impl Store {
             audit_len: audit_len.clone(),
             signer: signer.clone(),
             live_heads: Default::default(),
+            disk: disk.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("cbm-writer".into())
@@ -304,6 +329,9 @@ impl Store {
                 writer_thread: std::sync::Mutex::new(Some(handle)),
                 path: dir.to_path_buf(),
                 signer,
+                audit_blocks: Default::default(),
+                noise: crate::audit::noise::Noise::new(options.noise_entries_per_minute),
+                disk,
                 failure,
             }),
         })
@@ -409,21 +437,14 @@ impl Store {
 
     /// Records audit entries about requests decided outside the writer. Durable with the next
     /// group commit or sled's periodic flush (within about a second); no flush of its own.
+    /// Every field a request can influence is bounded here, before the entry is queued.
     pub async fn audit(&self, entries: Vec<AuditEntry>) {
+        let entries = entries
+            .into_iter()
+            .map(crate::audit::bound::fields)
+            .collect();
         if self.send(writer::Command::Audit(entries)).await.is_err() {
             tracing::warn!("audit entries after the store closed were not recorded");
-        }
-    }
-
-    /// As [`Store::audit`], from synchronous code (the TLS verifier): never blocks; if the
-    /// writer's queue is full the entry is logged instead.
-    pub fn audit_nowait(&self, entry: AuditEntry) {
-        if let Err(e) = self
-            .inner
-            .commands
-            .try_send(writer::Command::Audit(vec![entry]))
-        {
-            tracing::warn!(error = %e, "audit queue full; entry logged only");
         }
     }
 

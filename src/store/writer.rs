@@ -31,7 +31,7 @@ use super::{
     records::{IdempotencyRecord, StoredEvent, SubmissionHead},
 };
 use crate::{
-    audit::{LogState, Origin, REFUSED, signing::Signer},
+    audit::{LogState, Origin, REFUSED, bound, signing::Signer},
     domain::{
         catalogue::Catalogue,
         clock,
@@ -156,8 +156,22 @@ impl Group {
         self.registry.as_ref().unwrap_or(committed)
     }
 
-    /// Seals an audit entry into this group.
-    pub(super) fn audit(&mut self, mut entry: AuditEntry) {
+    /// Seals an audit entry built by the writer into this group, its fields bounded.
+    pub(super) fn audit(&mut self, entry: AuditEntry) {
+        for part in bound::entry(entry) {
+            self.seal(part);
+        }
+    }
+
+    /// Seals an entry whose fields were bounded where it was built ([`super::Store::audit`]);
+    /// the size limit is enforced here, where every entry passes.
+    fn append(&mut self, entry: AuditEntry) {
+        for part in bound::split(entry) {
+            self.seal(part);
+        }
+    }
+
+    fn seal(&mut self, mut entry: AuditEntry) {
         entry.at = clock::now_rfc3339();
         let sealed = self.audit.seal(entry);
         self.writes.push((
@@ -194,6 +208,8 @@ pub(crate) struct Writer {
     pub signer: Arc<Signer>,
     /// The heads that live events share, kept current (see [`super::live`]).
     pub live_heads: super::live::LiveHeads,
+    /// Changes are refused while the disk is below its reserve.
+    pub disk: Arc<super::disk::DiskWatch>,
 }
 
 impl Writer {
@@ -280,7 +296,14 @@ impl Writer {
                 let action = change.op.action();
                 let mut entry = origin.entry(action);
                 entry.object_id = change.op.object_id().to_string();
-                match self.prepare_change(&actor, *change, group) {
+                // A withdrawal brings no content and retracts what should not be shared: the
+                // disk reserve does not hold it back.
+                let admitted = match change.op {
+                    ChangeOp::Withdraw { .. } => Ok(()),
+                    _ => self.disk.admit(),
+                };
+                let prepared = admitted.and_then(|()| self.prepare_change(&actor, *change, group));
+                match prepared {
                     Ok((outcome, label)) => {
                         entry.object_id = outcome.id.clone();
                         entry.revision = outcome.revision;
@@ -312,6 +335,8 @@ impl Writer {
                     .registry
                     .take()
                     .unwrap_or_else(|| self.registry.clone());
+                // Registry changes are not held back by the disk reserve: they are small, and
+                // locking a member out must always be possible.
                 match members::apply(&mut registry, op, &clock::now_rfc3339()) {
                     Ok(member) => {
                         group.writes.push((
@@ -338,7 +363,11 @@ impl Writer {
             } => {
                 let mut entry = origin.entry("notice.acknowledge");
                 entry.object_id = request.notice_id.clone();
-                match self.prepare_ack(&actor, request, group) {
+                let prepared = self
+                    .disk
+                    .admit()
+                    .and_then(|()| self.prepare_ack(&actor, request, group));
+                match prepared {
                     Ok(ack) => {
                         entry.revision = ack.notice_revision;
                         entry.feed_sequence = if ack.replayed { 0 } else { ack.sequence };
@@ -397,7 +426,11 @@ impl Writer {
                     .catalogue
                     .take()
                     .unwrap_or_else(|| self.catalogue.clone());
-                match super::catalogue::add(&mut catalogue, *framework) {
+                let added = self
+                    .disk
+                    .admit()
+                    .and_then(|()| super::catalogue::add(&mut catalogue, *framework));
+                match added {
                     Ok((key, value, added)) => {
                         group.writes.push((T::Catalogue, key, value));
                         group.audit(entry);
@@ -413,7 +446,7 @@ impl Writer {
             }
             Command::Audit(entries) => {
                 for e in entries {
-                    group.audit(e);
+                    group.append(e);
                 }
             }
             Command::Checkpoint { reply } => group.checkpoints.push(reply),
@@ -600,10 +633,11 @@ fn unknown_outcome(e: &StoreError) -> StoreError {
     ))
 }
 
-/// The entry for a refused request.
+/// The entry for a refused request: the reason in fixed words, never the error's message
+/// (which may quote the request).
 fn refused(mut entry: AuditEntry, e: &StoreError) -> AuditEntry {
     entry.outcome = REFUSED.to_string();
-    entry.reason = format!("{}: {e}", e.code_name());
+    entry.reason = e.audit_reason();
     entry
 }
 

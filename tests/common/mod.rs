@@ -132,12 +132,16 @@ impl TestHub {
             },
             limits: Limits::default(),
             audit_checkpoint_interval: std::time::Duration::from_secs(60),
+            audit_noise_interval: std::time::Duration::from_secs(60),
             tls_reload_check: std::time::Duration::from_millis(200),
             store: StoreOptions {
                 cache_capacity: 16 * 1024 * 1024,
                 fsync: true,
                 live_buffer: 4096,
                 check_on_start: true,
+                // Tests run on whatever disk holds /tmp: no reserve.
+                min_free_bytes: 0,
+                noise_entries_per_minute: 60,
             },
         };
         let mut config = config;
