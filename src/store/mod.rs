@@ -19,8 +19,8 @@
 //!
 //! Every value is framed with a checksum ([`codec`]). Only the writer thread ([`writer`])
 //! changes these trees: it assigns sequence numbers and commits each group of changes in one
-//! transaction across trees, then one flush and one fdatasync, before any of them is
-//! acknowledged.
+//! transaction across trees, then one flush and the fsyncs of [`durable`] (sled's blob files and
+//! its data file), before any of them is acknowledged.
 mod acks;
 mod audit_log;
 mod campaigns;
@@ -28,6 +28,7 @@ mod catalogue;
 mod changes;
 mod check;
 pub mod codec;
+mod durable;
 mod indexes;
 mod members;
 mod notices;
@@ -53,6 +54,7 @@ use crate::{
     pb::{AuditEntry, Checkpoint},
 };
 pub use acks::AckRequest;
+pub use durable::SyncObserver;
 pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
 pub use members::MemberOp;
 use records::{StoredEvent, SubmissionHead};
@@ -181,6 +183,8 @@ struct Inner {
     signer: Arc<crate::audit::signing::Signer>,
     /// Why storage failed, once it has; writes are refused from then on.
     failure: Arc<std::sync::OnceLock<String>>,
+    /// Told of every fsync (see [`Store::observe_syncs`]).
+    sync_observer: durable::ObserverSlot,
 }
 
 /// Handle to the store; cheap to clone.
@@ -194,8 +198,9 @@ pub struct Store {
 pub struct StoreOptions {
     /// sled page cache size in bytes.
     pub cache_capacity: u64,
-    /// Also fdatasync the data file in each group commit (sled's own flush only orders the
-    /// writes with sync_file_range, which survives a process crash but not a power loss).
+    /// Also fsync the data file and the new blob files in each group commit (sled's own flush
+    /// only orders the data file's writes with sync_file_range, which survives a process crash
+    /// but not a power loss, and never syncs blob files; see [`durable`]).
     pub fsync: bool,
     /// Live events buffered for subscribers that are behind; those further behind read
     /// storage until they catch up.
@@ -272,12 +277,15 @@ impl Store {
         let failure = Arc::new(std::sync::OnceLock::new());
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
-        let datafile = std::fs::File::open(dir.join("db"))
-            .map_err(|e| StoreError::Io(format!("opening the data file for fsync: {e}")))?;
+        let sync_observer = durable::ObserverSlot::default();
+        let sync = match options.fsync {
+            true => Some(durable::Syncer::open(dir, sync_observer.clone())?),
+            false => None,
+        };
         let w = writer::Writer {
             db: db.clone(),
             trees: trees.clone(),
-            datafile: options.fsync.then_some(datafile),
+            sync,
             next_seq: head + 1,
             registry,
             registry_shared: registry_shared.clone(),
@@ -311,6 +319,7 @@ impl Store {
                 path: dir.to_path_buf(),
                 signer,
                 failure,
+                sync_observer,
             }),
         })
     }
@@ -524,6 +533,18 @@ impl Store {
         {
             tracing::error!(error = %e, "final flush failed");
         }
+    }
+
+    /// Calls `observer` with the path of every file and directory fsynced from now on, after
+    /// the fsync and before the group it makes durable is acknowledged (for tests and
+    /// diagnostics; nothing is fsynced with `store.fsync` off). `None` removes it (an observer
+    /// holding a handle to this store keeps it open).
+    pub fn observe_syncs(&self, observer: Option<SyncObserver>) {
+        *self
+            .inner
+            .sync_observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = observer;
     }
 }
 

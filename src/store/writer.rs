@@ -5,10 +5,11 @@
 //! to [`MAX_GROUP`]), checks each against the stored state plus the changes earlier in the same
 //! group, and commits the whole group in one sled transaction across trees: records, indexes,
 //! feed events, and the audit entries of the changes (allowed or refused). A group holding a
-//! change is then flushed and fdatasynced once before any of its callers is answered and its
-//! events are published live. A group of audit entries alone (reads, refusals, deliveries) is
-//! applied without a flush of its own: it is made durable by the next group commit or by
-//! sled's periodic flush, so reads never pay for a flush.
+//! change is then flushed and fsynced once (sled's blob files and its data file, see
+//! [`super::durable`]) before any of its callers is answered and its events are published
+//! live. A group of audit entries alone (reads, refusals, deliveries) is applied without a
+//! flush of its own: it is made durable by the next group commit or by sled's periodic flush,
+//! so reads never pay for a flush.
 //!
 //! If the transaction or the flush fails, the callers get an error saying the outcome is
 //! unknown (retry with the idempotency key), and the writer stops touching storage: sled 0.34
@@ -156,8 +157,8 @@ impl Group {
 pub(crate) struct Writer {
     pub db: sled::Db,
     pub trees: Trees,
-    /// The sled data file, fdatasynced after each flush; None when fsync is off.
-    pub datafile: Option<std::fs::File>,
+    /// fsyncs sled's blob files and data file after each flush; None when fsync is off.
+    pub sync: Option<super::durable::Syncer>,
     /// Next feed sequence number to assign.
     pub next_seq: u64,
     /// The committed registry (authoritative copy).
@@ -456,13 +457,11 @@ impl Writer {
         }
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        if let Some(f) = &self.datafile {
-            f.sync_data()
-                .map_err(|e| StoreError::Io(format!("fdatasync of the data file: {e}")))?;
+    fn flush(&mut self) -> Result<(), StoreError> {
+        match &mut self.sync {
+            Some(sync) => sync.flush(&self.db),
+            None => Ok(self.db.flush().map(drop)?),
         }
-        Ok(())
     }
 
     /// Flushes (so the entries it covers are durable), then signs and stores a checkpoint of the
