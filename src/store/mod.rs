@@ -34,6 +34,8 @@ mod members;
 mod notices;
 pub mod records;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::{
@@ -477,7 +479,7 @@ impl Store {
         self.inner
             .trees
             .events
-            .range((after + 1).to_be_bytes()..)
+            .range(key_after(after)..)
             .map(|item| {
                 let (k, frame) = item?;
                 codec::checked(&frame, || format!("event {}", key_u64(&k)))?;
@@ -501,7 +503,7 @@ impl Store {
         self.inner
             .trees
             .by_created
-            .range((after_created + 1).to_be_bytes()..)
+            .range(key_after(after_created)..)
             .map(|item| {
                 let (k, v) = item?;
                 let id = String::from_utf8(v.to_vec()).map_err(|_| {
@@ -566,6 +568,16 @@ fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, StoreError> 
             }
             other => return Ok(other?),
         }
+    }
+}
+
+/// The first key after `after` in a tree keyed by u64 big-endian; past every such key when
+/// `after` is the largest (a page token or cursor from a client can be anything).
+pub(crate) fn key_after(after: u64) -> Vec<u8> {
+    match after.checked_add(1) {
+        Some(next) => next.to_be_bytes().to_vec(),
+        // Nine bytes sort after every eight-byte key.
+        None => vec![u8::MAX; 9],
     }
 }
 
