@@ -148,7 +148,7 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
             .member(MemberOp::Register(member), init_origin())
             .await?;
     }
-    tokio::task::spawn_blocking(move || store.close()).await?;
+    tokio::task::spawn_blocking(move || store.close_and_release()).await??;
 
     let config = format!(
         "# cbm-hub configuration, written by `cbm-hub init`. Relative paths are relative to this file.\n\

@@ -43,6 +43,7 @@ use std::{
     sync::{
         Arc, RwLock,
         atomic::{AtomicU64, Ordering},
+        mpsc::RecvTimeoutError,
     },
     thread::JoinHandle,
     time::{Duration, Instant},
@@ -56,8 +57,8 @@ use crate::{
     pb::{AuditEntry, Checkpoint},
 };
 pub use acks::AckRequest;
-pub use durable::SyncObserver;
 pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
+pub use durable::SyncObserver;
 pub use members::MemberOp;
 use records::{StoredEvent, SubmissionHead};
 pub use writer::{Change, ChangeOp, Outcome};
@@ -187,6 +188,11 @@ struct Inner {
     failure: Arc<std::sync::OnceLock<String>>,
     /// Told of every fsync (see [`Store::observe_syncs`]).
     sync_observer: durable::ObserverSlot,
+    /// Disconnected when this value is dropped, after sled's handles in it (see `_dropped`).
+    dropped_rx: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    /// Last field, so dropped last: its receiver learns that the fields above, sled's handles
+    /// among them, are gone. Never sent to.
+    _dropped: std::sync::mpsc::Sender<()>,
 }
 
 /// Handle to the store; cheap to clone.
@@ -233,7 +239,7 @@ impl Store {
             // Durability comes from the group commit; the background flush only bounds how much
             // unflushed read-audit data a crash can lose.
             .flush_every_ms(Some(1000));
-        let db = open_waiting_for_lock(&config)?;
+        let db = open_locked(&config, dir)?;
         let meta = db.open_tree("meta")?;
         match meta.get("format")? {
             None => {
@@ -306,6 +312,7 @@ impl Store {
             .name("cbm-writer".into())
             .spawn(move || w.run())
             .map_err(|e| StoreError::Io(format!("starting the writer thread: {e}")))?;
+        let (dropped, dropped_rx) = std::sync::mpsc::channel();
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -322,6 +329,8 @@ impl Store {
                 signer,
                 failure,
                 sync_observer,
+                dropped_rx: std::sync::Mutex::new(Some(dropped_rx)),
+                _dropped: dropped,
             }),
         })
     }
@@ -513,9 +522,8 @@ impl Store {
             })
     }
 
-    /// Stops the writer after the commands already queued, and flushes.
+    /// Stops the writer after the commands already queued, and flushes. Blocking.
     pub fn close(&self) {
-        // Closing the queue lets the writer drain what is queued, then exit.
         let handle = self
             .inner
             .writer_thread
@@ -524,10 +532,12 @@ impl Store {
             .take();
         if let Some(handle) = handle {
             let (reply, _rx) = oneshot::channel();
+            // Waits for room in a full queue (the writer keeps draining it): a `try_send` would
+            // fail then, and the join below wait forever. An error means the writer has gone.
             let _ = self
                 .inner
                 .commands
-                .try_send(writer::Command::Stop { reply });
+                .blocking_send(writer::Command::Stop { reply });
             let _ = handle.join();
         }
         if self.inner.failure.get().is_none()
@@ -535,6 +545,40 @@ impl Store {
         {
             tracing::error!(error = %e, "final flush failed");
         }
+    }
+
+    /// Closes the store and returns once sled has released the data directory, so that it can be
+    /// opened again at once, by this process or another. Blocking. Fails if other handles to
+    /// this store (or to its sled trees) are still held after [`RELEASE_WAIT`].
+    pub fn close_and_release(self) -> Result<(), StoreError> {
+        self.close_and_release_within(RELEASE_WAIT)
+    }
+
+    fn close_and_release_within(self, wait: Duration) -> Result<(), StoreError> {
+        self.close();
+        let deadline = Instant::now() + wait;
+        let dropped = self
+            .inner
+            .dropped_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let dir = self.inner.path.clone();
+        let handles = self.handles();
+        drop(self);
+        if let Some(dropped) = dropped {
+            // Disconnected (never sent to) once the last handle has dropped sled's.
+            if let Err(RecvTimeoutError::Timeout) =
+                dropped.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                return Err(StoreError::Io(format!(
+                    "{} is still in use by {} other handle(s) after {wait:?}",
+                    dir.display(),
+                    handles - 1
+                )));
+            }
+        }
+        wait_unlocked(&dir, deadline)
     }
 
     /// Calls `observer` with the path of every file and directory fsynced from now on, after
@@ -550,24 +594,48 @@ impl Store {
     }
 }
 
-/// How long an open waits for a lock that a just-closed store of this process still holds.
-const LOCK_RELEASE_WAIT: Duration = Duration::from_secs(3);
+/// How long closing waits for the other handles to go and for sled to release its lock.
+pub const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
-/// Opens sled, retrying while its file lock is held. sled releases the lock from its background
-/// threads some time after the last handle drops, so a store closed and reopened in one process
-/// (a restart in place, the tests) can find it still taken. Another live process holding the
-/// directory still gets the error, after the wait.
-fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, StoreError> {
-    let give_up = Instant::now() + LOCK_RELEASE_WAIT;
-    loop {
-        match config.open() {
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < give_up =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return Ok(other?),
+/// Opens sled. Its lock on the data file is taken by another process, or by a store of this
+/// one that was not closed with [`Store::close_and_release`].
+fn open_locked(config: &sled::Config, dir: &Path) -> Result<sled::Db, StoreError> {
+    config.open().map_err(|e| match e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+            StoreError::Io(format!(
+                "{} is in use by another process (its lock on the data file is held): {io}",
+                dir.display()
+            ))
         }
+        other => other.into(),
+    })
+}
+
+/// Waits until nothing holds sled's lock on the data file in `dir`. sled releases it when the
+/// file is closed, which its background threads (the flusher, log writes in its thread pool)
+/// do some time after the last handle is dropped; a lock taken here blocks until then.
+fn wait_unlocked(dir: &Path, deadline: Instant) -> Result<(), StoreError> {
+    use fs2::FileExt;
+    let path = dir.join("db");
+    let file = std::fs::File::open(&path)
+        .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("cbm-store-release".into())
+        .spawn(move || {
+            let locked = file.lock_exclusive();
+            // Closing the file releases the lock before anyone learns that it is free.
+            drop(file);
+            let _ = tx.send(locked);
+        })
+        .map_err(|e| StoreError::Io(format!("starting the lock wait: {e}")))?;
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::Io(format!("locking {}: {e}", path.display()))),
+        Err(_) => Err(StoreError::Io(format!(
+            "sled still holds {} after the wait for its release",
+            path.display()
+        ))),
     }
 }
 

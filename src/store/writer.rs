@@ -84,6 +84,9 @@ pub(crate) enum Command {
     Stop {
         reply: oneshot::Sender<()>,
     },
+    /// Holds the writer until released or the sender drops (tests: a queue that stays full).
+    #[cfg(test)]
+    Pause(std::sync::mpsc::Receiver<()>),
 }
 
 /// An answer held back until its group is durable: sends the value, or the group's error.
@@ -386,6 +389,8 @@ impl Writer {
             }
             Command::Checkpoint { reply } => group.checkpoints.push(reply),
             Command::Stop { reply } => group.stop = Some(reply),
+            #[cfg(test)]
+            Command::Pause(release) => drop(release.recv()),
         }
     }
 
@@ -550,6 +555,8 @@ fn refuse(cmd: Command, e: StoreError) {
             tracing::error!(entries = entries.len(), error = %e, "audit entries not written")
         }
         Command::Stop { reply } => drop(reply.send(())),
+        #[cfg(test)]
+        Command::Pause(_) => {}
     }
 }
 
