@@ -33,6 +33,7 @@ mod indexes;
 mod members;
 mod notices;
 pub mod records;
+mod release;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -43,10 +44,8 @@ use std::{
     sync::{
         Arc, RwLock,
         atomic::{AtomicU64, Ordering},
-        mpsc::RecvTimeoutError,
     },
     thread::JoinHandle,
-    time::{Duration, Instant},
 };
 
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -61,6 +60,7 @@ pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
 pub use durable::SyncObserver;
 pub use members::MemberOp;
 use records::{StoredEvent, SubmissionHead};
+pub use release::RELEASE_WAIT;
 pub use writer::{Change, ChangeOp, Outcome};
 
 /// Version of the on-disk layout this build reads and writes.
@@ -239,7 +239,7 @@ impl Store {
             // Durability comes from the group commit; the background flush only bounds how much
             // unflushed read-audit data a crash can lose.
             .flush_every_ms(Some(1000));
-        let db = open_locked(&config, dir)?;
+        let db = release::open_locked(&config, dir)?;
         let meta = db.open_tree("meta")?;
         match meta.get("format")? {
             None => {
@@ -547,40 +547,6 @@ impl Store {
         }
     }
 
-    /// Closes the store and returns once sled has released the data directory, so that it can be
-    /// opened again at once, by this process or another. Blocking. Fails if other handles to
-    /// this store (or to its sled trees) are still held after [`RELEASE_WAIT`].
-    pub fn close_and_release(self) -> Result<(), StoreError> {
-        self.close_and_release_within(RELEASE_WAIT)
-    }
-
-    fn close_and_release_within(self, wait: Duration) -> Result<(), StoreError> {
-        self.close();
-        let deadline = Instant::now() + wait;
-        let dropped = self
-            .inner
-            .dropped_rx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let dir = self.inner.path.clone();
-        let handles = self.handles();
-        drop(self);
-        if let Some(dropped) = dropped {
-            // Disconnected (never sent to) once the last handle has dropped sled's.
-            if let Err(RecvTimeoutError::Timeout) =
-                dropped.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
-                return Err(StoreError::Io(format!(
-                    "{} is still in use by {} other handle(s) after {wait:?}",
-                    dir.display(),
-                    handles - 1
-                )));
-            }
-        }
-        wait_unlocked(&dir, deadline)
-    }
-
     /// Calls `observer` with the path of every file and directory fsynced from now on, after
     /// the fsync and before the group it makes durable is acknowledged (for tests and
     /// diagnostics; nothing is fsynced with `store.fsync` off). `None` removes it (an observer
@@ -591,51 +557,6 @@ impl Store {
             .sync_observer
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = observer;
-    }
-}
-
-/// How long closing waits for the other handles to go and for sled to release its lock.
-pub const RELEASE_WAIT: Duration = Duration::from_secs(10);
-
-/// Opens sled. Its lock on the data file is taken by another process, or by a store of this
-/// one that was not closed with [`Store::close_and_release`].
-fn open_locked(config: &sled::Config, dir: &Path) -> Result<sled::Db, StoreError> {
-    config.open().map_err(|e| match e {
-        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-            StoreError::Io(format!(
-                "{} is in use by another process (its lock on the data file is held): {io}",
-                dir.display()
-            ))
-        }
-        other => other.into(),
-    })
-}
-
-/// Waits until nothing holds sled's lock on the data file in `dir`. sled releases it when the
-/// file is closed, which its background threads (the flusher, log writes in its thread pool)
-/// do some time after the last handle is dropped; a lock taken here blocks until then.
-fn wait_unlocked(dir: &Path, deadline: Instant) -> Result<(), StoreError> {
-    use fs2::FileExt;
-    let path = dir.join("db");
-    let file = std::fs::File::open(&path)
-        .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("cbm-store-release".into())
-        .spawn(move || {
-            let locked = file.lock_exclusive();
-            // Closing the file releases the lock before anyone learns that it is free.
-            drop(file);
-            let _ = tx.send(locked);
-        })
-        .map_err(|e| StoreError::Io(format!("starting the lock wait: {e}")))?;
-    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(StoreError::Io(format!("locking {}: {e}", path.display()))),
-        Err(_) => Err(StoreError::Io(format!(
-            "sled still holds {} after the wait for its release",
-            path.display()
-        ))),
     }
 }
 

@@ -1,6 +1,9 @@
 //! The store's own mechanics: closing with a full queue, closing that releases the directory,
 //! ranges from the largest key.
-use std::{sync::mpsc, time::Duration};
+use std::{
+    sync::mpsc,
+    time::{Duration, Instant},
+};
 
 use super::*;
 
@@ -76,7 +79,7 @@ fn close_and_release_frees_the_directory_at_once() {
             .open()
             .unwrap_or_else(|e| panic!("round {round}: the directory is still locked: {e}"));
         drop(db);
-        wait_unlocked(dir.path(), Instant::now() + RELEASE_WAIT).unwrap();
+        release::wait_unlocked(dir.path(), Instant::now() + RELEASE_WAIT).unwrap();
     }
 }
 
@@ -112,7 +115,7 @@ fn close_and_release_reports_a_handle_held_too_long() {
         "{e}"
     );
     drop(held);
-    wait_unlocked(dir.path(), Instant::now() + RELEASE_WAIT).unwrap();
+    release::wait_unlocked(dir.path(), Instant::now() + RELEASE_WAIT).unwrap();
 }
 
 #[test]
