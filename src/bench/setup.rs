@@ -150,7 +150,7 @@ impl BenchHub {
                 .await?;
             certs.push((id.to_string(), cert.cert_pem, cert.key_pem));
         }
-        tokio::task::spawn_blocking(move || store.close()).await?;
+        tokio::task::spawn_blocking(move || store.close_and_release()).await??;
         let hub = service::start(&config).await?;
         let target = Target {
             addr: hub.addr,

@@ -20,7 +20,7 @@ pub async fn run(home: &Home, a: CheckArgs) -> anyhow::Result<()> {
     let problems = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
         let store = Store::open(&dir, config.store)?;
         let problems = store.check()?;
-        store.close();
+        store.close_and_release()?;
         Ok(problems)
     })
     .await??;

@@ -151,7 +151,7 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
             .member(MemberOp::Register(member), init_origin())
             .await?;
     }
-    tokio::task::spawn_blocking(move || store.close()).await?;
+    tokio::task::spawn_blocking(move || store.close_and_release()).await??;
 
     let config = format!(
         "# cbm-hub configuration, written by `cbm-hub init`. Relative paths are relative to this file.\n\
@@ -172,7 +172,7 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
          handshake_timeout_ms = 10000\n\n\
          [store]\n\
          cache_mb = 256\n\
-         # fdatasync the data file in every group commit (power-loss durability).\n\
+         # fsync the data file and new blob files in every group commit (power-loss durability).\n\
          fsync = true\n\
          # Live events kept for slow subscribers; subscribers further behind read storage.\n\
          live_buffer = 4096\n"

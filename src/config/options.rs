@@ -70,7 +70,7 @@ pub const OPTIONS: &[Opt] = &[
     Opt { key: "limits.member_request_burst", ty: int(1, 10_000_000), default: Some("10000"), doc: "Requests a member may make at once above the sustained rate." },
     Opt { key: "limits.max_subscriptions_per_member", ty: int(1, 100_000), default: Some("64"), doc: "Open feed subscriptions per member at most." },
     Opt { key: "store.cache_mb", ty: int(1, MIB), default: Some("256"), doc: "sled page cache, in MiB." },
-    Opt { key: "store.fsync", ty: Ty::Bool, default: Some("true"), doc: "fdatasync the data file in every group commit (survives power loss, not only crashes)." },
+    Opt { key: "store.fsync", ty: Ty::Bool, default: Some("true"), doc: "fsync the data file and the blob files sled wrote in every group commit (survives power loss, not only crashes)." },
     Opt { key: "store.live_buffer", ty: int(1, 1_000_000), default: Some("4096"), doc: "Live events kept for slow subscribers; those further behind read storage." },
     Opt { key: "store.check_on_start", ty: Ty::Bool, default: Some("true"), doc: "Check the whole store at start and refuse to serve damaged data." },
     Opt { key: "store.min_free_mb", ty: int(0, MIB), default: Some("256"), doc: "MiB the disk holding the data must keep free: below, publishes, revisions, acknowledgements and framework additions are refused (RESOURCE_EXHAUSTED) and health `storage` is NOT_SERVING; 0 turns the watch off." },

@@ -25,6 +25,31 @@ impl Deadlines {
     pub fn watch(&self, id: String, deadline: OffsetDateTime) {
         let _ = self.tx.send((id, deadline));
     }
+
+    /// Runs `commit` in a task of its own and watches `deadline` for the id it committed, then
+    /// returns its result. A caller who goes away mid-call cancels its handler, not this task:
+    /// the writer may commit the change all the same, and its deadline is then watched at once
+    /// rather than only from the next start.
+    pub async fn commit_watched<T, E>(
+        &self,
+        commit: impl Future<Output = Result<T, E>> + Send + 'static,
+        deadline: OffsetDateTime,
+        id: impl FnOnce(&T) -> String + Send + 'static,
+    ) -> Result<Result<T, E>, tokio::task::JoinError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let deadlines = self.clone();
+        tokio::spawn(async move {
+            let result = commit.await;
+            if let Ok(committed) = &result {
+                deadlines.watch(id(committed), deadline);
+            }
+            result
+        })
+        .await
+    }
 }
 
 /// Tokio instant of a wall-clock deadline (now if it has passed).
@@ -116,6 +141,48 @@ mod tests {
 
         tokio::time::sleep(Duration::from_secs(7 * 24 * 3600)).await;
         assert_eq!(fired.lock().unwrap().len(), 4);
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_commit_whose_caller_went_away_is_still_watched() {
+        let fired: Arc<Mutex<Vec<String>>> = Arc::default();
+        let log = fired.clone();
+        let shutdown = CancellationToken::new();
+        let (deadlines, task) = spawn(
+            vec![],
+            move |id| {
+                let log = log.clone();
+                async move { log.lock().unwrap().push(id) }
+            },
+            shutdown.clone(),
+        );
+        // The store answers only when the test says so, as a writer busy with a group would.
+        let (commit_done, committed) = tokio::sync::oneshot::channel::<Result<String, ()>>();
+        let deadline = OffsetDateTime::now_utc() + time::Duration::hours(1);
+        let call = deadlines.commit_watched(
+            async move { committed.await.unwrap() },
+            deadline,
+            |id: &String| id.clone(),
+        );
+        // The caller's handler is polled once (the change is on its way) and then dropped: the
+        // client went away mid-call.
+        let gone = tokio::time::timeout(Duration::ZERO, call).await;
+        assert!(gone.is_err(), "the call was still waiting for the store");
+        // The store commits the campaign all the same.
+        commit_done.send(Ok("campaign-1".into())).unwrap();
+
+        tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
+        assert_eq!(*fired.lock().unwrap(), ["campaign-1"]);
+        // A failed commit watches nothing.
+        let failed = deadlines
+            .commit_watched(async { Err::<String, ()>(()) }, deadline, |id| id.clone())
+            .await
+            .unwrap();
+        assert!(failed.is_err());
+        tokio::time::sleep(Duration::from_secs(2 * 3600)).await;
+        assert_eq!(fired.lock().unwrap().len(), 1);
         shutdown.cancel();
         task.await.unwrap();
     }

@@ -66,6 +66,15 @@ pub enum StartError {
     Damaged(Vec<String>),
 }
 
+/// Why a hub did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum StopError {
+    #[error("serving: {0}")]
+    Serve(#[from] tonic::transport::Error),
+    #[error("closing the store: {0}")]
+    Store(#[from] StoreError),
+}
+
 /// A hub that is serving. Dropping it does not stop it; call [`RunningHub::stop`].
 pub struct RunningHub {
     /// The address actually bound (useful with port 0).
@@ -89,8 +98,10 @@ impl RunningHub {
         self.shutdown.clone()
     }
 
-    /// Waits until the server has stopped (after the token is cancelled), then closes the store.
-    pub async fn wait(self) -> Result<(), tonic::transport::Error> {
+    /// Waits until the server has stopped (after the token is cancelled), then closes the store
+    /// and waits until its data directory is released: once this returns, the directory can be
+    /// opened again at once (except after a storage failure, see below).
+    pub async fn wait(self) -> Result<(), StopError> {
         let result = match self.task.await {
             Ok(r) => r,
             Err(e) => {
@@ -113,14 +124,17 @@ impl RunningHub {
             // forever for a flush that cannot happen. Nothing more can be made durable, so the
             // handle is deliberately leaked: the process exits and the next start recovers.
             std::mem::forget(store);
-            return result;
+            return Ok(result?);
         }
-        let _ = tokio::task::spawn_blocking(move || store.close()).await;
-        result
+        tokio::task::spawn_blocking(move || store.close_and_release())
+            .await
+            .map_err(|e| StoreError::Io(format!("closing the store: {e}")))??;
+        Ok(result?)
     }
 
-    /// Stops accepting, ends open streams, lets in-flight requests finish, closes the store.
-    pub async fn stop(self) -> Result<(), tonic::transport::Error> {
+    /// Stops accepting, ends open streams, lets in-flight requests finish, closes the store and
+    /// waits until its data directory is released.
+    pub async fn stop(self) -> Result<(), StopError> {
         self.shutdown.cancel();
         self.wait().await
     }
@@ -140,9 +154,10 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
             .await
             .map_err(|e| StoreError::Io(e.to_string()))??;
         if !problems.is_empty() {
-            tokio::task::spawn_blocking(move || store.close())
+            // Released before returning, so that the caller can repair or inspect it at once.
+            tokio::task::spawn_blocking(move || store.close_and_release())
                 .await
-                .ok();
+                .map_err(|e| StoreError::Io(e.to_string()))??;
             return Err(StartError::Damaged(problems));
         }
     }

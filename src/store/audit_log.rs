@@ -1,5 +1,5 @@
 //! Reading the audit log and its checkpoints, and verifying them; loading the log's state.
-use super::{Store, StoreError, Trees, codec, key_u64, writer};
+use super::{Store, StoreError, Trees, codec, key_after, key_u64, writer};
 use crate::{
     audit::{Coverage, LogState, Verifier},
     pb::{AuditEntry, Checkpoint, VerifyReport, export_item::Item},
@@ -33,7 +33,7 @@ impl Store {
         self.inner
             .trees
             .audit
-            .range((after + 1).to_be_bytes()..)
+            .range(key_after(after)..)
             .map(|item| {
                 let (k, v) = item?;
                 codec::unframe(&v, || format!("audit entry {}", key_u64(&k)))

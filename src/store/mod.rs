@@ -22,8 +22,8 @@
 //!
 //! Every value is framed with a checksum ([`codec`]). Only the writer thread ([`writer`])
 //! changes these trees: it assigns sequence numbers and commits each group of changes in one
-//! transaction across trees, then one flush and one fdatasync, before any of them is
-//! acknowledged.
+//! transaction across trees, then one flush and the fsyncs of [`durable`] (sled's blob files and
+//! its data file), before any of them is acknowledged.
 mod acks;
 mod audit_log;
 mod audit_proof;
@@ -34,12 +34,16 @@ mod changes;
 mod check;
 pub mod codec;
 mod disk;
+mod durable;
 mod indexes;
 mod live;
 mod members;
 mod notices;
 pub mod records;
+mod release;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::{
@@ -49,7 +53,6 @@ use std::{
         atomic::{AtomicU64, Ordering},
     },
     thread::JoinHandle,
-    time::{Duration, Instant},
 };
 
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -63,9 +66,11 @@ pub use acks::AckRequest;
 pub use audit_proof::Proof;
 pub use campaign_start::CampaignStart;
 pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
+pub use durable::SyncObserver;
 pub use live::{Committed, HeadCell};
 pub use members::MemberOp;
 use records::{StoredEvent, SubmissionHead};
+pub use release::RELEASE_WAIT;
 pub use writer::{Change, ChangeOp, Outcome};
 
 /// Version of the on-disk layout this build reads and writes.
@@ -185,6 +190,13 @@ struct Inner {
     disk: Arc<disk::DiskWatch>,
     /// Why storage failed, once it has; writes are refused from then on.
     failure: Arc<std::sync::OnceLock<String>>,
+    /// Told of every fsync (see [`Store::observe_syncs`]).
+    sync_observer: durable::ObserverSlot,
+    /// Disconnected when this value is dropped, after sled's handles in it (see `_dropped`).
+    dropped_rx: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    /// Last field, so dropped last: its receiver learns that the fields above, sled's handles
+    /// among them, are gone. Never sent to.
+    _dropped: std::sync::mpsc::Sender<()>,
 }
 
 /// Handle to the store; cheap to clone.
@@ -198,8 +210,9 @@ pub struct Store {
 pub struct StoreOptions {
     /// sled page cache size in bytes.
     pub cache_capacity: u64,
-    /// Also fdatasync the data file in each group commit (sled's own flush only orders the
-    /// writes with sync_file_range, which survives a process crash but not a power loss).
+    /// Also fsync the data file and the new blob files in each group commit (sled's own flush
+    /// only orders the data file's writes with sync_file_range, which survives a process crash
+    /// but not a power loss, and never syncs blob files; see [`durable`]).
     pub fsync: bool,
     /// Live events buffered for subscribers that are behind; those further behind read
     /// storage until they catch up.
@@ -237,7 +250,7 @@ impl Store {
             // Durability comes from the group commit; the background flush only bounds how much
             // unflushed read-audit data a crash can lose.
             .flush_every_ms(Some(1000));
-        let db = open_waiting_for_lock(&config)?;
+        let db = release::open_locked(&config, dir)?;
         let meta = db.open_tree("meta")?;
         match meta.get("format")? {
             None => {
@@ -285,16 +298,19 @@ impl Store {
         let failure = Arc::new(std::sync::OnceLock::new());
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
-        let datafile = std::fs::File::open(dir.join("db"))
-            .map_err(|e| StoreError::Io(format!("opening the data file for fsync: {e}")))?;
         let disk = Arc::new(disk::DiskWatch::new(
             dir.to_path_buf(),
             options.min_free_bytes,
         ));
+        let sync_observer = durable::ObserverSlot::default();
+        let sync = match options.fsync {
+            true => Some(durable::Syncer::open(dir, sync_observer.clone())?),
+            false => None,
+        };
         let w = writer::Writer {
             db: db.clone(),
             trees: trees.clone(),
-            datafile: options.fsync.then_some(datafile),
+            sync,
             next_seq: head + 1,
             registry,
             registry_shared: registry_shared.clone(),
@@ -315,6 +331,7 @@ impl Store {
             .name("cbm-writer".into())
             .spawn(move || w.run())
             .map_err(|e| StoreError::Io(format!("starting the writer thread: {e}")))?;
+        let (dropped, dropped_rx) = std::sync::mpsc::channel();
         Ok(Store {
             inner: Arc::new(Inner {
                 db,
@@ -333,6 +350,9 @@ impl Store {
                 noise: crate::audit::noise::Noise::new(options.noise_entries_per_minute),
                 disk,
                 failure,
+                sync_observer,
+                dropped_rx: std::sync::Mutex::new(Some(dropped_rx)),
+                _dropped: dropped,
             }),
         })
     }
@@ -485,7 +505,7 @@ impl Store {
         self.inner
             .trees
             .events
-            .range((after + 1).to_be_bytes()..)
+            .range(key_after(after)..)
             .map(|item| {
                 let (k, frame) = item?;
                 codec::checked(&frame, || format!("event {}", key_u64(&k)))?;
@@ -509,7 +529,7 @@ impl Store {
         self.inner
             .trees
             .by_created
-            .range((after_created + 1).to_be_bytes()..)
+            .range(key_after(after_created)..)
             .map(|item| {
                 let (k, v) = item?;
                 let id = String::from_utf8(v.to_vec()).map_err(|_| {
@@ -519,9 +539,8 @@ impl Store {
             })
     }
 
-    /// Stops the writer after the commands already queued, and flushes.
+    /// Stops the writer after the commands already queued, and flushes. Blocking.
     pub fn close(&self) {
-        // Closing the queue lets the writer drain what is queued, then exit.
         let handle = self
             .inner
             .writer_thread
@@ -530,10 +549,12 @@ impl Store {
             .take();
         if let Some(handle) = handle {
             let (reply, _rx) = oneshot::channel();
+            // Waits for room in a full queue (the writer keeps draining it): a `try_send` would
+            // fail then, and the join below wait forever. An error means the writer has gone.
             let _ = self
                 .inner
                 .commands
-                .try_send(writer::Command::Stop { reply });
+                .blocking_send(writer::Command::Stop { reply });
             let _ = handle.join();
         }
         if self.inner.failure.get().is_none()
@@ -542,26 +563,27 @@ impl Store {
             tracing::error!(error = %e, "final flush failed");
         }
     }
+
+    /// Calls `observer` with the path of every file and directory fsynced from now on, after
+    /// the fsync and before the group it makes durable is acknowledged (for tests and
+    /// diagnostics; nothing is fsynced with `store.fsync` off). `None` removes it (an observer
+    /// holding a handle to this store keeps it open).
+    pub fn observe_syncs(&self, observer: Option<SyncObserver>) {
+        *self
+            .inner
+            .sync_observer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = observer;
+    }
 }
 
-/// How long an open waits for a lock that a just-closed store of this process still holds.
-const LOCK_RELEASE_WAIT: Duration = Duration::from_secs(3);
-
-/// Opens sled, retrying while its file lock is held. sled releases the lock from its background
-/// threads some time after the last handle drops, so a store closed and reopened in one process
-/// (a restart in place, the tests) can find it still taken. Another live process holding the
-/// directory still gets the error, after the wait.
-fn open_waiting_for_lock(config: &sled::Config) -> Result<sled::Db, StoreError> {
-    let give_up = Instant::now() + LOCK_RELEASE_WAIT;
-    loop {
-        match config.open() {
-            Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < give_up =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return Ok(other?),
-        }
+/// The first key after `after` in a tree keyed by u64 big-endian; past every such key when
+/// `after` is the largest (a page token or cursor from a client can be anything).
+pub(crate) fn key_after(after: u64) -> Vec<u8> {
+    match after.checked_add(1) {
+        Some(next) => next.to_be_bytes().to_vec(),
+        // Nine bytes sort after every eight-byte key.
+        None => vec![u8::MAX; 9],
     }
 }
 

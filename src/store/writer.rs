@@ -5,10 +5,11 @@
 //! to [`MAX_GROUP`]), checks each against the stored state plus the changes earlier in the same
 //! group, and commits the whole group in one sled transaction across trees: records, indexes,
 //! feed events, and the audit entries of the changes (allowed or refused). A group holding a
-//! change is then flushed and fdatasynced once before any of its callers is answered and its
-//! events are published live. A group of audit entries alone (reads, refusals, deliveries) is
-//! applied without a flush of its own: it is made durable by the next group commit or by
-//! sled's periodic flush, so reads never pay for a flush.
+//! change is then flushed and fsynced once (sled's blob files and its data file, see
+//! [`super::durable`]) before any of its callers is answered and its events are published
+//! live. A group of audit entries alone (reads, refusals, deliveries) is applied without a
+//! flush of its own: it is made durable by the next group commit or by sled's periodic flush,
+//! so reads never pay for a flush.
 //!
 //! If the transaction or the flush fails, the callers get an error saying the outcome is
 //! unknown (retry with the idempotency key), and the writer stops touching storage: sled 0.34
@@ -90,6 +91,9 @@ pub(crate) enum Command {
     Stop {
         reply: oneshot::Sender<()>,
     },
+    /// Holds the writer until released or the sender drops (tests: a queue that stays full).
+    #[cfg(test)]
+    Pause(std::sync::mpsc::Receiver<()>),
 }
 
 /// An answer held back until its group is durable: sends the value, or the group's error.
@@ -185,8 +189,8 @@ impl Group {
 pub(crate) struct Writer {
     pub db: sled::Db,
     pub trees: Trees,
-    /// The sled data file, fdatasynced after each flush; None when fsync is off.
-    pub datafile: Option<std::fs::File>,
+    /// fsyncs sled's blob files and data file after each flush; None when fsync is off.
+    pub sync: Option<super::durable::Syncer>,
     /// Next feed sequence number to assign.
     pub next_seq: u64,
     /// The committed registry (authoritative copy).
@@ -451,6 +455,8 @@ impl Writer {
             }
             Command::Checkpoint { reply } => group.checkpoints.push(reply),
             Command::Stop { reply } => group.stop = Some(reply),
+            #[cfg(test)]
+            Command::Pause(release) => drop(release.recv()),
         }
     }
 
@@ -561,13 +567,11 @@ impl Writer {
         }
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        if let Some(f) = &self.datafile {
-            f.sync_data()
-                .map_err(|e| StoreError::Io(format!("fdatasync of the data file: {e}")))?;
+    fn flush(&mut self) -> Result<(), StoreError> {
+        match &mut self.sync {
+            Some(sync) => sync.flush(&self.db),
+            None => Ok(self.db.flush().map(drop)?),
         }
-        Ok(())
     }
 
     /// Flushes (so the entries it covers are durable), then signs and stores a checkpoint of the
@@ -659,6 +663,8 @@ fn refuse(cmd: Command, e: StoreError) {
             tracing::error!(entries = entries.len(), error = %e, "audit entries not written")
         }
         Command::Stop { reply } => drop(reply.send(())),
+        #[cfg(test)]
+        Command::Pause(_) => {}
     }
 }
 

@@ -171,8 +171,9 @@ impl TestHub {
                 .unwrap();
             certs.insert(spec.id.to_string(), issued);
         }
-        tokio::task::spawn_blocking(move || store.close())
+        tokio::task::spawn_blocking(move || store.close_and_release())
             .await
+            .unwrap()
             .unwrap();
         let hub = service::start(&config).await.unwrap();
         TestHub {

@@ -194,14 +194,17 @@ pub fn phone(errs: &mut Invalid, path: &str, value: &str) -> bool {
 
 /// An IANA time zone name ("Europe/Tallinn") or "UTC", optionally with an offset ("UTC+02:00").
 pub fn time_zone(errs: &mut Invalid, path: &str, value: &str) -> bool {
-    let utc_offset = value.strip_prefix("UTC").is_some_and(|rest| {
-        rest.is_empty()
-            || (rest.len() == 6
-                && (rest.starts_with('+') || rest.starts_with('-'))
-                && rest[1..3].chars().all(|c| c.is_ascii_digit())
-                && &rest[3..4] == ":"
-                && rest[4..6].chars().all(|c| c.is_ascii_digit()))
-    });
+    // Matched as bytes: slicing the text by byte offsets would panic inside a multi-byte
+    // character ("UTC+0é00").
+    let utc_offset = value
+        .strip_prefix("UTC")
+        .is_some_and(|rest| match rest.as_bytes() {
+            [] => true,
+            [b'+' | b'-', h1, h2, b':', m1, m2] => {
+                [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit())
+            }
+            _ => false,
+        });
     let iana = value.len() <= 64
         && value.contains('/')
         && value.split('/').all(|p| {

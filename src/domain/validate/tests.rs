@@ -190,6 +190,42 @@ fn size_limits() {
     );
 }
 
+#[test]
+fn time_zones_are_checked_without_cutting_characters() {
+    let check = |v: &str| {
+        let mut errs = Invalid::default();
+        let ok = fields::time_zone(&mut errs, "tz", v);
+        (ok, errs.0.into_iter().map(|f| f.field).collect::<Vec<_>>())
+    };
+    for good in [
+        "UTC",
+        "UTC+02:00",
+        "UTC-03:30",
+        "Europe/Tallinn",
+        "America/Argentina/Buenos_Aires",
+    ] {
+        assert_eq!(check(good), (true, vec![]), "{good}");
+    }
+    // Six bytes after "UTC" like "+02:00", with a multi-byte character where a digit or the
+    // colon belongs (these panicked when the text was sliced by byte offsets).
+    for bad in [
+        "UTC+0é00",
+        "UTC+00é0",
+        "UTC+é:00",
+        "UTC-00:é",
+        "UTC+0\u{301}:0",
+        "UTCé",
+        "UTC+2:00",
+        "UTC+02-00",
+        "UTC+02:000",
+        "Tallinn",
+        "utc",
+        "",
+    ] {
+        assert_eq!(check(bad), (false, vec!["tz".to_string()]), "{bad}");
+    }
+}
+
 proptest! {
     /// Arbitrary text in every envelope field never panics, and every error names a field
     /// under `content`.
@@ -207,5 +243,13 @@ proptest! {
         for f in errors_of(&c) {
             prop_assert!(f.starts_with("content."), "{}", f);
         }
+    }
+
+    /// Any text after "UTC" (the branch that reads fixed positions) never panics.
+    #[test]
+    fn arbitrary_utc_offsets_never_panic(rest in ".{0,8}") {
+        let mut errs = Invalid::default();
+        let ok = fields::time_zone(&mut errs, "tz", &format!("UTC{rest}"));
+        prop_assert_eq!(ok, errs.0.is_empty());
     }
 }

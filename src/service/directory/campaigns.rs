@@ -43,11 +43,18 @@ pub async fn start(
     };
     let deadline = prepared.deadline;
     let admin = who.member.clone();
+    // Committed and watched in a task of its own, which a caller going away does not cancel.
+    let store = svc.store.clone();
+    let commit = async move {
+        store
+            .start_campaign(who.member, caller.origin, prepared.start)
+            .await
+    };
     let outcome = svc
-        .store
-        .start_campaign(who.member, caller.origin, prepared.start)
-        .await?;
-    svc.deadlines.watch(outcome.id.clone(), deadline);
+        .deadlines
+        .commit_watched(commit, deadline, |o| o.id.clone())
+        .await
+        .map_err(|e| Status::internal(e.to_string()))??;
     let store = svc.store.clone();
     tokio::task::spawn_blocking(move || {
         let stored = store

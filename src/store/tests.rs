@@ -1,0 +1,156 @@
+//! The store's own mechanics: closing with a full queue, closing that releases the directory,
+//! ranges from the largest key.
+use std::{
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use super::*;
+
+fn options() -> StoreOptions {
+    StoreOptions {
+        cache_capacity: 8 * 1024 * 1024,
+        ..StoreOptions::default()
+    }
+}
+
+fn entry(i: usize) -> AuditEntry {
+    crate::audit::Origin::default().entry(&format!("test.entry.{i}"))
+}
+
+#[test]
+fn close_returns_when_the_queue_is_full_and_writes_what_was_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let before = store.audit_len();
+    // Hold the writer, then fill its queue to the brim.
+    let (release, paused) = mpsc::channel::<()>();
+    store
+        .inner
+        .commands
+        .blocking_send(writer::Command::Pause(paused))
+        .unwrap();
+    let mut queued = 0;
+    while queued <= WRITER_QUEUE {
+        match store
+            .inner
+            .commands
+            .try_send(writer::Command::Audit(vec![entry(queued)]))
+        {
+            Ok(()) => queued += 1,
+            Err(mpsc_error) => {
+                assert!(
+                    matches!(mpsc_error, tokio::sync::mpsc::error::TrySendError::Full(_)),
+                    "the writer is held, so the queue can only be full"
+                );
+                break;
+            }
+        }
+    }
+    assert!(queued > 0 && queued <= WRITER_QUEUE, "{queued}");
+
+    let closing = store.clone();
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        closing.close();
+        let _ = done_tx.send(());
+    });
+    // Lets close() meet the full queue (a try_send failed there, and the join then waited
+    // forever); the test passes whatever the timing.
+    std::thread::sleep(Duration::from_millis(100));
+    release.send(()).unwrap();
+    done.recv_timeout(Duration::from_secs(60))
+        .expect("close() returns once the writer has drained the full queue");
+    // Everything queued before the stop was written (the stop also signs a checkpoint).
+    assert_eq!(store.audit_len(), before + queued as u64);
+    store.close_and_release().unwrap();
+}
+
+/// Queues one audit entry, as the async handlers do.
+fn record(store: &Store, e: AuditEntry) {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(store.audit(vec![e]));
+}
+
+#[test]
+fn close_and_release_frees_the_directory_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..5 {
+        let store = Store::open(dir.path(), options()).unwrap();
+        record(&store, entry(round));
+        store.close_and_release().unwrap();
+        // sled itself, as another program would open it, without waiting.
+        let db = sled::Config::new()
+            .path(dir.path())
+            .open()
+            .unwrap_or_else(|e| panic!("round {round}: the directory is still locked: {e}"));
+        drop(db);
+        release::wait_unlocked(dir.path(), Instant::now() + RELEASE_WAIT).unwrap();
+    }
+}
+
+#[test]
+fn close_and_release_waits_for_the_other_handles() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let held = store.clone();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = rx.recv();
+        drop(held);
+    });
+    let closing = std::thread::spawn(move || store.close_and_release());
+    tx.send(()).unwrap();
+    closing.join().unwrap().unwrap();
+    Store::open(dir.path(), options())
+        .unwrap()
+        .close_and_release()
+        .unwrap();
+}
+
+#[test]
+fn close_and_release_reports_a_handle_held_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let held = store.clone();
+    let e = store
+        .close_and_release_within(Duration::from_millis(200))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("still in use by 1 other handle"),
+        "{e}"
+    );
+    drop(held);
+    release::wait_unlocked(dir.path(), Instant::now() + RELEASE_WAIT).unwrap();
+}
+
+#[test]
+fn a_second_store_on_a_held_directory_names_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let e = Store::open(dir.path(), options()).err().expect("locked");
+    assert!(
+        e.to_string().contains("is in use by another process"),
+        "{e}"
+    );
+    store.close_and_release().unwrap();
+}
+
+#[test]
+fn ranges_after_the_largest_key_are_empty() {
+    assert!(key_after(u64::MAX).as_slice() > u64::MAX.to_be_bytes().as_slice());
+    assert_eq!(key_after(41), 42u64.to_be_bytes().to_vec());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    record(&store, entry(0));
+    store.close();
+    for after in [u64::MAX, u64::MAX - 1] {
+        assert_eq!(store.submissions_after(after).count(), 0);
+        assert_eq!(store.audit_after(after).count(), 0);
+        assert_eq!(store.raw_events_after(after).count(), 0);
+    }
+    assert!(store.audit_after(0).count() > 0);
+    store.close_and_release().unwrap();
+}
