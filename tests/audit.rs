@@ -241,8 +241,7 @@ async fn every_request_leaves_exactly_the_expected_entry() {
             s("refused"),
             0,
             s(""),
-            // Refused before its content is looked at (see the no-oracle rule).
-            s("permission denied"),
+            s("permission_denied"),
         ),
         (
             s("EE-MFA"),

@@ -551,10 +551,12 @@ impl Store {
             let (reply, _rx) = oneshot::channel();
             // Waits for room in a full queue (the writer keeps draining it): a `try_send` would
             // fail then, and the join below wait forever. An error means the writer has gone.
-            let _ = self
-                .inner
-                .commands
-                .blocking_send(writer::Command::Stop { reply });
+            // Sent from a thread of its own: `blocking_send` panics on a thread that drives a
+            // tokio runtime, and `close` is also called from async code.
+            let commands = self.inner.commands.clone();
+            let _ =
+                std::thread::spawn(move || commands.blocking_send(writer::Command::Stop { reply }))
+                    .join();
             let _ = handle.join();
         }
         if self.inner.failure.get().is_none()
