@@ -16,10 +16,12 @@
 //!   `audience_narrowed`, telling nothing of the revision that removed it; a reader who never
 //!   could see S receives nothing at all.
 //!
-//! "Could see" is judged with the reader's membership now against each revision's audience:
-//! the registry keeps no history of communities, so a member that joined a community after a
-//! GREEN revision was replaced counts as having been in its audience. It then receives a
-//! tombstone, never content.
+//! "Could see" is judged with the reader's membership now against each revision's audience,
+//! and with the time it was registered: a member registered after the change that removed
+//! access (or after the withdrawal) never could see the submission and gets nothing. The
+//! registry keeps no history of communities or suspensions, so a member that joined a community
+//! after a GREEN revision was replaced counts as having been in its audience: it then receives
+//! a tombstone, never content.
 use super::{
     member::Member,
     tlp::{Audience, Tlp, may_read},
@@ -75,6 +77,9 @@ pub struct Standing<'a> {
     pub audiences: &'a [AudienceRecord],
     /// The latest revision is a withdrawal.
     pub withdrawn: bool,
+    /// When the latest revision was made (RFC 3339, as the hub writes it); "" when the caller
+    /// does not know, which lifts the registration-time rule for reads of a withdrawal.
+    pub latest_at: &'a str,
 }
 
 /// What a question is about.
@@ -82,9 +87,13 @@ pub struct Standing<'a> {
 pub enum About<'a> {
     /// Reading revision `n` (get, list, directory, reports, exports).
     Revision(u32),
-    /// The feed change that produced revision `n`: a publication or revision, or (`withdrawal`)
-    /// the publisher's withdrawal.
-    Change { revision: u32, withdrawal: bool },
+    /// The feed change that produced revision `n` at time `at`: a publication or revision, or
+    /// (`withdrawal`) the publisher's withdrawal.
+    Change {
+        revision: u32,
+        withdrawal: bool,
+        at: &'a str,
+    },
     /// The feed change recording `by`'s acknowledgement of this notice.
     Acknowledgement { by: &'a str },
 }
@@ -156,7 +165,12 @@ pub fn decide(reader: &Member, s: &Standing<'_>, about: About<'_>) -> Receives {
     if s.withdrawn && in_audience {
         // Every revision reads as the withdrawal's tombstone; in the feed only the withdrawal
         // itself says so: the changes before it are not replayed to anyone but the publisher.
-        return if withdrawal || matches!(about, About::Revision(_)) {
+        // A member registered after the withdrawal never could see it: nothing.
+        let told = match about {
+            About::Change { withdrawal, at, .. } => withdrawal && registered_by(reader, at),
+            _ => registered_by(reader, s.latest_at),
+        };
+        return if told {
             Receives::Withdrawn
         } else {
             Receives::Nothing
@@ -169,8 +183,9 @@ pub fn decide(reader: &Member, s: &Standing<'_>, about: About<'_>) -> Receives {
     if in_audience && s.admits(reader, n) {
         return Receives::Content;
     }
-    let lost_here =
-        matches!(about, About::Change { .. }) && s.admits(reader, n - 1) && !s.admits(reader, n);
+    let lost_here = matches!(about, About::Change { at, .. } if registered_by(reader, at))
+        && s.admits(reader, n - 1)
+        && !s.admits(reader, n);
     // A reader still in the audience hears of every loss, as it heard of every revision; one
     // outside it hears only of the last time it lost access.
     if lost_here && (in_audience || !(n + 1..=latest).any(|later| s.admits(reader, later))) {
@@ -180,14 +195,15 @@ pub fn decide(reader: &Member, s: &Standing<'_>, about: About<'_>) -> Receives {
     }
 }
 
+/// Was `reader` registered by `at`, so that it could have seen what was there before? Unknown
+/// times (older records) count as yes: the answer then is a tombstone, never content.
+fn registered_by(reader: &Member, at: &str) -> bool {
+    reader.created_at.is_empty() || at.is_empty() || reader.created_at.as_str() <= at
+}
+
 /// May `reader` read the current revision (content, or the tombstone of a withdrawal)?
 pub fn sees(reader: &Member, s: &Standing<'_>) -> bool {
     decide(reader, s, About::Revision(s.latest())) != Receives::Nothing
-}
-
-/// May `reader` read the current revision's content (not withdrawn, in its audience)?
-pub fn reads_content(reader: &Member, s: &Standing<'_>) -> bool {
-    decide(reader, s, About::Revision(s.latest())) == Receives::Content
 }
 
 /// May `reader` see who read the submission (its access log)? Only its publisher, while active.

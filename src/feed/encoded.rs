@@ -57,6 +57,8 @@ struct SubmissionView {
     state: String,
     #[prost(string, tag = "5")]
     kind: String,
+    #[prost(string, tag = "8")]
+    updated_at: String,
     #[prost(message, optional, tag = "11")]
     content: Option<ContentView>,
 }
@@ -89,6 +91,7 @@ impl EventView {
             action: &self.action,
             id: &s.id,
             revision: s.revision,
+            at: &s.updated_at,
             publisher: &s.publisher,
             state: &s.state,
             kind: &s.kind,
@@ -135,14 +138,15 @@ where
 }
 
 /// The decision for `reader` about the stored event `payload` (checksum already verified),
-/// against its submission's current head: its sequence, and the wire message to send, if any.
+/// against its submission's current head: its sequence, and what to send (the kind of delivery
+/// and its wire message), if anything.
 pub fn deliver<F>(
     reader: &Member,
     filter: &Filter,
     registry: &Registry,
     heads: &mut Heads<F>,
     payload: &[u8],
-) -> Result<(u64, Option<Bytes>), StoreError>
+) -> Result<(u64, Option<(Delivery, Bytes)>), StoreError>
 where
     F: FnMut(&str) -> Result<Option<SubmissionHead>, StoreError>,
 {
@@ -159,11 +163,11 @@ where
     };
     if delivery == Delivery::Full && fields.action != records::ACKNOWLEDGED {
         if let Some(submission) = field(payload, 3).map_err(undecodable)? {
-            return Ok((seq, Some(full(seq, fields.action, submission))));
+            return Ok((seq, Some((delivery, full(seq, fields.action, submission)))));
         }
     }
     let whole = StoredEvent::decode(payload).map_err(undecodable)?;
-    Ok((seq, Some(encode(&whole, delivery))))
+    Ok((seq, Some((delivery, encode(&whole, delivery)))))
 }
 
 /// The bytes of the last occurrence of length-delimited field `tag` in a message (prost
@@ -313,7 +317,6 @@ mod tests {
                     content,
                     withdrawal_reason: strings[13].clone(),
                 }),
-                previous_audience: None,
                 acknowledgement: present.2.then(|| pb::Acknowledgement {
                     notice_id: strings[0].clone(),
                     notice_revision: numbers.0,
@@ -363,7 +366,6 @@ mod tests {
                 }),
                 ..Default::default()
             }),
-            previous_audience: None,
             acknowledgement: None,
         }
     }
@@ -416,7 +418,7 @@ mod tests {
                             &ChangeFields::of(e).unwrap(),
                             &head.standing(),
                         )
-                        .map(|d| encode(e, d));
+                        .map(|d| (d, encode(e, d)));
                         let mut heads = Heads::new(|_: &str| Ok(Some(head.clone())));
                         let (seq, got) =
                             deliver(reader, filter, &registry, &mut heads, &payload).unwrap();

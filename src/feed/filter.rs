@@ -77,6 +77,8 @@ pub struct ChangeFields<'a> {
     pub id: &'a str,
     /// The revision the change produced (for an acknowledgement, the one acknowledged).
     pub revision: u32,
+    /// When that revision was made (RFC 3339).
+    pub at: &'a str,
     pub publisher: &'a str,
     pub state: &'a str,
     pub kind: &'a str,
@@ -98,6 +100,7 @@ impl<'a> ChangeFields<'a> {
             action: &event.action,
             id: &s.id,
             revision: s.revision,
+            at: &s.updated_at,
             publisher: &s.publisher,
             state: &s.state,
             kind: &s.kind,
@@ -145,6 +148,7 @@ pub fn decide(
         About::Change {
             revision: change.revision,
             withdrawal: change.action == records::WITHDRAWN,
+            at: change.at,
         }
     };
     let delivery = match audience::decide(reader, standing, about) {

@@ -179,9 +179,13 @@ struct Progress {
 
 impl Progress {
     /// Notes a delivery: the next heartbeat moves, and the audit record is made when due.
-    async fn delivered(&mut self, sub: &Subscription, seq: u64) {
+    async fn delivered(&mut self, sub: &Subscription, seq: u64, delivery: Delivery) {
         self.next_heartbeat = Instant::now() + sub.heartbeat;
-        self.delivered.note(seq);
+        // The audit's delivery ranges are what the member received of submissions (the
+        // publisher's access log reads them as reads); a tombstone gives nothing to read.
+        if matches!(delivery, Delivery::Full | Delivery::Acknowledgement) {
+            self.delivered.note(seq);
+        }
         if self.delivered.due() {
             self.delivered.record(sub).await;
         }
@@ -230,7 +234,7 @@ impl Progress {
 
 /// A batch of replayed events: (sequence, message to send if any), and the damage that ended
 /// it early.
-type Batch = (Vec<(u64, Option<Bytes>)>, Option<StoreError>);
+type Batch = (Vec<(u64, Option<(Delivery, Bytes)>)>, Option<StoreError>);
 
 /// Reads and decides up to [`REPLAY_BATCH`] events after `after` (up to `head`) off the async
 /// workers, on the stored form of the events ([`super::encoded`]).
@@ -271,26 +275,43 @@ async fn replay(
     sink: &Sink,
     mut shutdown: Pin<&mut WaitForCancellationFutureOwned>,
 ) -> Result<(), Stop> {
-    loop {
+    'batches: loop {
         let head = sub.store.head();
         if p.cursor >= head {
             return Ok(());
         }
         p.recheck(sub)?;
+        // The batch is decided against the registry and the heads as they are now; if either
+        // changes while it is sent (a slow reader), the rest is decided again.
+        let decided_at = (
+            sub.store.registry_generation(),
+            sub.store.audience_generation(),
+        );
         let (batch, damage) = read_batch(sub, p, p.cursor, head)
             .await
             .map_err(|e| Stop::With(Status::internal(format!("replay task failed: {e}"))))?;
+        let mut sent = false;
         for (seq, message) in batch {
             if seq != p.cursor + 1 {
                 return Err(Stop::With(
                     StoreError::Corrupt(format!("feed gap after {}", p.cursor)).into(),
                 ));
             }
-            if let Some(bytes) = message {
+            if let Some((delivery, bytes)) = message {
+                // The first message goes out as decided (just now), so that a replay always
+                // moves on however often the hub changes.
+                let now = (
+                    sub.store.registry_generation(),
+                    sub.store.audience_generation(),
+                );
+                if sent && now != decided_at {
+                    continue 'batches;
+                }
+                sent = true;
                 send(sink, shutdown.as_mut(), FeedEvent::Encoded(bytes)).await?;
                 sub.metrics.delivered(Source::Replay);
                 // Replayed history is a read like any other: the access log must show it.
-                p.delivered(sub, seq).await;
+                p.delivered(sub, seq, delivery).await;
             }
             p.cursor = seq;
         }
@@ -342,7 +363,7 @@ async fn follow_live(
                         let bytes = committed.encoded[delivery as usize].get_or_init(|| encode(&committed.event, delivery)).clone();
                         send(sink, shutdown.as_mut(), FeedEvent::Encoded(bytes)).await?;
                         sub.metrics.delivered(Source::Live);
-                        p.delivered(sub, seq).await;
+                        p.delivered(sub, seq, delivery).await;
                     }
                     p.cursor = seq;
                 }

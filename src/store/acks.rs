@@ -111,7 +111,6 @@ impl Writer {
             sequence: seq,
             action: records::ACKNOWLEDGED.into(),
             submission: Some(notice.clone()),
-            previous_audience: None,
             acknowledgement: Some(ack.clone()),
         };
         group

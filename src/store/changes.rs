@@ -156,6 +156,7 @@ impl Writer {
                     kind: kind.as_str().into(),
                     revision_seqs: vec![seq],
                     audiences: vec![AudienceRecord::of(&submission)],
+                    latest_at: submission.updated_at.clone(),
                     withdrawn: false,
                     // The publish entry is sealed right after this, with the next number.
                     created_audit_seq: group.audit.next_sequence(),
@@ -174,7 +175,6 @@ impl Writer {
                     sequence: seq,
                     action: records::PUBLISHED.into(),
                     submission: Some(submission),
-                    previous_audience: None,
                     acknowledgement: None,
                 };
                 (event, head)
@@ -206,12 +206,11 @@ impl Writer {
                 };
                 head.revision_seqs.push(seq);
                 head.audiences.push(AudienceRecord::of(&submission));
+                head.latest_at = submission.updated_at.clone();
                 let event = StoredEvent {
                     sequence: seq,
                     action: records::REVISED.into(),
                     submission: Some(submission),
-                    // The head keeps every revision's audience; events need not.
-                    previous_audience: None,
                     acknowledgement: None,
                 };
                 (event, head)
@@ -233,12 +232,12 @@ impl Writer {
                 };
                 head.revision_seqs.push(seq);
                 head.audiences.push(AudienceRecord::of(&submission));
+                head.latest_at = submission.updated_at.clone();
                 head.withdrawn = true;
                 let event = StoredEvent {
                     sequence: seq,
                     action: records::WITHDRAWN.into(),
                     submission: Some(submission),
-                    previous_audience: None,
                     acknowledgement: None,
                 };
                 (event, head)

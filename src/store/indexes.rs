@@ -49,7 +49,7 @@ pub(super) fn build_if_missing(trees: &super::Trees) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Marks in `meta` that every head lists its revisions' audiences.
+/// Marks in `meta` that every head lists its revisions' audiences and its latest time.
 const AUDIENCES_KEY: &[u8] = b"head_audiences";
 
 /// Gives every head of a store made before heads kept their revisions' audiences those
@@ -62,17 +62,23 @@ pub(super) fn add_audiences_if_missing(trees: &super::Trees) -> Result<(), Store
         let (k, v) = item?;
         let id = String::from_utf8_lossy(&k).into_owned();
         let mut head: SubmissionHead = codec::unframe(&v, || format!("index of submission {id}"))?;
-        if head.audiences.len() == head.revision_seqs.len() {
+        if head.audiences.len() == head.revision_seqs.len() && !head.latest_at.is_empty() {
             continue;
         }
-        head.audiences = head
+        let revisions = head
             .revision_seqs
             .iter()
             .map(|seq| {
-                let event = read_event(&trees.events, *seq)?;
-                Ok(AudienceRecord::of(&event.submission.unwrap_or_default()))
+                Ok(read_event(&trees.events, *seq)?
+                    .submission
+                    .unwrap_or_default())
             })
-            .collect::<Result<_, StoreError>>()?;
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        head.audiences = revisions.iter().map(AudienceRecord::of).collect();
+        head.latest_at = revisions
+            .last()
+            .map(|s| s.updated_at.clone())
+            .unwrap_or_default();
         trees.heads.insert(k, codec::frame(&head))?;
     }
     trees.meta.insert(AUDIENCES_KEY, b"1")?;

@@ -172,6 +172,8 @@ struct Inner {
     catalogue: Arc<RwLock<Arc<Catalogue>>>,
     /// Highest committed (durable) feed sequence.
     head: Arc<AtomicU64>,
+    /// See [`Store::audience_generation`].
+    audience_generation: Arc<AtomicU64>,
     /// Bumped after every registry change, so long-lived streams re-check their member cheaply;
     /// a watch, so that they can also wait for it (see `tls::watch`).
     registry_generation: Arc<tokio::sync::watch::Sender<u64>>,
@@ -294,6 +296,7 @@ impl Store {
         let head = last_sequence(&trees.events)?;
         let registry_shared = Arc::new(RwLock::new(Arc::new(registry.clone())));
         let head_shared = Arc::new(AtomicU64::new(head));
+        let audience_generation = Arc::new(AtomicU64::new(0));
         let generation = Arc::new(tokio::sync::watch::Sender::new(0));
         let failure = Arc::new(std::sync::OnceLock::new());
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
@@ -317,6 +320,7 @@ impl Store {
             catalogue,
             catalogue_shared: catalogue_shared.clone(),
             head: head_shared.clone(),
+            audience_generation: audience_generation.clone(),
             registry_generation: generation.clone(),
             live: live.clone(),
             rx,
@@ -340,6 +344,7 @@ impl Store {
                 registry: registry_shared,
                 catalogue: catalogue_shared,
                 head: head_shared,
+                audience_generation,
                 registry_generation: generation,
                 audit_len,
                 live,
@@ -402,6 +407,12 @@ impl Store {
     /// Changes whenever the registry changes.
     pub fn registry_generation(&self) -> u64 {
         *self.inner.registry_generation.borrow()
+    }
+
+    /// Changes whenever a committed change revises or withdraws a submission (moves a head that
+    /// replayed events may already have been decided against).
+    pub fn audience_generation(&self) -> u64 {
+        self.inner.audience_generation.load(Ordering::Acquire)
     }
 
     /// Notified after every registry change.
@@ -554,9 +565,12 @@ impl Store {
             // Sent from a thread of its own: `blocking_send` panics on a thread that drives a
             // tokio runtime, and `close` is also called from async code.
             let commands = self.inner.commands.clone();
-            let _ =
-                std::thread::spawn(move || commands.blocking_send(writer::Command::Stop { reply }))
-                    .join();
+            let _ = std::thread::spawn(move || {
+                commands
+                    .blocking_send(writer::Command::Stop { reply })
+                    .is_ok()
+            })
+            .join();
             let _ = handle.join();
         }
         if self.inner.failure.get().is_none()
@@ -601,6 +615,8 @@ fn durable_part(mut h: SubmissionHead, durable: u64) -> Option<SubmissionHead> {
         h.revision_seqs.truncate(kept);
         h.audiences.truncate(kept);
         h.withdrawn = false;
+        // The time of the revision now latest is not kept in the head: unknown.
+        h.latest_at.clear();
     }
     (kept > 0).then_some(h)
 }

@@ -23,10 +23,8 @@ pub struct StoredEvent {
     /// withdrawn; exits strip it for others).
     #[prost(message, optional, tag = "3")]
     pub submission: Option<pb::Submission>,
-    /// The audience of the revision before this one, so that a reader who loses access through
-    /// a revision can be sent a withdrawal instead of the new content.
-    #[prost(message, optional, tag = "4")]
-    pub previous_audience: Option<AudienceRecord>,
+    // Tag 4 held the previous revision's audience in stores written before the audience was
+    // decided from the head (which keeps every revision's); it is skipped when read. Not reused.
     /// For `acknowledged`: the acknowledgement.
     #[prost(message, optional, tag = "5")]
     pub acknowledgement: Option<pb::Acknowledgement>,
@@ -56,6 +54,10 @@ pub struct SubmissionHead {
     /// withdrew from): what the audience decision reads, without reading any event.
     #[prost(message, repeated, tag = "7")]
     pub audiences: Vec<AudienceRecord>,
+    /// When the latest revision was made (its `updated_at`): members registered after it never
+    /// could see what it replaced or withdrew.
+    #[prost(string, tag = "8")]
+    pub latest_at: String,
 }
 
 impl SubmissionHead {
@@ -69,6 +71,7 @@ impl SubmissionHead {
             publisher: &self.publisher,
             audiences: &self.audiences,
             withdrawn: self.withdrawn,
+            latest_at: &self.latest_at,
         }
     }
 

@@ -200,6 +200,9 @@ pub(crate) struct Writer {
     pub catalogue: Catalogue,
     pub catalogue_shared: Arc<RwLock<Arc<Catalogue>>>,
     pub head: Arc<AtomicU64>,
+    /// Bumped when a durable group revised or withdrew something (see
+    /// [`super::Store::audience_generation`]).
+    pub audience_generation: Arc<AtomicU64>,
     pub registry_generation: Arc<tokio::sync::watch::Sender<u64>>,
     pub live: broadcast::Sender<Arc<super::Committed>>,
     pub rx: mpsc::Receiver<Command>,
@@ -510,10 +513,17 @@ impl Writer {
         }
         match self.flush() {
             Ok(()) => {
+                // Durable: live events still buffered are decided against the new heads from
+                // now on, before anyone (the reader who just lost access, say) can be told of
+                // the change by a reply or a read.
+                if group.heads.values().any(|(h, _)| h.revision_seqs.len() > 1) {
+                    self.audience_generation
+                        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                }
+                self.publish_live(group);
                 self.head
                     .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
                 answer(pending, None);
-                self.publish_live(group);
             }
             Err(e) => {
                 self.fail(&e);

@@ -36,6 +36,7 @@ fn standing(audiences: &[AudienceRecord], withdrawn: bool) -> Standing<'_> {
         publisher: PUB,
         audiences,
         withdrawn,
+        latest_at: "",
     }
 }
 
@@ -43,6 +44,7 @@ fn change(revision: u32) -> About<'static> {
     About::Change {
         revision,
         withdrawal: false,
+        at: "",
     }
 }
 
@@ -182,14 +184,15 @@ fn a_withdrawn_submission_gives_its_audience_a_tombstone_only() {
             &s,
             About::Change {
                 revision: 2,
-                withdrawal: true
+                withdrawal: true,
+                at: "",
             }
         ),
         Withdrawn
     );
     assert_eq!(decide(&late, &s, About::Revision(1)), Withdrawn);
     assert_eq!(decide(&late, &s, About::Revision(2)), Withdrawn);
-    assert!(sees(&late, &s) && !reads_content(&late, &s));
+    assert!(sees(&late, &s));
     // The publisher keeps everything.
     let publisher = member(PUB, &[Role::Publisher], &[]);
     assert_eq!(decide(&publisher, &s, change(1)), Content);
@@ -203,6 +206,7 @@ fn a_withdrawn_submission_gives_its_audience_a_tombstone_only() {
     let w = About::Change {
         revision: 3,
         withdrawal: true,
+        at: "",
     };
     let a = reader("A");
     assert_eq!(
@@ -259,4 +263,37 @@ fn an_unreadable_label_admits_only_the_publisher() {
     assert_eq!(decide(&reader("EE-CERT"), &s, About::Revision(1)), Nothing);
     let publisher = member(PUB, &[Role::Publisher], &[]);
     assert_eq!(decide(&publisher, &s, About::Revision(1)), Content);
+}
+
+/// "A reader that never could see S gets nothing at all": a member registered after the change
+/// that removed access, or after the withdrawal, gets no tombstone; one registered before does.
+#[test]
+fn members_registered_after_the_change_get_nothing() {
+    let audiences = [aud("TLP:CLEAR", &[], ""), aud("TLP:RED", &["B"], "")];
+    let s = standing(&audiences, false);
+    let narrowing = About::Change {
+        revision: 2,
+        withdrawal: false,
+        at: "2026-06-01T00:00:00.000Z",
+    };
+    let mut early = reader("EARLY");
+    early.created_at = "2026-01-01T00:00:00.000Z".into();
+    let mut late = reader("LATE");
+    late.created_at = "2026-07-01T00:00:00.000Z".into();
+    assert_eq!(decide(&early, &s, narrowing), Narrowed);
+    assert_eq!(decide(&late, &s, narrowing), Nothing);
+
+    let audiences = [aud("TLP:CLEAR", &[], ""), aud("TLP:CLEAR", &[], "")];
+    let mut s = standing(&audiences, true);
+    s.latest_at = "2026-06-01T00:00:00.000Z";
+    let withdrawal = About::Change {
+        revision: 2,
+        withdrawal: true,
+        at: "2026-06-01T00:00:00.000Z",
+    };
+    assert_eq!(decide(&early, &s, withdrawal), Withdrawn);
+    assert_eq!(decide(&early, &s, About::Revision(1)), Withdrawn);
+    assert_eq!(decide(&late, &s, withdrawal), Nothing);
+    assert_eq!(decide(&late, &s, About::Revision(1)), Nothing);
+    assert!(!sees(&late, &s));
 }
