@@ -5,6 +5,7 @@ mod catalogue;
 mod check;
 mod client;
 mod config;
+mod diagnose;
 mod directory;
 mod filters;
 mod home;
@@ -136,7 +137,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         filter: cli.log.clone(),
         json: cli.log_json,
     };
-    match cli.command {
+    // A client command that cannot reach the hub says why, as far as the client can tell.
+    diagnose::explained(run_command(cli.command, &home, log)).await
+}
+
+async fn run_command(command: Command, home: &Home, log: serve::LogFlags) -> anyhow::Result<()> {
+    let home = home.clone();
+    match command {
         Command::Serve(a) => serve::run(&home, a, log).await,
         Command::Config(c) => config::run(&home, c, log),
         Command::Init(a) => init::run(&home, a).await,
