@@ -10,6 +10,7 @@ mod directory;
 mod filters;
 mod home;
 mod init;
+mod init_pki;
 mod member;
 mod output;
 mod pki;
@@ -51,7 +52,9 @@ pub enum Command {
     /// Run the hub. Without --config and on first run, creates a dev PKI, sample members, a
     /// config and a data directory in the home directory, then serves.
     Serve(serve::ServeArgs),
-    /// Create a dev PKI, sample members, a config and client profiles in a directory.
+    /// Create a dev PKI, sample members, a config and client profiles in a directory; or, with
+    /// --ca, --server-cert, --server-key and --admin-cert, a hub on your own PKI whose only
+    /// member is its first administrator.
     Init(init::InitArgs),
     /// Publish a submission from a JSON or YAML file.
     Publish(write::PublishArgs),
