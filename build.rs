@@ -24,34 +24,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("cbm_descriptor.bin"),
         prost::Message::encode_to_vec(&fds),
     )?;
+    // Submission files (JSON/YAML), `--json` output and `get --content` are the proto messages in
+    // the canonical proto3 JSON mapping, so that files written by any protobuf library
+    // (Python's MessageToJson, Go's protojson) are read, and what the CLI writes is read by
+    // them. pbjson-build generates that mapping from the same descriptors: oneof members
+    // directly in their message, 64-bit integers as strings, bytes as base64, defaults left
+    // out; both proto and lowerCamelCase names read, unknown fields refused (a typo is an
+    // error, not silently dropped data). Output keeps the proto field names, as YAML files
+    // and the README write them (`preserving_proto_field_name` in Python, `UseProtoNames` in
+    // Go). FeedEvent is our own type (below); its mapping is written by hand beside it.
+    pbjson_build::Builder::new()
+        .register_descriptors(&prost::Message::encode_to_vec(&fds))?
+        .preserve_proto_field_names()
+        .exclude([".cbm.v1.FeedEvent"])
+        .out_dir(&out)
+        .build(&[".cbm.v1"])?;
     tonic_prost_build::configure()
-        // Submission files (JSON/YAML) and `--json` output are the proto messages themselves:
-        // serde keeps one model for the wire, the CLI and the files. Unknown fields are refused
-        // so that a typo in a submission file is an error, not silently dropped data.
-        .message_attribute(
-            ".cbm.v1",
-            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default, deny_unknown_fields)]",
-        )
-        .enum_attribute(
-            ".cbm.v1",
-            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(rename_all = \"snake_case\")]",
-        )
-        .field_attribute(
-            ".cbm.v1.Attachment.content",
-            "#[serde(with = \"crate::pb::base64_bytes\")]",
-        )
-        .field_attribute(
-            ".cbm.v1.AuditEntry.chain_hash",
-            "#[serde(with = \"crate::pb::base64_bytes\")]",
-        )
-        .field_attribute(
-            ".cbm.v1.Checkpoint.signature",
-            "#[serde(with = \"crate::pb::base64_bytes\")]",
-        )
-        .field_attribute(
-            ".cbm.v1.ExportItem.public_key",
-            "#[serde(with = \"crate::pb::base64_bytes\")]",
-        )
         // Feed events are encoded once and shared by every subscriber: the stream's message type
         // is our own, which writes pre-encoded bytes on the server and decodes normally on
         // clients (see src/feed/wire.rs). The wire format is the FeedEvent of feed.proto.

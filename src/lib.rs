@@ -20,6 +20,8 @@
 //!   the STIX 2.1 rules. Pure mapping: no tonic, no I/O.
 //! - [`metrics`]: Prometheus metrics (counted at the service edge, the feed and the store) and
 //!   the opt-in `GET /metrics` endpoint.
+//! - [`jsonmap`]: reading contract messages from JSON and YAML files (the proto3 JSON mapping,
+//!   files of the earlier form).
 //! - [`config`]: the validated server configuration, from file, environment and flags.
 //! - [`cli`]: the `cbm-hub` subcommands; `main.rs` only parses and dispatches.
 #![forbid(unsafe_code)]
@@ -33,6 +35,7 @@ pub mod domain;
 pub mod feed;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod jsonmap;
 pub mod limits;
 pub mod metrics;
 pub mod pb;

@@ -275,6 +275,25 @@ async fn a_campaign_pings_and_counts_only_contacts_its_admin_may_read() {
     assert_eq!((report.expected, report.acknowledged), (1, 0));
     let report = ack_report(&t, "OSCE-SEC", &notice_of(&all, "EE-CERT")).await;
     assert_eq!((report.expected, report.recipients.len()), (0, 0));
+    // The starting admin reads its campaign's report by one of its notices too.
+    let report = ack_report(&t, "SECRETARIAT", &notice_of(&all, "EE-CERT")).await;
+    assert_eq!(
+        members(&report),
+        [("EE-CERT".into(), "acknowledged".into())]
+    );
+    // An admin that reads nothing gets the report as it gets the campaign (GetPingCampaign):
+    // over the contacts it may read, none; not a refusal for want of a reading role.
+    let report = ack_report(&t, "ADMIN", &all.id).await;
+    assert_eq!((report.expected, report.recipients.len()), (0, 0));
+    let err = t
+        .directory("AUDITOR")
+        .await
+        .acknowledgement_report(pb::AcknowledgementReportRequest {
+            notice_id: all.id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{}", err.message());
     let err = t
         .directory("EE-MFA")
         .await

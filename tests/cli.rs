@@ -30,7 +30,7 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     let file = dir.path().join("poc.yaml");
     std::fs::write(
         &file,
-        "title: Technical point of contact\nlanguage: en\ntlp: TLP:GREEN\ncbm_refs: [UN-CBM-1]\nbody:\n  point_of_contact:\n    level: technical\n    organisation: CERT-EE\n    function: Duty officer\n    channels:\n      - {type: email, value: cert@example.ee}\n    languages: [en]\n    time_zone: Europe/Tallinn\n    last_verified: 2026-01-15\n",
+        "title: Technical point of contact\nlanguage: en\ntlp: TLP:GREEN\ncbm_refs: [UN-CBM-1]\npoint_of_contact:\n  level: technical\n  organisation: CERT-EE\n  function: Duty officer\n  channels:\n    - {type: email, value: cert@example.ee}\n  languages: [en]\n  time_zone: Europe/Tallinn\n  last_verified: 2026-01-15\n",
     )
     .unwrap();
     let (ok, out, err) = cli(
@@ -76,12 +76,14 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     );
     let line: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&first.stdout).trim()).unwrap();
+    // The canonical proto3 JSON of FeedEvent: 64-bit integers as strings, the oneof's member
+    // (`change`) directly in the event.
     assert_eq!(
         (
-            line["sequence"].as_u64(),
-            line["event"]["change"]["submission"]["id"].as_str()
+            line["sequence"].as_str(),
+            line["change"]["submission"]["id"].as_str()
         ),
-        (Some(1), Some(id.as_str()))
+        (Some("1"), Some(id.as_str()))
     );
     assert_eq!(std::fs::read_to_string(&cursor).unwrap().trim(), "1");
     let (ok, _, err) = cli(
@@ -94,8 +96,8 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     let line: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&second.stdout).trim()).unwrap();
     assert_eq!(
-        line["sequence"].as_u64(),
-        Some(2),
+        line["sequence"].as_str(),
+        Some("2"),
         "resumed after the cursor, not from the start"
     );
     assert_eq!(std::fs::read_to_string(&cursor).unwrap().trim(), "2");
@@ -134,12 +136,33 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
         &["publish", edited.to_str().unwrap(), "-p", "EE-MFA"],
     );
     assert!(
-        !ok && err.contains("body.point_of_contact.channels[0].value") && err.contains("quote"),
+        !ok && err.starts_with("error: ")
+            && err.contains(": point_of_contact.channels[0].value")
+            && err.contains("quote"),
+        "{err}"
+    );
+
+    // A file of the earlier form (the body under `body:`) is still published, with a note.
+    std::fs::write(&file, "title: Technical point of contact\nlanguage: en\ntlp: TLP:GREEN\ncbm_refs: [UN-CBM-1]\nbody:\n  point_of_contact:\n    level: technical\n    organisation: CERT-EE\n    function: Duty officer\n    channels:\n      - {type: email, value: cert@example.ee}\n    languages: [en]\n    time_zone: Europe/Tallinn\n    last_verified: 2026-01-15\n").unwrap();
+    let (ok, out, err) = cli(
+        &home,
+        &ep,
+        &["publish", file.to_str().unwrap(), "-p", "EE-MFA"],
+    );
+    assert!(ok && out.starts_with("published "), "{out}{err}");
+    assert!(
+        err.contains("note: ")
+            && err.contains("`body: {point_of_contact: ...}` is the deprecated form")
+            && err.contains("write `point_of_contact: ...` directly in the top level"),
         "{err}"
     );
 
     // Errors print the server's message, not a debug dump.
-    std::fs::write(&file, "title: x\nlanguage: en\ntlp: TLP:RED\nbody:\n  notice: {category: ping, subject: s, text: t}\n").unwrap();
+    std::fs::write(
+        &file,
+        "title: x\nlanguage: en\ntlp: TLP:RED\nnotice: {category: ping, subject: s, text: t}\n",
+    )
+    .unwrap();
     let (ok, _, err) = cli(
         &home,
         &ep,

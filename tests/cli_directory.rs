@@ -127,10 +127,20 @@ fn examples_publish_then_contacts_ping_ack_catalogue_and_matrix_work_from_the_cl
         ],
     );
     let lines: Vec<_> = out.lines().collect();
-    assert_eq!(
-        lines[0],
-        "state,measure,submission_id,kind,title,updated_at,review_by,overdue,count"
-    );
+    // The columns README.md names: the row's state, the MatrixCell fields, the as-of date.
+    let columns = [
+        "state",
+        "measure_ref",
+        "submission_id",
+        "kind",
+        "title",
+        "updated_at",
+        "review_by",
+        "overdue",
+        "count",
+        "as_of",
+    ];
+    assert_eq!(lines[0], columns.join(","));
     // EE-CERT's terminology list (TLP:GREEN to OSCE) is not CL-CSIRT's to see; its point of
     // contact (TLP:GREEN to all) is.
     assert!(!out.contains(&ids["terminology_list.yaml"]), "{out}");
@@ -140,13 +150,47 @@ fn examples_publish_then_contacts_ping_ack_catalogue_and_matrix_work_from_the_cl
             .any(|l| l.starts_with("EE,OSCE-CBM-8,") && l.contains(&ids["point_of_contact.yaml"])),
         "{out}"
     );
-    let out = ok(
+    let table = ok(
         &home,
         &ep,
         &["report", "matrix", "--framework", "UN-CBM", "-p", "EE-MFA"],
     );
     assert!(
-        out.starts_with("MEASURE") && out.contains("UN-CBM-8"),
-        "{out}"
+        table.starts_with("MEASURE") && table.contains("UN-CBM-8"),
+        "{table}"
     );
+
+    // --json: one record per filled cell, the CSV's columns as keys in the same order, typed.
+    let args = ["report", "matrix", "--framework", "UN-CBM", "-p", "EE-MFA"];
+    let records: Vec<serde_json::Value> = ok(&home, &ep, &[&args[..], &["--json"]].concat())
+        .lines()
+        .map(json)
+        .collect();
+    let filled = table
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("UN-CBM-"))
+        .flat_map(|l| l.split_whitespace().skip(1))
+        .filter(|cell| *cell != "-")
+        .count();
+    assert!(filled >= 3, "{table}");
+    assert_eq!(records.len(), filled, "{table}{records:?}");
+    for r in &records {
+        let keys: Vec<&str> = r.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(keys, columns);
+        assert!(r["overdue"].is_boolean() && r["count"].is_u64(), "{r}");
+    }
+    let poc = records
+        .iter()
+        .find(|r| r["state"] == "EE" && r["measure_ref"] == "UN-CBM-1")
+        .unwrap();
+    assert_eq!(
+        (poc["submission_id"].as_str(), poc["kind"].as_str()),
+        (
+            Some(ids["point_of_contact.yaml"].as_str()),
+            Some("point_of_contact")
+        )
+    );
+    let csv = ok(&home, &ep, &[&args[..], &["--csv"]].concat());
+    assert_eq!(csv.lines().count(), records.len() + 1, "{csv}");
 }

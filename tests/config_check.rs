@@ -315,3 +315,81 @@ fn certificates_that_do_not_load_are_reported() {
     assert!(!ok);
     assert!(stdout.contains("error: tls.key:"), "{stdout}");
 }
+
+/// A server certificate every client would refuse, or a key that is not the certificate's, is
+/// named by `config check` and refused by `serve` before it starts; `--client-cert` tells
+/// whether the hub would accept a client's certificate.
+#[test]
+fn server_certificate_mistakes_and_client_certificates_are_named() {
+    let dir = example_dir();
+    let file = dir.path().join("cbm-hub.toml");
+    let ca = DevCa::generate("config test CA 2").unwrap();
+    std::fs::write(dir.path().join("pki/ca.pem"), &ca.cert_pem).unwrap();
+    let mut spec = LeafSpec::server(&[], 30);
+    let now = time::OffsetDateTime::now_utc();
+    (spec.not_before, spec.not_after) = (
+        now - time::Duration::days(60),
+        now - time::Duration::days(1),
+    );
+    let expired = ca.issue(&spec).unwrap();
+    std::fs::write(dir.path().join("pki/server.pem"), &expired.cert_pem).unwrap();
+    std::fs::write(dir.path().join("pki/server-key.pem"), &expired.key_pem).unwrap();
+    let (ok, out) = check(&file);
+    assert!(!ok, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("error: tls.cert: ")
+            && l.contains("the server certificate (CN=cbm-hub) expired on")),
+        "{out}"
+    );
+    let served = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&file)
+        .env("CBM_HUB_DATA_DIR", dir.path().join("data"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&served.stderr);
+    assert!(
+        !served.status.success() && err.contains("error: tls.cert: ") && err.contains("expired on"),
+        "{err}"
+    );
+
+    // A valid certificate with another certificate's key.
+    let server = ca.issue(&LeafSpec::server(&[], 365)).unwrap();
+    let other = ca.issue(&LeafSpec::server(&[], 365)).unwrap();
+    std::fs::write(dir.path().join("pki/server.pem"), &server.cert_pem).unwrap();
+    std::fs::write(dir.path().join("pki/server-key.pem"), &other.key_pem).unwrap();
+    let (ok, out) = check(&file);
+    assert!(
+        !ok && out.contains("error: tls.key: ") && out.contains("not the private key of"),
+        "{out}"
+    );
+    std::fs::write(dir.path().join("pki/server-key.pem"), &server.key_pem).unwrap();
+
+    // Client certificates: of the bundle's CA, and of another CA (named, with the bundle's).
+    let member = ca.issue(&LeafSpec::client("EE-MFA", 30)).unwrap();
+    let stranger = DevCa::generate("Stranger CA")
+        .unwrap()
+        .issue(&LeafSpec::client("EE-MFA", 30))
+        .unwrap();
+    std::fs::write(dir.path().join("member.pem"), &member.cert_pem).unwrap();
+    std::fs::write(dir.path().join("stranger.pem"), &stranger.cert_pem).unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check", "--no-env", "--client-cert"])
+        .arg(dir.path().join("member.pem"))
+        .arg("--client-cert")
+        .arg(dir.path().join("stranger.pem"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("member.pem: accepted (its chain ends at CA CN=config test CA 2")
+            && stdout.contains(
+                "stranger.pem: the hub would refuse this certificate: issued by CA CN=Stranger \
+                 CA, O=cbm-hub development PKI, which is not in tls.client_ca (it holds: CN=config \
+                 test CA 2"
+            ),
+        "{stdout}"
+    );
+}

@@ -341,5 +341,63 @@ async fn health_and_reflection_are_served() {
     for expected in ["cbm.v1.Hub", "cbm.v1.MemberAdmin", "grpc.health.v1.Health"] {
         assert!(names.contains(&expected), "{expected} not in {names:?}");
     }
+
+    // The same through v1alpha, which many tools speak only; both list both versions.
+    use tonic_reflection::pb::v1alpha as alpha;
+    let mut refl =
+        alpha::server_reflection_client::ServerReflectionClient::new(t.channel("CL-CSIRT").await);
+    let req = alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut stream = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let resp = stream.message().await.unwrap().unwrap();
+    let Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(alpha_list)) =
+        resp.message_response
+    else {
+        panic!("unexpected {resp:?}")
+    };
+    let alpha_names: Vec<_> = alpha_list.service.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(alpha_names.len(), names.len(), "{alpha_names:?} {names:?}");
+    for expected in [
+        "cbm.v1.Hub",
+        "cbm.v1.Feed",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        assert!(
+            alpha_names.contains(&expected),
+            "{expected} not in {alpha_names:?}"
+        );
+        assert!(names.contains(&expected), "{expected} not in {names:?}");
+    }
+    // A v1alpha client learns a method's types: the file defining cbm.v1.Hub.
+    let req = alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                "cbm.v1.Hub".into(),
+            ),
+        ),
+    };
+    let mut stream = refl
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let resp = stream.message().await.unwrap().unwrap();
+    let Some(alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
+        resp.message_response
+    else {
+        panic!("unexpected {resp:?}")
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
     t.stop().await;
 }

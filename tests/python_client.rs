@@ -5,75 +5,15 @@
 //! Needs `python3` with the `venv` module (`.ci/run` installs them when missing) and PyPI for
 //! the first run; the virtualenv is kept in `target/tmp/python-client-venv` and rebuilt only
 //! when `requirements.txt` changes.
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-    time::Duration,
-};
+use std::{path::Path, process::Command, time::Duration};
 
 mod common;
 
-use common::process::{cli, run_bounded, serve};
+use common::{
+    process::{cli, serve},
+    python::{client_dir, number, run, venv},
+};
 use serde_json::Value;
-
-const CLIENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/python");
-
-/// Runs `cmd` within `limit`; panics unless it succeeds. Returns its stdout.
-fn run(cmd: &mut Command, limit: Duration) -> String {
-    let what = format!("{cmd:?}");
-    let r = run_bounded(cmd, limit);
-    match r.status {
-        Some(s) if s.success() => r.out,
-        Some(s) => panic!(
-            "{what} failed ({s})\nstdout:\n{}\nstderr:\n{}",
-            r.out, r.err
-        ),
-        None => panic!(
-            "{what} still running after {limit:?}\nstdout:\n{}\nstderr:\n{}",
-            r.out, r.err
-        ),
-    }
-}
-
-/// The virtualenv with `requirements.txt` installed; its python.
-fn venv() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-client-venv");
-    let python = dir.join("bin/python");
-    let stamp = dir.join("installed-requirements.txt");
-    let wanted = std::fs::read_to_string(Path::new(CLIENT_DIR).join("requirements.txt")).unwrap();
-    // The stamp is written last, so an interrupted install is redone from scratch.
-    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
-        return python;
-    }
-    let _ = std::fs::remove_dir_all(&dir);
-    let interpreter = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    run(
-        Command::new(interpreter).args(["-m", "venv"]).arg(&dir),
-        Duration::from_secs(120),
-    );
-    run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "--no-input",
-            ])
-            .args(["--timeout", "60", "-r"])
-            .arg(Path::new(CLIENT_DIR).join("requirements.txt")),
-        Duration::from_secs(600),
-    );
-    std::fs::write(&stamp, wanted).unwrap();
-    python
-}
-
-/// A JSON number or, as protobuf's JSON mapping writes 64-bit integers, a string of one.
-fn number(v: &Value) -> u64 {
-    v.as_u64()
-        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        .unwrap_or_else(|| panic!("not a number: {v}"))
-}
 
 /// One run of `example.py`: (the publication if any, the feed events it printed).
 struct Run {
@@ -114,21 +54,7 @@ fn example(python: &Path, client: &Path, args: &[String]) -> Run {
 fn python_client_publishes_and_follows_the_feed_from_its_cursor() {
     let python = venv();
     let dir = tempfile::tempdir().unwrap();
-
-    // The client as a user has it: the scripts, then `generate.py` writing cbm/v1 beside them.
-    let client = dir.path().join("client");
-    std::fs::create_dir(&client).unwrap();
-    for f in ["generate.py", "cbmclient.py", "example.py"] {
-        std::fs::copy(Path::new(CLIENT_DIR).join(f), client.join(f)).unwrap();
-    }
-    run(
-        Command::new(&python)
-            .arg(client.join("generate.py"))
-            .arg("--proto")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/proto")),
-        Duration::from_secs(120),
-    );
-    assert!(client.join("cbm/v1/feed_pb2_grpc.py").exists());
+    let client = client_dir(&python, dir.path());
 
     let home = dir.path().join("hub");
     let (_hub, ep) = serve(&home);

@@ -3,11 +3,14 @@
 - `Settings` / `load_profile`: where the hub is and which member certificate to present
   (a profile TOML written by `cbm-hub init` or `cbm-hub pki issue`, or explicit files).
 - `connect`: a gRPC channel over mutual TLS; the hub identifies the caller by its certificate.
+- `add_connection_arguments` / `settings_from_args`: the command-line options of the scripts
+  (--profile, or --endpoint with --ca/--cert/--key).
 - `Cursor`: the last feed sequence processed, in a file replaced atomically.
 - `follow`: the feed after the cursor, saving the cursor after each processed event.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import pathlib
@@ -51,6 +54,31 @@ def load_profile(path: str | os.PathLike) -> Settings:
         key=rel(profile["key"]),
         server_name=profile.get("server_name") or None,
     )
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """--profile, or --endpoint with --ca, --cert and --key (each also overrides the profile)."""
+    parser.add_argument("--profile", type=pathlib.Path,
+                        help="client profile TOML (cbm-hub init writes HOME/profiles/MEMBER.toml)")
+    parser.add_argument("--endpoint", help="hub address, such as https://localhost:50051")
+    parser.add_argument("--ca", type=pathlib.Path, help="CA bundle the hub's certificate chains to")
+    parser.add_argument("--cert", type=pathlib.Path, help="member certificate (PEM)")
+    parser.add_argument("--key", type=pathlib.Path, help="member private key (PEM)")
+    parser.add_argument("--server-name", help="name checked against the hub's certificate")
+
+
+def settings_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Settings:
+    """The Settings the options of `add_connection_arguments` name (exits on missing ones)."""
+    if args.profile:
+        settings = load_profile(args.profile)
+    elif args.ca and args.cert and args.key and args.endpoint:
+        settings = Settings(args.endpoint, args.ca, args.cert, args.key)
+    else:
+        parser.error("pass --profile, or --endpoint with --ca, --cert and --key")
+    for field in ("endpoint", "ca", "cert", "key", "server_name"):
+        if getattr(args, field):
+            setattr(settings, field, getattr(args, field))
+    return settings
 
 
 def connect(settings: Settings, ready_timeout: float = 10.0) -> grpc.Channel:

@@ -280,8 +280,12 @@ pub fn verify_export(
         if line.trim().is_empty() {
             continue;
         }
-        let item: ExportItem =
-            serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        // Through the schema-aware reader: exports written before the canonical JSON mapping
+        // (`{"item": {"entry": ...}}`) still verify.
+        let item: ExportItem = serde_json::from_str(&line)
+            .map_err(|e| e.to_string())
+            .and_then(|v| crate::jsonmap::from_value(v).map(|r| r.message))
+            .map_err(|e| format!("line {}: {e}", n + 1))?;
         match item.item {
             Some(Item::PublicKey(k)) if k.as_ref() != pinned => {
                 verifier.fail(

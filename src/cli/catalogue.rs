@@ -46,7 +46,8 @@ pub struct MatrixArgs {
     /// Only this state (repeatable).
     #[arg(long = "state")]
     pub states: Vec<String>,
-    /// Print CSV: one line per state and measure with a submission.
+    /// Print CSV: a header, then one line per filled cell (state and measure with a
+    /// submission). --json prints the same records, one JSON object per line.
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
     #[command(flatten)]
@@ -110,7 +111,10 @@ pub async fn report(home: &Home, c: ReportCommand) -> anyhow::Result<()> {
         .await?
         .into_inner();
     if a.client.json {
-        return output::json(&m);
+        for cell in cells(&m) {
+            println!("{}", serde_json::Value::Object(cell.into_iter().collect()));
+        }
+        return Ok(());
     }
     if a.csv {
         print!("{}", csv(&m));
@@ -145,27 +149,49 @@ pub async fn report(home: &Home, c: ReportCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The matrix as CSV, one line per state and measure that has a submission.
-fn csv(m: &pb::Matrix) -> String {
-    let mut out =
-        String::from("state,measure,submission_id,kind,title,updated_at,review_by,overdue,count\n");
+/// One record per filled cell (a state and a measure it has a submission for), the same for
+/// `--csv` and `--json`: the row's `state`, the `MatrixCell` fields of catalogue.proto under
+/// their proto names, and the matrix's `as_of` (the date `overdue` compares `review_by` with).
+fn cells(m: &pb::Matrix) -> Vec<Vec<(String, serde_json::Value)>> {
+    use serde_json::json;
+    let mut out = Vec::new();
     for row in &m.rows {
         for c in &row.cells {
             let fields = [
-                row.state.as_str(),
-                &c.measure_ref,
-                &c.submission_id,
-                &c.kind,
-                &c.title,
-                &c.updated_at,
-                &c.review_by,
-                if c.overdue { "true" } else { "false" },
-                &c.count.to_string(),
+                ("state", json!(row.state)),
+                ("measure_ref", json!(c.measure_ref)),
+                ("submission_id", json!(c.submission_id)),
+                ("kind", json!(c.kind)),
+                ("title", json!(c.title)),
+                ("updated_at", json!(c.updated_at)),
+                ("review_by", json!(c.review_by)),
+                ("overdue", json!(c.overdue)),
+                ("count", json!(c.count)),
+                ("as_of", json!(m.as_of)),
             ];
-            let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-            out.push_str(&line.join(","));
-            out.push('\n');
+            out.push(fields.map(|(k, v)| (k.to_string(), v)).into());
         }
+    }
+    out
+}
+
+/// The column names of [`cells`], for the CSV header (also when no cell is filled).
+const COLUMNS: &str =
+    "state,measure_ref,submission_id,kind,title,updated_at,review_by,overdue,count,as_of";
+
+/// The matrix as CSV: a header, then one line per filled cell (see [`cells`]).
+fn csv(m: &pb::Matrix) -> String {
+    let mut out = format!("{COLUMNS}\n");
+    for cell in cells(m) {
+        let line: Vec<String> = cell
+            .iter()
+            .map(|(_, v)| match v {
+                serde_json::Value::String(s) => csv_field(s),
+                other => other.to_string(),
+            })
+            .collect();
+        out.push_str(&line.join(","));
+        out.push('\n');
     }
     out
 }

@@ -111,9 +111,21 @@ impl ClientArgs {
     }
 }
 
+/// The settings of the last connection this process opened, for the diagnosis of a failure
+/// (see `diagnose`).
+static LAST_SETTINGS: std::sync::Mutex<Option<Profile>> = std::sync::Mutex::new(None);
+
+pub fn last_settings() -> Option<Profile> {
+    LAST_SETTINGS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+}
+
 /// Opens an mTLS channel with the settings of a profile.
 pub async fn connect(p: &Profile) -> anyhow::Result<Channel> {
     crate::tls::install_crypto_provider();
+    *LAST_SETTINGS.lock().unwrap_or_else(|p| p.into_inner()) = Some(p.clone());
     let read =
         |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
     let tls = ClientTlsConfig::new()

@@ -23,6 +23,11 @@ pub struct CheckArgs {
     /// Check the file alone, ignoring CBM_HUB_ environment variables.
     #[arg(long)]
     pub no_env: bool,
+    /// Also check that the hub would accept this client certificate (PEM: the certificate,
+    /// then any intermediate CAs, as the client presents them): its CA is in tls.client_ca, it
+    /// is valid now, allows client authentication and is not revoked. Repeatable.
+    #[arg(long = "client-cert", value_name = "FILE")]
+    pub client_certs: Vec<PathBuf>,
 }
 
 pub fn run(home: &Home, command: ConfigCommand, log: LogFlags) -> anyhow::Result<()> {
@@ -43,7 +48,16 @@ pub fn run(home: &Home, command: ConfigCommand, log: LogFlags) -> anyhow::Result
         println!("warning: {w}");
     }
     let problems = match checked.config {
-        Ok(c) => tls_problems(&c),
+        Ok(c) => {
+            let (mut problems, warnings) = tls_problems(&c);
+            for w in warnings {
+                println!("warning: {w}");
+            }
+            if problems.is_empty() {
+                problems.extend(client_problems(&c, &a.client_certs));
+            }
+            problems
+        }
         Err(e) => e.0,
     };
     if problems.is_empty() {
@@ -56,8 +70,9 @@ pub fn run(home: &Home, command: ConfigCommand, log: LogFlags) -> anyhow::Result
     anyhow::bail!("{} problems in {}", problems.len(), path.display())
 }
 
-/// The TLS files exist (checked with the rest); here, whether they load and fit together.
-fn tls_problems(c: &config::Config) -> Vec<String> {
+/// The TLS files exist (checked with the rest); here, whether they load and fit together, and
+/// whether clients would accept the server's certificate. (errors, warnings)
+fn tls_problems(c: &config::Config) -> (Vec<String>, Vec<String>) {
     tls::install_crypto_provider();
     let mut out = Vec::new();
     let files = &c.tls;
@@ -69,6 +84,14 @@ fn tls_problems(c: &config::Config) -> Vec<String> {
     }
     if let Err(e) = tls::load_key(&files.key) {
         out.push(format!("tls.key: {e}"));
+    }
+    let mut warnings = Vec::new();
+    if out.is_empty() {
+        // Expired, without serverAuth, a key that is not the certificate's.
+        let (errors, warned) =
+            tls::check::server_identity(&files.cert, &files.key, time::OffsetDateTime::now_utc());
+        out.extend(errors);
+        warnings = warned;
     }
     for crl in &files.crls {
         if let Err(e) = tls::load_crls(crl) {
@@ -84,6 +107,46 @@ fn tls_problems(c: &config::Config) -> Vec<String> {
             tls::TlsError::MissingCrl(_) => e.to_string(),
             e => format!("tls: {e}"),
         });
+    }
+    (out, warnings)
+}
+
+/// `--client-cert` files the hub, as configured, would refuse, and why.
+fn client_problems(c: &config::Config, files: &[PathBuf]) -> Vec<String> {
+    if files.is_empty() {
+        return Vec::new();
+    }
+    let tls = match tls::reload::TlsState::load(c.tls.clone()) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("tls: {e}")],
+    };
+    let mut out = Vec::new();
+    for file in files {
+        let chain = match tls::load_certs(file) {
+            Ok(chain) => chain,
+            Err(e) => {
+                out.push(format!("--client-cert {e}"));
+                continue;
+            }
+        };
+        match tls.check_chain(&chain) {
+            Ok(ca) => {
+                let issuer = tls.bundle();
+                let name = issuer
+                    .cas
+                    .iter()
+                    .find(|c| c.spki_sha256 == ca)
+                    .map_or(ca.as_str(), |c| c.subject.as_str());
+                println!(
+                    "ok: {}: accepted (its chain ends at CA {name})",
+                    file.display()
+                );
+            }
+            Err(why) => out.push(format!(
+                "--client-cert {}: the hub would refuse this certificate: {why}",
+                file.display()
+            )),
+        }
     }
     out
 }

@@ -1,4 +1,5 @@
-//! `cbm-hub init`: a ready-to-run development hub in one directory.
+//! `cbm-hub init`: a ready-to-run development hub in one directory, or, with `--ca ...`, a hub
+//! on your own PKI (see `init_pki`).
 use std::path::PathBuf;
 
 use clap::Args;
@@ -21,6 +22,8 @@ pub struct InitArgs {
     /// Address the hub will listen on.
     #[arg(long, default_value = "127.0.0.1:50051")]
     pub listen: String,
+    #[command(flatten)]
+    pub pki: super::init_pki::OwnPki,
 }
 
 /// The sample members of a development hub: an administrator, and the foreign ministry and
@@ -94,6 +97,9 @@ pub async fn run(home: &Home, args: InitArgs) -> anyhow::Result<()> {
         .dir
         .map(|root| Home { root })
         .unwrap_or_else(|| home.clone());
+    if args.pki.ca.is_some() {
+        return super::init_pki::initialise(&home, &args.listen, &args.pki).await;
+    }
     initialise(&home, &args.listen).await?;
     print_summary(&home);
     Ok(())
@@ -153,18 +159,41 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
     }
     tokio::task::spawn_blocking(move || store.close_and_release()).await??;
 
-    let config = format!(
+    let config = config_text(
+        listen,
+        "pki/ca.pem",
+        "pki/server.pem",
+        "pki/server-key.pem",
+        &[],
+    );
+    write_file(&home.config(), &config, false)?;
+    Ok(())
+}
+
+/// The `config.toml` `init` writes: the TLS files (relative to the config, or absolute), the
+/// usual limits and store options.
+pub(super) fn config_text(
+    listen: &str,
+    client_ca: &str,
+    cert: &str,
+    key: &str,
+    crls: &[String],
+) -> String {
+    // TOML strings (quotes and backslashes in paths escaped).
+    let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let crls: Vec<String> = crls.iter().map(|c| quote(c)).collect();
+    format!(
         "# cbm-hub configuration, written by `cbm-hub init`. Relative paths are relative to this file.\n\
-         listen = \"{listen}\"\n\
+         listen = {listen}\n\
          data_dir = \"data\"\n\n\
          [tls]\n\
          # Client certificates must chain to this CA bundle.\n\
-         client_ca = \"pki/ca.pem\"\n\
-         cert = \"pki/server.pem\"\n\
-         key = \"pki/server-key.pem\"\n\
+         client_ca = {client_ca}\n\
+         cert = {cert}\n\
+         key = {key}\n\
          # CRL files (PEM or DER) checked for every certificate of a client chain; when set,\n\
          # every CA of client_ca needs its current CRL.\n\
-         crls = []\n\n\
+         crls = [{crls}]\n\n\
          [limits]\n\
          max_connections = 4096\n\
          max_concurrent_streams = 256\n\
@@ -175,14 +204,17 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
          # fsync the data file and new blob files in every group commit (power-loss durability).\n\
          fsync = true\n\
          # Live events kept for slow subscribers; subscribers further behind read storage.\n\
-         live_buffer = 4096\n"
-    );
-    write_file(&home.config(), &config, false)?;
-    Ok(())
+         live_buffer = 4096\n",
+        listen = quote(listen),
+        client_ca = quote(client_ca),
+        cert = quote(cert),
+        key = quote(key),
+        crls = crls.join(", "),
+    )
 }
 
-/// Who registers the sample members, for the audit log.
-fn init_origin() -> crate::audit::Origin {
+/// Who registers the first members, for the audit log.
+pub(super) fn init_origin() -> crate::audit::Origin {
     crate::audit::Origin {
         member: String::new(),
         cert_sha256: String::new(),

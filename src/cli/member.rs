@@ -110,6 +110,10 @@ pub struct BindingArgs {
     /// A PEM certificate file; bound by its SHA-256.
     #[arg(long = "cert-file")]
     pub cert_file: Option<PathBuf>,
+    /// A PEM certificate file; bound by the SHA-256 of its public key (SPKI), so that a
+    /// certificate re-issued for the same key still matches (the binding for rotations).
+    #[arg(long = "spki-of", value_name = "CERT_FILE")]
+    pub spki_of: Option<PathBuf>,
     /// SHA-256 of the DER certificate (64 hex digits).
     #[arg(long)]
     pub cert_sha256: Option<String>,
@@ -171,6 +175,11 @@ impl BindingArgs {
         let binding = if let Some(path) = &self.cert_file {
             let certs = crate::tls::load_certs(path)?;
             Binding::CertSha256(hex::encode(Sha256::digest(certs[0].as_ref())))
+        } else if let Some(path) = &self.spki_of {
+            let certs = crate::tls::load_certs(path)?;
+            let leaf = crate::tls::check::Leaf::parse(certs[0].as_ref())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Binding::SpkiSha256(leaf.spki_sha256)
         } else if let Some(v) = &self.cert_sha256 {
             Binding::CertSha256(v.to_lowercase())
         } else if let Some(v) = &self.spki_sha256 {

@@ -5,10 +5,12 @@ mod catalogue;
 mod check;
 mod client;
 mod config;
+mod diagnose;
 mod directory;
 mod filters;
 mod home;
 mod init;
+mod init_pki;
 mod member;
 mod output;
 mod pki;
@@ -50,7 +52,9 @@ pub enum Command {
     /// Run the hub. Without --config and on first run, creates a dev PKI, sample members, a
     /// config and a data directory in the home directory, then serves.
     Serve(serve::ServeArgs),
-    /// Create a dev PKI, sample members, a config and client profiles in a directory.
+    /// Create a dev PKI, sample members, a config and client profiles in a directory; or, with
+    /// --ca, --server-cert, --server-key and --admin-cert, a hub on your own PKI whose only
+    /// member is its first administrator.
     Init(init::InitArgs),
     /// Publish a submission from a JSON or YAML file.
     Publish(write::PublishArgs),
@@ -136,7 +140,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         filter: cli.log.clone(),
         json: cli.log_json,
     };
-    match cli.command {
+    // A client command that cannot reach the hub says why, as far as the client can tell.
+    diagnose::explained(run_command(cli.command, &home, log)).await
+}
+
+async fn run_command(command: Command, home: &Home, log: serve::LogFlags) -> anyhow::Result<()> {
+    let home = home.clone();
+    match command {
         Command::Serve(a) => serve::run(&home, a, log).await,
         Command::Config(c) => config::run(&home, c, log),
         Command::Init(a) => init::run(&home, a).await,

@@ -3,6 +3,7 @@ use serde::Serialize;
 
 use crate::pb;
 
+/// One message in the proto3 JSON mapping (pbjson's, for the generated types) on one line.
 pub fn json<T: Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string(v)?);
     Ok(())
@@ -51,8 +52,9 @@ pub fn submission(s: &pb::Submission, as_json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Content as a submission file: YAML in the contract's field order, empty fields left out, the
-/// body kind as a key (through a JSON value; YAML tags would be `!notice`). `revise` takes it back.
+/// Content as a submission file: YAML of the proto3 JSON mapping, in the contract's field order,
+/// empty fields left out, the body named by its kind (through a JSON value; YAML tags would be
+/// `!notice`). `revise` takes it back.
 pub fn content_yaml(c: &pb::SubmissionContent) -> anyhow::Result<String> {
     let mut value = serde_json::to_value(c)?;
     crate::convert::prune_empty(&mut value);

@@ -58,7 +58,9 @@ pub async fn run(home: &Home, cmd: PkiCommand) -> anyhow::Result<()> {
 pub fn load_ca(home: &Home) -> anyhow::Result<DevCa> {
     let cert = std::fs::read_to_string(home.ca_cert()).with_context(|| {
         format!(
-            "reading the dev CA {} (run `cbm-hub init` first)",
+            "reading the dev CA {} (run `cbm-hub init` first; a hub set up with your own PKI \
+             has none: issue certificates with your PKI and register them with `cbm-hub \
+             member register ID ... --spki-of CERT.pem`)",
             home.ca_cert().display()
         )
     })?;

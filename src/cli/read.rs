@@ -11,8 +11,10 @@ pub struct GetArgs {
     /// Revision number (default: the latest).
     #[arg(long)]
     pub revision: Option<u32>,
-    /// Print only the content, as a submission file (edit it and pass it to `revise`).
-    #[arg(long, conflicts_with = "json")]
+    /// Print only the content, as a submission file (edit it and pass it to `revise`): YAML,
+    /// or with --json the SubmissionContent message in proto3 JSON, as protobuf libraries
+    /// read it (Python's json_format.Parse, Go's protojson.Unmarshal).
+    #[arg(long)]
     pub content: bool,
     #[command(flatten)]
     pub client: ClientArgs,
@@ -64,6 +66,9 @@ pub async fn get(home: &Home, a: GetArgs) -> anyhow::Result<()> {
             .content
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("submission {} is withdrawn: no content", s.id))?;
+        if a.client.json {
+            return output::json(c);
+        }
         print!("{}", output::content_yaml(c)?);
         return Ok(());
     }

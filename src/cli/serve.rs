@@ -73,6 +73,17 @@ pub async fn run(home: &Home, args: ServeArgs, log: LogFlags) -> anyhow::Result<
     for w in &checked.warnings {
         tracing::warn!("{w}");
     }
+    // What clients would refuse (an expired certificate) or what would not load (a key that is
+    // not the certificate's), said as `config check` says it, before anything starts.
+    let (errors, warnings) = crate::tls::check::server_identity(
+        &config.tls.cert,
+        &config.tls.key,
+        time::OffsetDateTime::now_utc(),
+    );
+    for w in &warnings {
+        tracing::warn!("{w}");
+    }
+    anyhow::ensure!(errors.is_empty(), "{}", errors.join("\nerror: "));
     let hub = service::start(&config).await?;
     // The first line on stdout tells scripts and tests where the hub listens.
     println!(

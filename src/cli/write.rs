@@ -5,7 +5,10 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{client::ClientArgs, home::Home, output};
-use crate::pb;
+use crate::{
+    jsonmap::{self, Schema},
+    pb,
+};
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
@@ -49,14 +52,16 @@ pub struct WithdrawArgs {
     pub client: ClientArgs,
 }
 
-/// Reads submission content from a JSON or YAML file. Unknown fields are errors, so typos
-/// surface here rather than being dropped; errors name the path of the field.
+/// Reads submission content from a JSON or YAML file in the proto3 JSON mapping. Unknown
+/// fields are errors, so typos surface here rather than being dropped; errors name the path of
+/// the field. Files of the earlier form (`body:`, `template:`) are read with a deprecation note
+/// on stderr.
 pub fn read_content(path: &Path) -> anyhow::Result<pb::SubmissionContent> {
     read_message(path)
 }
 
 /// Reads a message of the contract from a JSON or YAML file (see [`read_content`]).
-pub fn read_message<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
+pub fn read_message<T: Schema>(path: &Path) -> anyhow::Result<T> {
     let text = if path.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin()).context("reading stdin")?
     } else {
@@ -68,39 +73,33 @@ pub fn read_message<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Resu
         path.display()
     );
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let parsed = match ext {
-        "json" => from_json(&text),
-        "yaml" | "yml" => from_yaml(&text),
-        _ => from_json(&text).or_else(|_| from_yaml(&text)),
-    };
-    parsed.map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de)
-        .map_err(|e| describe(e.path().to_string(), e.inner().to_string()))
-}
-
-/// YAML through a JSON value: serde_norway writes enums as YAML tags (`!notice`), while
-/// submission files name the body kind as a plain key (`body: {notice: ...}`), as JSON does.
-pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
-    let value: serde_json::Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let mut why = e.inner().to_string();
-        if why.contains("expected a string") {
-            why.push_str(" (quote the value in YAML, for example \"+372 600 0000\" or \"1.0\")");
-        }
-        describe(e.path().to_string(), why)
-    })
-}
-
-fn describe(path: String, why: String) -> String {
-    if path == "." {
-        why
-    } else {
-        format!("{path}: {why}")
+    let value = match ext {
+        "json" => parse_json(&text),
+        "yaml" | "yml" => parse_yaml(&text),
+        _ => parse_json(&text).or_else(|_| parse_yaml(&text)),
     }
+    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let read =
+        jsonmap::from_value::<T>(value).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    for note in &read.notes {
+        eprintln!("note: {}: {note}", path.display());
+    }
+    Ok(read.message)
+}
+
+fn parse_json(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
+}
+
+/// YAML through a JSON value, so that YAML is the same mapping as JSON (serde_norway alone
+/// would write and expect oneofs as YAML tags such as `!notice`).
+fn parse_yaml(text: &str) -> Result<serde_json::Value, String> {
+    serde_norway::from_str(text).map_err(|e| format!("not YAML: {e}"))
+}
+
+/// Submission content from YAML text (deprecation notes dropped).
+pub fn from_yaml(text: &str) -> Result<pb::SubmissionContent, String> {
+    jsonmap::from_value(parse_yaml(text)?).map(|r| r.message)
 }
 
 pub async fn publish(home: &Home, a: PublishArgs) -> anyhow::Result<()> {

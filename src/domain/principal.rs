@@ -23,6 +23,10 @@ pub enum Action {
     Revise,
     Withdraw,
     Read,
+    /// An acknowledgement report: of a notice, by its sender (a reader); of a ping campaign, by
+    /// an admin too, also one that reads nothing (the report then shows only what it may read,
+    /// as `GetPingCampaign` does).
+    ReportAcknowledgements,
     WhoAmI,
     AdministerMembers,
     /// Other administration: the CBM catalogue, ping campaigns.
@@ -54,6 +58,7 @@ impl std::fmt::Display for Refusal {
 
 const READERS: &[Role] = &[Role::Publisher, Role::Subscriber];
 const AUDITORS: &[Role] = &[Role::Auditor, Role::Admin];
+const REPORTERS: &[Role] = &[Role::Publisher, Role::Subscriber, Role::Admin];
 
 /// Role check for an action. A suspended member may do nothing at all, not even ask who it is,
 /// so that suspension is visible at once.
@@ -78,6 +83,13 @@ pub fn authorize(member: &Member, action: Action) -> Result<(), Refusal> {
                 Err(Refusal::MissingAnyRole(READERS))
             }
         }
+        Action::ReportAcknowledgements => {
+            if member.roles.can_read_content() || member.roles.contains(Role::Admin) {
+                Ok(())
+            } else {
+                Err(Refusal::MissingAnyRole(REPORTERS))
+            }
+        }
         Action::AdministerMembers | Action::Administer => needs(Role::Admin),
         Action::Audit => {
             if member.roles.contains(Role::Auditor) || member.roles.contains(Role::Admin) {
@@ -86,5 +98,55 @@ pub fn authorize(member: &Member, action: Action) -> Result<(), Refusal> {
                 Err(Refusal::MissingAnyRole(AUDITORS))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::member::MemberStatus;
+
+    fn member(roles: &[Role]) -> Member {
+        Member {
+            id: "M".into(),
+            state: "EE".into(),
+            display_name: String::new(),
+            roles: roles.iter().copied().collect(),
+            communities: Default::default(),
+            status: MemberStatus::Active,
+            bindings: vec![],
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn acknowledgement_reports_are_for_readers_and_admins() {
+        use Role::*;
+        let table: &[(&[Role], bool)] = &[
+            (&[Publisher], true),
+            (&[Subscriber], true),
+            (&[Admin], true),
+            (&[Admin, Auditor], true),
+            (&[Auditor], false),
+            (&[], false),
+        ];
+        for (roles, allowed) in table {
+            let got = authorize(&member(roles), Action::ReportAcknowledgements);
+            assert_eq!(got.is_ok(), *allowed, "{roles:?}: {got:?}");
+        }
+        let refused = authorize(&member(&[Auditor]), Action::ReportAcknowledgements);
+        assert_eq!(
+            refused.unwrap_err().to_string(),
+            "this needs one of the roles publisher, subscriber, admin"
+        );
+        // Reading content still needs a reading role.
+        assert!(authorize(&member(&[Admin]), Action::Read).is_err());
+        let mut suspended = member(&[Admin]);
+        suspended.status = MemberStatus::Suspended;
+        assert_eq!(
+            authorize(&suspended, Action::ReportAcknowledgements),
+            Err(Refusal::Suspended)
+        );
     }
 }

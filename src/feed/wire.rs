@@ -9,12 +9,12 @@ use prost::{
     DecodeError, Message,
     encoding::{DecodeContext, WireType},
 };
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, ser::SerializeStruct};
 
 use crate::pb;
 
 /// The fields of a feed event, as clients see them.
-#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, prost::Message)]
 pub struct FeedEventFields {
     #[prost(uint64, tag = "1")]
     pub sequence: u64,
@@ -22,14 +22,62 @@ pub struct FeedEventFields {
     pub event: Option<Event>,
 }
 
-#[derive(Clone, PartialEq, prost::Oneof, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, PartialEq, prost::Oneof)]
 pub enum Event {
     // Boxed: a change is large next to a heartbeat.
     #[prost(message, boxed, tag = "2")]
     Change(Box<pb::FeedChange>),
     #[prost(message, tag = "3")]
     Heartbeat(pb::Heartbeat),
+}
+
+/// The canonical proto3 JSON of `cbm.v1.FeedEvent` (the generated messages get theirs from
+/// pbjson-build; this one is ours): the oneof's member directly in the object, the sequence
+/// as a string, as every protobuf library writes it (`{"sequence":"7","change":{...}}`).
+impl Serialize for FeedEventFields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_struct("cbm.v1.FeedEvent", 2)?;
+        if self.sequence != 0 {
+            m.serialize_field("sequence", &self.sequence.to_string())?;
+        }
+        match &self.event {
+            Some(Event::Change(c)) => m.serialize_field("change", c)?,
+            Some(Event::Heartbeat(h)) => m.serialize_field("heartbeat", h)?,
+            None => {}
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FeedEventFields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// The JSON object; the sequence as a number or a string, as the mapping allows.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Json {
+            #[serde(default)]
+            sequence: Option<pbjson::private::NumberDeserialize<u64>>,
+            #[serde(default)]
+            change: Option<pb::FeedChange>,
+            #[serde(default)]
+            heartbeat: Option<pb::Heartbeat>,
+        }
+        let j = Json::deserialize(d)?;
+        let event = match (j.change, j.heartbeat) {
+            (Some(_), Some(_)) => {
+                return Err(serde::de::Error::custom(
+                    "change and heartbeat are one of: give only one",
+                ));
+            }
+            (Some(c), None) => Some(Event::Change(Box::new(c))),
+            (None, Some(h)) => Some(Event::Heartbeat(h)),
+            (None, None) => None,
+        };
+        Ok(FeedEventFields {
+            sequence: j.sequence.map_or(0, |n| n.0),
+            event,
+        })
+    }
 }
 
 /// A feed event: decoded fields, or the already-encoded message.
@@ -121,5 +169,31 @@ mod tests {
                 .unwrap(),
             fields
         );
+    }
+
+    #[test]
+    fn json_is_the_canonical_mapping_and_reads_back() {
+        let fields = FeedEventFields {
+            sequence: 42,
+            event: Some(Event::Heartbeat(pb::Heartbeat {
+                head: 42,
+                at: "2026-01-01T00:00:00.000Z".into(),
+            })),
+        };
+        let text = serde_json::to_string(&fields).unwrap();
+        assert_eq!(
+            text,
+            r#"{"sequence":"42","heartbeat":{"head":"42","at":"2026-01-01T00:00:00.000Z"}}"#
+        );
+        let back: FeedEventFields = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, fields);
+        // Numbers are read as well as strings; both members, or an unknown one, are refused.
+        let n: FeedEventFields =
+            serde_json::from_str(r#"{"sequence":42,"heartbeat":{"head":42}}"#).unwrap();
+        assert_eq!(n.sequence, 42);
+        assert!(
+            serde_json::from_str::<FeedEventFields>(r#"{"change":{},"heartbeat":{}}"#).is_err()
+        );
+        assert!(serde_json::from_str::<FeedEventFields>(r#"{"event":{}}"#).is_err());
     }
 }

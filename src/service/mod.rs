@@ -293,9 +293,23 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         tracing::info!(%addr, "metrics served at /metrics");
         addr
     });
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Reflection in both versions: v1, and v1alpha, which many tools still speak only (the
+    // official Python grpcio-reflection client among them). Both describe the same services,
+    // the two reflection services included.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .include_reflection_service(false)
+            .register_encoded_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            )
+    };
+    let reflection_v1alpha = reflection()
+        .build_v1alpha()
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
+    let reflection = reflection()
         .build_v1()
         .map_err(|e| StartError::Reflection(e.to_string()))?;
 
@@ -314,6 +328,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         .timeout(limits.request_timeout)
         .add_service(health)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(hub)
         .add_service(admin)
         .add_service(feed)

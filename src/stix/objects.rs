@@ -122,7 +122,7 @@ impl Mapper {
             "cbm_references": c.cbm_refs,
             "tags": c.tags,
             "review_by": c.review_by,
-            "body": body,
+            "body": body_json(body),
         })));
 
         let description = join(&[&c.summary, &details(body)]);
@@ -464,4 +464,14 @@ fn join(parts: &[&str]) -> String {
         .copied()
         .collect::<Vec<_>>()
         .join("\n\n")
+}
+
+/// The typed body as the extension carries it: one key naming the kind, its value in the
+/// canonical JSON of the body's message, exactly as in a `SubmissionContent`'s JSON.
+fn body_json(body: &Body) -> Value {
+    let alone = pb::SubmissionContent {
+        body: Some(body.clone()),
+        ..Default::default()
+    };
+    serde_json::to_value(alone).unwrap_or_default()
 }

@@ -1,6 +1,7 @@
 //! TLS: certificate files, the rustls server configuration with client-certificate
 //! verification, the identity facts of a verified peer, the accept loop, and the dev PKI.
 pub mod bundle;
+pub mod check;
 pub mod crl;
 pub mod devpki;
 pub mod identity;

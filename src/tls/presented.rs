@@ -147,6 +147,24 @@ impl ChainVerifier {
                 error: webpki::Error::UnknownRevocationStatus,
                 detail: Some(self.explain_unknown_status(&ee, intermediates, now)),
             }),
+            // Name the CA the client's chain needed and the ones the hub trusts. (A bad
+            // signature here means a CA of the same name, but another key, issued it.)
+            Err(
+                e @ (webpki::Error::UnknownIssuer | webpki::Error::InvalidSignatureForPublicKey),
+            ) => {
+                let chain: Vec<CertificateDer<'_>> = std::iter::once(end_entity.clone())
+                    .chain(intermediates.iter().cloned())
+                    .collect();
+                let same_name = matches!(e, webpki::Error::InvalidSignatureForPublicKey);
+                Err(Refusal {
+                    detail: Some(super::check::unknown_issuer(
+                        &chain,
+                        &self.bundle,
+                        same_name,
+                    )),
+                    error: e,
+                })
+            }
             Err(e) => Err(refusal(e)),
         }
     }

@@ -5,6 +5,7 @@
 pub mod feed;
 pub mod oasis;
 pub mod process;
+pub mod python;
 pub mod samples;
 pub mod stix_cli;
 

@@ -123,7 +123,7 @@ impl Directory for DirectoryService {
             &req,
             "notice.ack_report",
             &id,
-            Action::Read,
+            Action::ReportAcknowledgements,
             move |store, who| {
                 let mut errs = Invalid::default();
                 id_field(&mut errs, "notice_id", &notice_id, true);
