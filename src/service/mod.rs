@@ -258,16 +258,22 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     health_reporter
         .set_serving::<MemberAdminServer<AdminService>>()
         .await;
-    let storage = if store.disk_low().0 {
-        tonic_health::ServingStatus::NotServing
-    } else {
+    let writable = !store.disk_low().0;
+    let storage = if writable {
         tonic_health::ServingStatus::Serving
+    } else {
+        tonic_health::ServingStatus::NotServing
     };
     health_reporter
         .set_service_status(STORAGE_HEALTH, storage)
         .await;
     let mut background = vec![
-        spawn_failure_watch(store.clone(), health_reporter.clone(), shutdown.clone()),
+        spawn_failure_watch(
+            store.clone(),
+            health_reporter.clone(),
+            writable,
+            shutdown.clone(),
+        ),
         spawn_checkpoints(
             store.clone(),
             config.audit_checkpoint_interval,
@@ -444,11 +450,14 @@ pub const STORAGE_HEALTH: &str = "storage";
 fn spawn_failure_watch(
     store: Store,
     health: tonic_health::server::HealthReporter,
+    writable_at_start: bool,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-        let mut writable = None;
+        // As reported at start: only a change is reported again (a watcher sees every set,
+        // repeated or not).
+        let mut writable = Some(writable_at_start);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
