@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod fanout;
 pub mod handshake;
 pub mod idle;
+pub mod large;
 pub mod raw;
 pub mod setup;
 
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use tonic::transport::Channel;
 
+use crate::domain::budget::MESSAGE_CEILING;
 use crate::pb::{self, hub_client::HubClient};
 use setup::{BenchHub, PUBLISHER, READER};
 
@@ -89,8 +91,8 @@ async fn round(
     let cpu_before = cpu::snapshot();
     let mut tasks = Vec::new();
     for t in 0..in_flight {
-        let mut client =
-            HubClient::new(channels[t % channels.len()].clone()).max_decoding_message_size(8 << 20);
+        let mut client = HubClient::new(channels[t % channels.len()].clone())
+            .max_decoding_message_size(MESSAGE_CEILING);
         let payloads = payloads.to_vec();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();

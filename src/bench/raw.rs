@@ -10,6 +10,7 @@ use tonic::{
     transport::Channel,
 };
 
+use crate::domain::budget::MESSAGE_CEILING;
 use crate::pb;
 
 /// Encodes the request with prost; hands each response message back undecoded.
@@ -55,7 +56,7 @@ pub async fn subscribe(
     channel: Channel,
     request: pb::SubscribeRequest,
 ) -> anyhow::Result<Streaming<Bytes>> {
-    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(8 << 20);
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(MESSAGE_CEILING);
     grpc.ready().await?;
     let response = grpc
         .server_streaming(

@@ -232,7 +232,12 @@ impl ChildHub {
 
     /// Resident memory of the child hub, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        rss_kib_of(&format!("/proc/{}/status", self.child.id()))
+        rss_kib_of(&self.status_path())
+    }
+
+    /// The child's /proc status file.
+    pub fn status_path(&self) -> String {
+        format!("/proc/{}/status", self.child.id())
     }
 
     /// Closes the child's stdin (it stops itself) and waits for it.

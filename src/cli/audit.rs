@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::{client::ClientArgs, home::Home, output};
+use crate::domain::budget::MESSAGE_CEILING;
 use crate::pb::{self, audit_client::AuditClient, export_item::Item};
 
 #[derive(Debug, Subcommand)]
@@ -144,7 +145,8 @@ pub async fn run(home: &Home, cmd: AuditCommand) -> anyhow::Result<()> {
 }
 
 async fn query(home: &Home, a: QueryArgs) -> anyhow::Result<()> {
-    let mut client = AuditClient::new(a.client.channel(home).await?);
+    let mut client =
+        AuditClient::new(a.client.channel(home).await?).max_decoding_message_size(MESSAGE_CEILING);
     let mut req = pb::AuditQuery {
         member: a.member,
         action: a.action,
@@ -210,7 +212,7 @@ async fn export(
     client: ClientArgs,
 ) -> anyhow::Result<()> {
     let mut audit =
-        AuditClient::new(client.channel(home).await?).max_decoding_message_size(8 * 1024 * 1024);
+        AuditClient::new(client.channel(home).await?).max_decoding_message_size(MESSAGE_CEILING);
     let mut stream = audit
         .export(pb::ExportRequest { after_sequence: 0 })
         .await?
@@ -365,7 +367,8 @@ fn report_result(
 }
 
 pub async fn access_log(home: &Home, a: AccessLogArgs) -> anyhow::Result<()> {
-    let mut client = AuditClient::new(a.client.channel(home).await?);
+    let mut client =
+        AuditClient::new(a.client.channel(home).await?).max_decoding_message_size(MESSAGE_CEILING);
     let mut req = pb::AccessLogRequest {
         submission_id: a.submission,
         page_size: 1000,

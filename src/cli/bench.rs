@@ -11,7 +11,7 @@ use crate::bench::{
 };
 
 /// Sections of the benchmark, in the order they run.
-const SECTIONS: &[&str] = &["publish", "fanout", "handshake", "replay", "idle"];
+const SECTIONS: &[&str] = &["publish", "fanout", "handshake", "replay", "idle", "large"];
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -21,10 +21,15 @@ pub struct BenchArgs {
     /// Stored events for the replay measurement.
     #[arg(long, default_value_t = 100_000)]
     pub replay_events: u64,
+    /// Items of the largest accepted size for the memory measurement under a reader of large
+    /// items (and as many small items for its baseline).
+    #[arg(long, default_value_t = 64)]
+    pub large_items: u64,
     /// A short smoke run (CI, a few seconds): tiny rounds, subscriber counts and event counts.
     #[arg(long)]
     pub quick: bool,
-    /// Run only these sections (comma-separated): publish, fanout, handshake, replay, idle.
+    /// Run only these sections (comma-separated): publish, fanout, handshake, replay, idle,
+    /// large.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Internal: serve a benchmark hub for a parent `cbm-hub bench` (idle-memory measurement).
@@ -42,6 +47,7 @@ struct Plan {
     idle_shared: (usize, usize),
     idle_own: usize,
     handshake_clients: usize,
+    large_items: u64,
 }
 
 impl Plan {
@@ -55,6 +61,7 @@ impl Plan {
                 idle_shared: (200, 4),
                 idle_own: 20,
                 handshake_clients: 4,
+                large_items: 3,
             }
         } else {
             Plan {
@@ -67,6 +74,7 @@ impl Plan {
                 idle_shared: (10_000, 16),
                 idle_own: 1_000,
                 handshake_clients: 8,
+                large_items: a.large_items,
             }
         }
     }
@@ -154,6 +162,55 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if wanted("large") {
+        large_section(&plan, a.quick).await?;
+    }
+    Ok(())
+}
+
+/// Memory under a reader of large items, next to the same with small items.
+async fn large_section(plan: &Plan, quick: bool) -> anyhow::Result<()> {
+    use bench::large;
+    println!();
+    println!(
+        "memory under a reader of large items: server RSS (hub in a child process), peak while one reader replays everything from 0, one lists it page by page, one opens a replay and stops reading; baseline: as many small items"
+    );
+    println!(
+        "{:>6}  {:>10}  {:>11}  {:>17}  {:>17}  {:>17}  {:>5}  {:>8}",
+        "items",
+        "item bytes",
+        "RSS stored",
+        "replay peak",
+        "list peak",
+        "stalled peak",
+        "pages",
+        "replay s"
+    );
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    for bytes in [4096, large::largest()] {
+        let r = large::round(plan.large_items, bytes, quick).await?;
+        let peak = |kib: u64| {
+            format!(
+                "{:.0} (+{:.0}) MiB",
+                mib(kib),
+                mib(kib.saturating_sub(r.rss_stored_kib))
+            )
+        };
+        println!(
+            "{:>6}  {:>10}  {:>7.0} MiB  {:>17}  {:>17}  {:>17}  {:>5}  {:>8.2}",
+            r.items,
+            r.item_bytes,
+            mib(r.rss_stored_kib),
+            peak(r.rss_replay_kib),
+            peak(r.rss_list_kib),
+            peak(r.rss_stalled_kib),
+            r.pages,
+            r.replay_secs
+        );
+    }
+    println!(
+        "(+N: above the RSS with everything stored; the hub's message limit is 4 MiB, so the large items are the largest content it accepts)"
+    );
     Ok(())
 }
 

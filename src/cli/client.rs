@@ -6,6 +6,7 @@ use clap::Args;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use super::home::{Home, Profile};
+use crate::domain::budget::MESSAGE_CEILING;
 use crate::pb::{
     catalogue_client::CatalogueClient, directory_client::DirectoryClient, hub_client::HubClient,
     member_admin_client::MemberAdminClient,
@@ -95,19 +96,22 @@ impl ClientArgs {
     }
 
     pub async fn hub(&self, home: &Home) -> anyhow::Result<HubClient<Channel>> {
-        Ok(HubClient::new(self.channel(home).await?).max_decoding_message_size(8 * 1024 * 1024))
+        Ok(HubClient::new(self.channel(home).await?).max_decoding_message_size(MESSAGE_CEILING))
     }
 
     pub async fn admin(&self, home: &Home) -> anyhow::Result<MemberAdminClient<Channel>> {
-        Ok(MemberAdminClient::new(self.channel(home).await?))
+        Ok(MemberAdminClient::new(self.channel(home).await?)
+            .max_decoding_message_size(MESSAGE_CEILING))
     }
 
     pub async fn directory(&self, home: &Home) -> anyhow::Result<DirectoryClient<Channel>> {
-        Ok(DirectoryClient::new(self.channel(home).await?).max_decoding_message_size(16 << 20))
+        Ok(DirectoryClient::new(self.channel(home).await?)
+            .max_decoding_message_size(MESSAGE_CEILING))
     }
 
     pub async fn catalogue(&self, home: &Home) -> anyhow::Result<CatalogueClient<Channel>> {
-        Ok(CatalogueClient::new(self.channel(home).await?).max_decoding_message_size(16 << 20))
+        Ok(CatalogueClient::new(self.channel(home).await?)
+            .max_decoding_message_size(MESSAGE_CEILING))
     }
 }
 

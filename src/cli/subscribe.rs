@@ -12,6 +12,7 @@ use super::{
     output,
     stix::{HubIdArgs, StixOutput},
 };
+use crate::domain::budget::MESSAGE_CEILING;
 use crate::{
     feed::wire::{Event, FeedEventFields},
     pb::{self, feed_client::FeedClient},
@@ -124,7 +125,7 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
     loop {
         let attempt = async {
             let channel = a.client.channel(home).await?;
-            let mut feed = FeedClient::new(channel).max_decoding_message_size(8 * 1024 * 1024);
+            let mut feed = FeedClient::new(channel).max_decoding_message_size(MESSAGE_CEILING);
             let req = pb::SubscribeRequest {
                 kinds: a.filter.kinds.clone(),
                 states: a.filter.states.clone(),

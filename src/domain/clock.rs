@@ -24,6 +24,16 @@ pub fn format_instant(t: OffsetDateTime) -> String {
 
 /// Parses an RFC 3339 instant with any offset.
 pub fn parse_instant(s: &str) -> Result<OffsetDateTime, String> {
+    // RFC 3339 allows any number of fraction digits; an instant is copied into records beside
+    // the content that holds it (an acknowledgement keeps its notice's deadline), so its size
+    // is bounded like everything else (see `budget`).
+    if s.len() > super::budget::INSTANT_BYTES {
+        return Err(format!(
+            "is {} characters long; an RFC 3339 instant has at most {}",
+            s.len(),
+            super::budget::INSTANT_BYTES
+        ));
+    }
     OffsetDateTime::parse(s, &Rfc3339)
         .map_err(|_| format!("{s:?} is not an RFC 3339 instant such as 2026-11-23T10:00:00Z"))
 }

@@ -3,6 +3,7 @@
 
 pub mod acks;
 pub mod audience;
+pub mod budget;
 pub mod campaign;
 pub mod catalogue;
 pub mod clock;

@@ -237,7 +237,9 @@ impl Progress {
 type Batch = (Vec<(u64, Option<(Delivery, Bytes)>)>, Option<StoreError>);
 
 /// Reads and decides up to [`REPLAY_BATCH`] events after `after` (up to `head`) off the async
-/// workers, on the stored form of the events ([`super::encoded`]).
+/// workers, on the stored form of the events ([`super::encoded`]). A batch also ends once it
+/// has read [`crate::domain::budget::REPLAY_BATCH_BYTES`] of stored events (after at least
+/// one), so that a reader of large items holds a bounded number of bytes, not of events.
 fn read_batch(
     sub: &Subscription,
     p: &Progress,
@@ -251,13 +253,20 @@ fn read_batch(
         // Each event is decided against its submission's head as it stands now, not against
         // the audience its own revision had.
         let mut heads = super::encoded::Heads::new(|id: &str| store.head_of(id));
+        let mut bytes = 0;
         for raw in store.raw_events_after(after).take(REPLAY_BATCH) {
             let decided = raw.and_then(|raw| {
+                bytes += raw.payload().len();
                 super::encoded::deliver(&member, &filter, &registry, &mut heads, raw.payload())
             });
             match decided {
                 Ok((seq, _)) if seq > head => break,
-                Ok(d) => batch.push(d),
+                Ok(d) => {
+                    batch.push(d);
+                    if bytes >= crate::domain::budget::REPLAY_BATCH_BYTES {
+                        break;
+                    }
+                }
                 // The good events before a damaged one are delivered; the damaged one ends the
                 // stream with DATA_LOSS instead of being served.
                 Err(e) => return (batch, Some(e)),

@@ -45,7 +45,9 @@ fn frameworks(store: &Store, ids: &[String]) -> Result<Vec<pb::Framework>, Inval
         .collect())
 }
 
-/// The latest revisions of active reporting submissions that `reader` may see.
+/// The latest revisions of active reporting submissions that `reader` may see, each cut down to
+/// what the matrix reads: one submission is decoded at a time and its content dropped at once,
+/// so the matrix never holds every content.
 fn visible_reports(store: &Store, reader: &Member) -> Result<Vec<pb::Submission>, Status> {
     let mut out = Vec::new();
     for kind in REPORTING {
@@ -57,11 +59,29 @@ fn visible_reports(store: &Store, reader: &Member) -> Result<Vec<pb::Submission>
                 continue;
             };
             if let Some(view) = visibility::view(reader, &head.standing(), &latest, &latest) {
-                out.push(view);
+                out.push(for_matrix(view));
             }
         }
     }
     Ok(out)
+}
+
+/// The fields of a submission [`matrix::build`] reads.
+fn for_matrix(s: pb::Submission) -> pb::Submission {
+    let content = s.content.map(|c| pb::SubmissionContent {
+        title: c.title,
+        cbm_refs: c.cbm_refs,
+        review_by: c.review_by,
+        ..Default::default()
+    });
+    pb::Submission {
+        id: s.id,
+        state: s.state,
+        kind: s.kind,
+        updated_at: s.updated_at,
+        content,
+        ..Default::default()
+    }
 }
 
 fn build_matrix(
@@ -151,5 +171,82 @@ impl Catalogue for CatalogueService {
         )
         .await
         .map(Response::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix_of_cut_down_submissions_is_the_matrix_of_whole_ones() {
+        let sub =
+            |id: &str, state: &str, updated: &str, refs: &[&str], review_by: &str| pb::Submission {
+                id: id.into(),
+                revision: 3,
+                publisher: format!("{state}-MFA"),
+                state: state.into(),
+                kind: "policy_document".into(),
+                status: "active".into(),
+                updated_at: updated.into(),
+                content_hash: "ab".repeat(32),
+                content: Some(pb::SubmissionContent {
+                    title: format!("title {id}"),
+                    summary: "a long summary".repeat(100),
+                    tlp: "TLP:CLEAR".into(),
+                    cbm_refs: refs.iter().map(|r| r.to_string()).collect(),
+                    review_by: review_by.into(),
+                    body: Some(pb::submission_content::Body::PolicyDocument(
+                        Default::default(),
+                    )),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+        let whole = vec![
+            sub(
+                "a",
+                "EE",
+                "2026-01-01T00:00:00.000Z",
+                &["UN-CBM-1", "UN-CBM-3"],
+                "",
+            ),
+            sub(
+                "b",
+                "EE",
+                "2026-02-01T00:00:00.000Z",
+                &["UN-CBM-3"],
+                "2020-01-01",
+            ),
+            sub(
+                "c",
+                "CL",
+                "2026-03-01T00:00:00.000Z",
+                &["UN-CBM-1"],
+                "2099-01-01",
+            ),
+            pb::Submission {
+                content: None,
+                ..sub("d", "CL", "2026-04-01T00:00:00.000Z", &[], "")
+            },
+        ];
+        let measures: Vec<pb::Measure> = ["UN-CBM-1", "UN-CBM-3"]
+            .iter()
+            .map(|r| pb::Measure {
+                r#ref: r.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        let states = || ["CL".to_string(), "EE".to_string()];
+        let today = time::macros::date!(2026 - 06 - 01);
+        let cut: Vec<pb::Submission> = whole.iter().cloned().map(for_matrix).collect();
+        assert!(
+            cut.iter()
+                .all(|s| s.content.as_ref().is_none_or(|c| c.summary.is_empty()))
+        );
+        assert_eq!(
+            matrix::build(measures.clone(), states(), &cut, today),
+            matrix::build(measures, states(), &whole, today)
+        );
     }
 }

@@ -8,6 +8,7 @@ use super::{
 use crate::{
     domain::{
         Invalid,
+        budget::REASON_CHARS,
         kind::Kind,
         member::Member,
         principal::Action,
@@ -42,6 +43,8 @@ impl HubService {
             previous,
         };
         let valid = validate::content(&ctx, &content, "content")?;
+        // Valid content must also fit every exit it will take, whole (RESOURCE_EXHAUSTED).
+        self.store.budget().check_content(&content, valid.kind)?;
         Ok((content, valid.kind))
     }
 
@@ -266,7 +269,7 @@ impl Hub for HubService {
             self.own_latest_content(actor, &id)?;
             let idempotency_key = idempotency_key(&r.idempotency_key)?;
             let mut errs = Invalid::default();
-            validate::fields::optional(&mut errs, "reason", &r.reason, 1000, true);
+            validate::fields::optional(&mut errs, "reason", &r.reason, REASON_CHARS, true);
             errs.into_result()?;
             let op = ChangeOp::Withdraw {
                 id,

@@ -1,9 +1,13 @@
 //! List: filters, stable page tokens, and the audience check on every item.
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use prost::Message;
 use tonic::Status;
 
 use crate::{
-    domain::{Invalid, clock, kind::Kind, member::Member, tlp::Tlp, validate::fields, visibility},
+    domain::{
+        Invalid, budget::Budget, clock, kind::Kind, member::Member, tlp::Tlp, validate::fields,
+        visibility,
+    },
     pb,
     store::Store,
 };
@@ -105,8 +109,14 @@ fn replies_to(c: &pb::SubmissionContent, id: &str) -> bool {
     matches!(&c.body, Some(pb::submission_content::Body::Notice(n)) if n.in_reply_to == id)
 }
 
-/// One page of the submissions `reader` may see, in order of first publication.
+/// One page of the submissions `reader` may see, in order of first publication. A page ends at
+/// `page_size` items, at the scan budget, or before the item that would take the encoded
+/// response over the message limit (each item fits alone: see `domain::budget`); the token
+/// continues after the last item examined.
 pub fn page(store: &Store, reader: &Member, q: &Query) -> Result<pb::ListResponse, Status> {
+    let limit = store.budget().message();
+    // The token's field, at its longest.
+    let mut bytes = Budget::item(TOKEN_BYTES);
     let mut submissions = Vec::new();
     let mut last_examined = None;
     let mut exhausted = true;
@@ -116,20 +126,16 @@ pub fn page(store: &Store, reader: &Member, q: &Query) -> Result<pb::ListRespons
             break;
         }
         let (created, id) = item?;
-        last_examined = Some(created);
-        let Some(head) = store.head_of(&id)? else {
-            continue;
-        };
-        let latest = store
-            .event(head.latest_seq())?
-            .submission
-            .unwrap_or_default();
-        if !q.matches(&latest) {
-            continue;
-        }
-        if let Some(view) = visibility::view(reader, &head.standing(), &latest, &latest) {
+        if let Some(view) = visible(store, reader, q, &id)? {
+            let size = Budget::item(view.encoded_len());
+            if bytes + size > limit && !submissions.is_empty() {
+                exhausted = false;
+                break;
+            }
+            bytes += size;
             submissions.push(view);
         }
+        last_examined = Some(created);
     }
     let next_page_token = match (exhausted, last_examined) {
         (false, Some(created)) => URL_SAFE_NO_PAD.encode(created.to_be_bytes()),
@@ -139,6 +145,29 @@ pub fn page(store: &Store, reader: &Member, q: &Query) -> Result<pb::ListRespons
         submissions,
         next_page_token,
     })
+}
+
+/// Bytes of a page token: 8 in unpadded base64.
+const TOKEN_BYTES: usize = 11;
+
+/// The latest revision of `id` as `reader` may see it, if it passes the filters.
+fn visible(
+    store: &Store,
+    reader: &Member,
+    q: &Query,
+    id: &str,
+) -> Result<Option<pb::Submission>, Status> {
+    let Some(head) = store.head_of(id)? else {
+        return Ok(None);
+    };
+    let latest = store
+        .event(head.latest_seq())?
+        .submission
+        .unwrap_or_default();
+    if !q.matches(&latest) {
+        return Ok(None);
+    }
+    Ok(visibility::view(reader, &head.standing(), &latest, &latest))
 }
 
 /// A request's `page_size`: 0 asks for `default`; more than `max` is refused.

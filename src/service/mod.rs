@@ -145,9 +145,13 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     let tls_state = tls::reload::TlsState::load(config.tls.clone())?;
     let data_dir = config.data_dir.clone();
     let store_options = config.store.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&data_dir, store_options))
-        .await
-        .map_err(|e| StoreError::Io(e.to_string()))??;
+    // Every byte budget derives from the message limit (see `domain::budget`).
+    let budget = crate::domain::budget::Budget::new(config.limits.max_message_bytes);
+    let store = tokio::task::spawn_blocking(move || {
+        Store::open_with_budget(&data_dir, store_options, budget)
+    })
+    .await
+    .map_err(|e| StoreError::Io(e.to_string()))??;
     if config.store.check_on_start {
         let checked = store.clone();
         let problems = tokio::task::spawn_blocking(move || checked.check())

@@ -11,6 +11,7 @@ impl From<StoreError> for Status {
             StoreError::FailedPrecondition(m) => Status::failed_precondition(m),
             StoreError::AlreadyExists(m) => Status::already_exists(m),
             StoreError::Invalid(i) => invalid(i),
+            StoreError::TooLarge(m) => Status::resource_exhausted(m),
             StoreError::Corrupt(m) => {
                 tracing::error!(detail = %m, "stored data failed its integrity check");
                 Status::data_loss(format!("stored data is damaged and is not served: {m}"))
@@ -50,6 +51,13 @@ pub fn invalid_fields(status: &Status) -> Vec<String> {
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(',').map(str::to_string).collect())
         .unwrap_or_default()
+}
+
+/// RESOURCE_EXHAUSTED naming the field, its size and the limit.
+impl From<crate::domain::budget::TooLarge> for Status {
+    fn from(e: crate::domain::budget::TooLarge) -> Status {
+        Status::resource_exhausted(e.to_string())
+    }
 }
 
 impl From<Invalid> for Status {

@@ -96,6 +96,17 @@ impl Writer {
             sequence: seq,
             replayed: false,
         };
+        let event = StoredEvent {
+            sequence: seq,
+            action: records::ACKNOWLEDGED.into(),
+            submission: Some(notice.clone()),
+            acknowledgement: Some(ack.clone()),
+        };
+        let framed = codec::frame(&event);
+        // An acknowledgement for very many contacts at once could outgrow the budget.
+        group.fits(&self.budget, &framed, || {
+            "contact_id: the acknowledgement names too many contacts at once; acknowledge them one by one".into()
+        })?;
         for contact in &ack.contact_ids {
             let verified = Verified {
                 at: now.clone(),
@@ -107,20 +118,15 @@ impl Writer {
                 codec::frame(&verified),
             ));
         }
-        let event = StoredEvent {
-            sequence: seq,
-            action: records::ACKNOWLEDGED.into(),
-            submission: Some(notice.clone()),
-            acknowledgement: Some(ack.clone()),
-        };
+        let encoded = framed.len() - codec::HEADER;
         group
             .writes
-            .push((T::Events, seq.to_be_bytes().to_vec(), codec::frame(&event)));
+            .push((T::Events, seq.to_be_bytes().to_vec(), framed));
         group
             .writes
             .push((T::Acks, key.clone(), codec::frame(&ack)));
         group.acks.insert(key, ack.clone());
-        group.events.push(std::sync::Arc::new(event));
+        group.events.push((std::sync::Arc::new(event), encoded));
         group.next_seq += 1;
         Ok(ack)
     }

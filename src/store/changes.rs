@@ -23,6 +23,8 @@ pub struct Change {
     pub fingerprint: Option<Vec<u8>>,
     /// SHA-256 (hex) of the encoded content; empty for a withdrawal.
     pub content_hash: String,
+    /// Bytes of the encoded content: its share of the writer queue's byte budget.
+    pub content_bytes: usize,
 }
 
 impl Change {
@@ -47,6 +49,7 @@ impl Change {
             idempotency_key,
             fingerprint,
             content_hash,
+            content_bytes: encoded.as_ref().map_or(0, Vec::len),
         }
     }
 }
@@ -133,6 +136,7 @@ impl Writer {
         }
         let seq = group.next_seq;
         let now = clock::now_rfc3339();
+        let staged = group.writes.len();
         let (event, head) = match change.op {
             ChangeOp::Publish { content, kind } => {
                 let id = uuid::Uuid::new_v4().to_string();
@@ -260,12 +264,32 @@ impl Writer {
             replayed: false,
         };
         let id = sub.id.clone();
+        let framed = codec::frame(&event);
+        let framed_head = codec::frame(&head);
+        // The head keeps every revision's audience, so it grows with each revision: a
+        // submission revised so often that its head would outgrow the budget takes no more.
+        let fits = group
+            .fits(&self.budget, &framed, || "content".into())
+            .and_then(|()| {
+                group.fits(&self.budget, &framed_head, || {
+                    format!(
+                        "id: the index of submission {id}, which keeps the audience of each of its {} revisions,",
+                        head.revision_seqs.len()
+                    )
+                })
+            });
+        if let Err(e) = fits {
+            // Nothing of the change stays staged (a publication staged its indexes above).
+            group.writes.truncate(staged);
+            return Err(e);
+        }
+        let encoded = framed.len() - codec::HEADER;
         group
             .writes
-            .push((T::Events, seq.to_be_bytes().to_vec(), codec::frame(&event)));
+            .push((T::Events, seq.to_be_bytes().to_vec(), framed));
         group
             .writes
-            .push((T::Heads, id.as_bytes().to_vec(), codec::frame(&head)));
+            .push((T::Heads, id.as_bytes().to_vec(), framed_head));
         if let Some(key) = idem_key {
             let record = IdempotencyRecord {
                 request_hash,
@@ -277,7 +301,7 @@ impl Writer {
             group.idempotency.insert(key, record);
         }
         let event = std::sync::Arc::new(event);
-        group.events.push(event.clone());
+        group.events.push((event.clone(), encoded));
         group.heads.insert(id, (head, event));
         group.next_seq += 1;
         Ok((outcome, label))

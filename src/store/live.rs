@@ -14,15 +14,29 @@ use std::{
 
 use super::records::{StoredEvent, SubmissionHead};
 
+/// The sequence a marker in the live channel carries in place of its event's.
+///
+/// The live buffer holds its events until newer ones push them out, so its memory is its length
+/// times the size of its events. An event over the threshold (`domain::budget::Budget::live_event`)
+/// is not kept: the channel carries a marker instead, and subscribers read the event from
+/// storage. The marker's `event.sequence` is this value, which never follows a subscriber's
+/// cursor, so a live reader takes it for a gap and reads storage from its cursor, where the
+/// event is (and skips it as already seen once it has). [`Committed::in_storage`] names the
+/// event.
+pub const IN_STORAGE: u64 = u64::MAX;
+
 /// A committed change as live subscribers receive it. The feed fills `encoded` lazily, once per
 /// audience variant, so that one encoding serves every subscriber.
 #[derive(Debug)]
 pub struct Committed {
-    /// Shared with the writer's group: the event is not copied to be published.
+    /// Shared with the writer's group: the event is not copied to be published. For a marker
+    /// (see [`IN_STORAGE`]), an empty event whose sequence is [`IN_STORAGE`].
     pub event: Arc<StoredEvent>,
-    /// The current (durable) head of the event's submission.
+    /// The current (durable) head of the event's submission (for a marker, an empty head).
     pub head: Arc<HeadCell>,
     pub encoded: [OnceLock<bytes::Bytes>; 4],
+    /// For a marker: the sequence of the event to read from storage.
+    stored: Option<u64>,
 }
 
 impl Committed {
@@ -31,7 +45,28 @@ impl Committed {
             event,
             head,
             encoded: Default::default(),
+            stored: None,
         }
+    }
+
+    /// What the live channel carries in place of event `sequence` when it is too large to keep
+    /// in the buffer: nothing of the event, only where to find it.
+    pub fn marker(sequence: u64) -> Committed {
+        Committed {
+            event: Arc::new(StoredEvent {
+                sequence: IN_STORAGE,
+                ..Default::default()
+            }),
+            head: Arc::new(HeadCell::new(Arc::default())),
+            encoded: Default::default(),
+            stored: Some(sequence),
+        }
+    }
+
+    /// For a marker, the sequence of the event it stands for (read it from storage); None when
+    /// the event itself is here.
+    pub fn in_storage(&self) -> Option<u64> {
+        self.stored
     }
 }
 
@@ -124,6 +159,18 @@ mod tests {
         assert_eq!(first.get().revision_seqs.len(), 2);
         heads.update("a", &head(3));
         assert_eq!(first.get().revision_seqs.len(), 3);
+    }
+
+    #[test]
+    fn a_marker_holds_nothing_of_its_event_and_follows_no_cursor() {
+        use prost::Message;
+        let marker = Committed::marker(8);
+        assert_eq!(marker.in_storage(), Some(8));
+        assert_eq!(marker.event.sequence, IN_STORAGE);
+        assert!(marker.event.submission.is_none());
+        assert!(marker.event.encoded_len() < 16);
+        let event = Committed::new(Arc::default(), Arc::new(HeadCell::new(head(1))));
+        assert_eq!(event.in_storage(), None);
     }
 
     #[test]

@@ -39,6 +39,7 @@ mod indexes;
 mod live;
 mod members;
 mod notices;
+mod queue;
 pub mod records;
 mod release;
 mod stats;
@@ -59,7 +60,12 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
     audit::Origin,
-    domain::{Invalid, catalogue::Catalogue, member::Registry},
+    domain::{
+        Invalid,
+        budget::{self, Budget},
+        catalogue::Catalogue,
+        member::Registry,
+    },
     pb::{AuditEntry, Checkpoint},
 };
 pub use acks::AckRequest;
@@ -67,15 +73,17 @@ pub use audit_proof::Proof;
 pub use campaign_start::CampaignStart;
 pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
 pub use durable::SyncObserver;
-pub use live::{Committed, HeadCell};
+pub use live::{Committed, HeadCell, IN_STORAGE};
 pub use members::MemberOp;
+pub(crate) use queue::{ByteQueue, QueuedBytes};
 use records::{StoredEvent, SubmissionHead};
 pub use release::RELEASE_WAIT;
 pub use writer::{Change, ChangeOp, Outcome};
 
 /// Version of the on-disk layout this build reads and writes.
 const LAYOUT_VERSION: &[u8] = b"1";
-/// Commands queued for the writer; publishers wait (backpressure) beyond this.
+/// Commands queued for the writer; publishers wait (backpressure) beyond this. The content
+/// they carry is bounded in bytes as well ([`budget::WRITER_QUEUE_BYTES`]).
 const WRITER_QUEUE: usize = 8192;
 
 /// A stored event whose checksum has been verified, still encoded.
@@ -103,6 +111,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("{0}")]
     Invalid(Invalid),
+    /// A record over the byte budget: it could not be delivered on every exit.
+    #[error("{0}")]
+    TooLarge(String),
     /// A stored value failed its checksum or could not be decoded; never served.
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
@@ -127,6 +138,7 @@ impl StoreError {
             StoreError::FailedPrecondition(_) => "failed_precondition",
             StoreError::AlreadyExists(_) => "already_exists",
             StoreError::Invalid(_) => "invalid_argument",
+            StoreError::TooLarge(_) => "resource_exhausted",
             StoreError::Corrupt(_) => "data_loss",
             StoreError::Io(_) | StoreError::Closed => "unavailable",
             StoreError::DiskLow(_) => "resource_exhausted",
@@ -192,6 +204,10 @@ struct Inner {
     disk: Arc<disk::DiskWatch>,
     /// Why storage failed, once it has; writes are refused from then on.
     failure: Arc<std::sync::OnceLock<String>>,
+    /// The byte budgets derived from the message limit.
+    budget: Budget,
+    /// Bytes of content and audit entries queued for the writer or in its current group.
+    queued_bytes: ByteQueue,
     /// Told of every fsync (see [`Store::observe_syncs`]).
     sync_observer: durable::ObserverSlot,
     /// Disconnected when this value is dropped, after sled's handles in it (see `_dropped`).
@@ -242,8 +258,18 @@ impl Default for StoreOptions {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir` and starts its writer thread.
+    /// Opens (or creates) the store in `dir` with the budgets of the default message limit.
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        Store::open_with_budget(dir, options, Budget::default())
+    }
+
+    /// Opens (or creates) the store in `dir` and starts its writer thread. The writer refuses a
+    /// record larger than `budget` allows, whatever let it through.
+    pub fn open_with_budget(
+        dir: &Path,
+        options: StoreOptions,
+        budget: Budget,
+    ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         let config = sled::Config::new()
@@ -330,6 +356,8 @@ impl Store {
             signer: signer.clone(),
             live_heads: Default::default(),
             disk: disk.clone(),
+            budget,
+            live_threshold: Budget::live_event(options.live_buffer),
         };
         let handle = std::thread::Builder::new()
             .name("cbm-writer".into())
@@ -355,11 +383,18 @@ impl Store {
                 noise: crate::audit::noise::Noise::new(options.noise_entries_per_minute),
                 disk,
                 failure,
+                budget,
+                queued_bytes: ByteQueue::new(budget::WRITER_QUEUE_BYTES),
                 sync_observer,
                 dropped_rx: std::sync::Mutex::new(Some(dropped_rx)),
                 _dropped: dropped,
             }),
         })
+    }
+
+    /// The byte budgets the store was opened with.
+    pub fn budget(&self) -> Budget {
+        self.inner.budget
     }
 
     /// Why storage failed, if it has: the hub must then be restarted.
@@ -434,10 +469,16 @@ impl Store {
         change: Change,
     ) -> Result<Outcome, StoreError> {
         let (reply, rx) = oneshot::channel();
+        let bytes = self
+            .inner
+            .queued_bytes
+            .reserve(change.content_bytes)
+            .await?;
         self.send(writer::Command::Change {
             actor,
             origin,
             change: Box::new(change),
+            bytes,
             reply,
         })
         .await?;
@@ -470,11 +511,17 @@ impl Store {
     /// group commit or sled's periodic flush (within about a second); no flush of its own.
     /// Every field a request can influence is bounded here, before the entry is queued.
     pub async fn audit(&self, entries: Vec<AuditEntry>) {
-        let entries = entries
+        use prost::Message;
+        let entries: Vec<AuditEntry> = entries
             .into_iter()
             .map(crate::audit::bound::fields)
             .collect();
-        if self.send(writer::Command::Audit(entries)).await.is_err() {
+        let size = entries.iter().map(Message::encoded_len).sum();
+        let sent = match self.inner.queued_bytes.reserve(size).await {
+            Ok(bytes) => self.send(writer::Command::Audit(entries, bytes)).await,
+            Err(e) => Err(e),
+        };
+        if sent.is_err() {
             tracing::warn!("audit entries after the store closed were not recorded");
         }
     }

@@ -32,11 +32,10 @@ fn close_returns_when_the_queue_is_full_and_writes_what_was_queued() {
         .unwrap();
     let mut queued = 0;
     while queued <= WRITER_QUEUE {
-        match store
-            .inner
-            .commands
-            .try_send(writer::Command::Audit(vec![entry(queued)]))
-        {
+        match store.inner.commands.try_send(writer::Command::Audit(
+            vec![entry(queued)],
+            store.inner.queued_bytes.try_reserve(1).unwrap(),
+        )) {
             Ok(()) => queued += 1,
             Err(mpsc_error) => {
                 assert!(

@@ -25,7 +25,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use super::changes::{Change, ChangeOp, Outcome};
 use super::{
-    StoreError, Trees,
+    QueuedBytes, StoreError, Trees,
     acks::AckRequest,
     codec,
     members::{self, MemberOp},
@@ -34,6 +34,7 @@ use super::{
 use crate::{
     audit::{LogState, Origin, REFUSED, bound, signing::Signer},
     domain::{
+        budget::Budget,
         catalogue::Catalogue,
         clock,
         member::{Member, Registry},
@@ -52,6 +53,8 @@ pub(crate) enum Command {
         origin: Origin,
         // Boxed: content is large next to the other commands.
         change: Box<Change>,
+        /// The content's share of the queue's byte budget, held until the group is committed.
+        bytes: QueuedBytes,
         reply: oneshot::Sender<Result<Outcome, StoreError>>,
     },
     Member {
@@ -82,8 +85,9 @@ pub(crate) enum Command {
         origin: Origin,
         reply: oneshot::Sender<Result<pb::Framework, StoreError>>,
     },
-    /// Entries about requests decided outside the writer (reads, refusals, deliveries).
-    Audit(Vec<AuditEntry>),
+    /// Entries about requests decided outside the writer (reads, refusals, deliveries), with
+    /// their share of the queue's byte budget.
+    Audit(Vec<AuditEntry>, QueuedBytes),
     /// Make everything durable and sign a checkpoint of the audit log.
     Checkpoint {
         reply: oneshot::Sender<Result<Checkpoint, StoreError>>,
@@ -144,14 +148,17 @@ pub(super) struct Group {
     pub campaign_notices: HashMap<String, String>,
     /// The audit log state after this group's entries.
     pub audit: LogState,
-    /// Events of this group, published live once it is durable (shared with `heads`).
-    pub events: Vec<Arc<StoredEvent>>,
+    /// Events of this group with their encoded sizes, published live once it is durable
+    /// (shared with `heads`).
+    pub events: Vec<(Arc<StoredEvent>, usize)>,
     pending: Vec<Pending>,
     /// Whether the group changes data (and so is flushed before answering).
     durable: bool,
     pub next_seq: u64,
     checkpoints: Vec<oneshot::Sender<Result<Checkpoint, StoreError>>>,
     stop: Option<oneshot::Sender<()>>,
+    /// The queue budget the group's commands hold, given back when the group is dropped.
+    held: Vec<QueuedBytes>,
 }
 
 impl Group {
@@ -183,6 +190,25 @@ impl Group {
             sealed.sequence.to_be_bytes().to_vec(),
             codec::frame(&sealed),
         ));
+    }
+
+    /// Refuses a record larger than the budget allows, before anything of it is staged: every
+    /// record must fit every exit (see `domain::budget`).
+    pub(super) fn fits(
+        &self,
+        budget: &Budget,
+        framed: &[u8],
+        what: impl FnOnce() -> String,
+    ) -> Result<(), StoreError> {
+        if framed.len() <= budget.record() {
+            return Ok(());
+        }
+        Err(StoreError::TooLarge(format!(
+            "{}: too large: the record would be {} bytes; at most {} are stored (the message limit)",
+            what(),
+            framed.len(),
+            budget.record()
+        )))
     }
 }
 
@@ -217,6 +243,10 @@ pub(crate) struct Writer {
     pub live_heads: super::live::LiveHeads,
     /// Changes are refused while the disk is below its reserve.
     pub disk: Arc<super::disk::DiskWatch>,
+    /// The byte budgets: no record over them is stored.
+    pub budget: Budget,
+    /// Events encoded larger than this go to the live channel as markers (see `IN_STORAGE`).
+    pub live_threshold: usize,
 }
 
 impl Writer {
@@ -248,6 +278,7 @@ impl Writer {
                 next_seq: self.next_seq,
                 checkpoints: Vec::new(),
                 stop: None,
+                held: Vec::new(),
             };
             self.prepare(first, &mut group);
             while group.pending.len() < MAX_GROUP && group.stop.is_none() {
@@ -298,8 +329,10 @@ impl Writer {
                 actor,
                 origin,
                 change,
+                bytes,
                 reply,
             } => {
+                group.held.push(bytes);
                 let action = change.op.action();
                 let mut entry = origin.entry(action);
                 entry.object_id = change.op.object_id().to_string();
@@ -451,7 +484,8 @@ impl Writer {
                 }
                 group.catalogue = Some(catalogue);
             }
-            Command::Audit(entries) => {
+            Command::Audit(entries, bytes) => {
+                group.held.push(bytes);
                 for e in entries {
                     group.append(e);
                 }
@@ -553,7 +587,15 @@ impl Writer {
             group.events.clear();
             return;
         }
-        for ev in group.events.drain(..) {
+        for (ev, size) in group.events.drain(..) {
+            // An event too large for the live buffer's share goes as a marker: subscribers read
+            // it from storage, and the buffer's bytes stay bounded.
+            if size > self.live_threshold {
+                let _ = self
+                    .live
+                    .send(Arc::new(super::Committed::marker(ev.sequence)));
+                continue;
+            }
             let Some(id) = ev.submission.as_ref().map(|s| s.id.as_str()) else {
                 continue;
             };
@@ -669,7 +711,7 @@ fn refuse(cmd: Command, e: StoreError) {
         Command::AddFramework { reply, .. } => drop(reply.send(Err(e))),
         Command::Checkpoint { reply } => drop(reply.send(Err(e))),
         // The writer cannot write them while storage fails: they go to the log instead.
-        Command::Audit(entries) => {
+        Command::Audit(entries, _) => {
             tracing::error!(entries = entries.len(), error = %e, "audit entries not written")
         }
         Command::Stop { reply } => drop(reply.send(())),

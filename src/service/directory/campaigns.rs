@@ -124,10 +124,9 @@ fn prepare(
         levels: r.levels.clone(),
         ..Default::default()
     };
-    let targets: Vec<pb::ContactResult> = contacts::list(store, admin, &filter)?
+    let targets: Vec<pb::ContactResult> = contacts::keys(store, admin, &filter)?
         .into_iter()
-        .filter_map(|e| e.submission)
-        .filter(|s| s.publisher != admin.id)
+        .filter(|[_, _, publisher, _]| *publisher != admin.id)
         .map(target)
         .collect();
     if targets.is_empty() {
@@ -209,11 +208,11 @@ fn idempotency_key(errs: &mut Invalid, key: &str) -> Option<String> {
 
 /// The line of the report for one tested contact, before any answer. No content is kept: the
 /// report fills it in for each reader (see [`report`]).
-fn target(s: pb::Submission) -> pb::ContactResult {
+fn target([state, _, member, contact_id]: contacts::Key) -> pb::ContactResult {
     pb::ContactResult {
-        state: s.state,
-        member: s.publisher,
-        contact_id: s.id,
+        state,
+        member,
+        contact_id,
         ..Default::default()
     }
 }

@@ -1,13 +1,15 @@
 //! The points-of-contact directory: the latest active point-of-contact submissions a member may
 //! see, each with when it was last verified.
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use prost::Message;
 use tonic::Status;
 
 use crate::{
     domain::{
         Invalid,
+        budget::{Budget, CODE_BYTES},
         kind::Kind,
-        member::{Member, check_code},
+        member::{Member, Registry, check_code},
         validate::{POC_LEVELS, fields},
         visibility,
     },
@@ -60,23 +62,6 @@ impl Page {
         errs.into_result()?;
         Ok(Page { size, after })
     }
-
-    /// This page of the ordered `entries`, and the token of the next one ("" at the end).
-    pub fn of(&self, entries: Vec<pb::DirectoryEntry>) -> (Vec<pb::DirectoryEntry>, String) {
-        let mut rest = entries.into_iter().filter(|e| match &self.after {
-            None => true,
-            Some([a, b, c, d]) => sort_key(e) > (a.as_str(), b.as_str(), c.as_str(), d.as_str()),
-        });
-        let page: Vec<_> = rest.by_ref().take(self.size).collect();
-        let next = match (rest.next(), page.last()) {
-            (Some(_), Some(last)) => {
-                let (a, b, c, d) = sort_key(last);
-                URL_SAFE_NO_PAD.encode([a, b, c, d].join("\0"))
-            }
-            _ => String::new(),
-        };
-        (page, next)
-    }
 }
 
 impl Filter {
@@ -98,57 +83,121 @@ impl Filter {
     }
 }
 
-/// The directory as `reader` may see it now, ordered by state, level, publisher: what
-/// ListContacts answers, and the contacts a ping campaign started by `reader` tests. Whether
-/// `reader` may read a contact is the one audience decision ([`visibility::view`]) on its
-/// latest revision; filters apply to what it may read only.
-pub fn list(store: &Store, reader: &Member, f: &Filter) -> Result<Vec<pb::DirectoryEntry>, Status> {
+/// A contact's place in the directory order (state, level, publisher, id): what the directory
+/// keeps of each contact while it finds a page, and all a ping campaign needs of its targets.
+pub type Key = [String; 4];
+
+/// The contacts `reader` may see now that pass `f`, as their keys, in directory order: what
+/// ListContacts pages through, and the contacts a ping campaign started by `reader` tests.
+/// Whether `reader` may read a contact is the one audience decision ([`visibility::view`]) on
+/// its latest revision; filters apply to what it may read only. Each contact is decoded on its
+/// own and only its key is kept, so the directory never holds every content at once.
+pub fn keys(store: &Store, reader: &Member, f: &Filter) -> Result<Vec<Key>, Status> {
     let registry = store.registry();
-    let mut entries = Vec::new();
+    let mut keys = Vec::new();
     for id in store.ids_of_kind(Kind::PointOfContact, None) {
-        let id = id?;
-        let Some((head, latest)) = store.latest(&id)? else {
-            continue;
-        };
-        if head.withdrawn {
-            continue;
+        if let Some(e) = entry(store, &registry, reader, f, &id?)? {
+            let (a, b, c, d) = sort_key(&e);
+            keys.push([a, b, c, d].map(str::to_string));
         }
-        let Some(latest) = latest.submission else {
-            continue;
-        };
-        let Some(sub) = visibility::view(reader, &head.standing(), &latest, &latest) else {
-            continue;
-        };
-        // A suspended body's contacts are not current: they are neither listed nor pinged (its
-        // member could not answer).
-        if !registry.get(&sub.publisher).is_some_and(|m| m.is_active()) {
-            continue;
-        }
-        let level = level_of(&sub);
-        let in_community = |c: &String| {
-            registry
-                .get(&sub.publisher)
-                .is_some_and(|m| m.in_community(c))
-        };
-        if !(f.states.is_empty() || f.states.contains(&sub.state))
-            || !(f.levels.is_empty() || f.levels.iter().any(|l| l == level))
-            || !(f.communities.is_empty() || f.communities.iter().any(in_community))
-        {
-            continue;
-        }
-        let (verified_at, verified_by) = match store.verified(&id)? {
-            Some(v) if v.at > sub.updated_at => (v.at, "acknowledged"),
-            _ if sub.revision == 1 => (sub.updated_at.clone(), "published"),
-            _ => (sub.updated_at.clone(), "revised"),
-        };
-        entries.push(pb::DirectoryEntry {
-            submission: Some(sub),
-            verified_at,
-            verified_by: verified_by.into(),
-        });
     }
-    entries.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
-    Ok(entries)
+    keys.sort();
+    Ok(keys)
+}
+
+/// One page of the directory as `reader` may see it: the contacts after `page.after`, read
+/// again in order, up to the page size or the message limit (`domain::budget`): the page ends
+/// before the entry that would take it over, and its token continues from there.
+pub fn page(
+    store: &Store,
+    reader: &Member,
+    f: &Filter,
+    page: &Page,
+) -> Result<(Vec<pb::DirectoryEntry>, String), Status> {
+    let keys = keys(store, reader, f)?;
+    let start = match &page.after {
+        None => 0,
+        Some(after) => keys.partition_point(|key| key <= after),
+    };
+    let registry = store.registry();
+    let limit = store.budget().message();
+    // The token's field, at its longest (four keys in base64).
+    let mut bytes = Budget::item(4 * (4 * CODE_BYTES + 3).div_ceil(3));
+    let mut contacts = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for key in &keys[start..] {
+        if contacts.len() == page.size {
+            more = true;
+            break;
+        }
+        // Read again: what changed since its key was taken is served as it is now, or not at all.
+        let Some(e) = entry(store, &registry, reader, f, &key[3])? else {
+            continue;
+        };
+        let size = Budget::item(e.encoded_len());
+        if bytes + size > limit && !contacts.is_empty() {
+            more = true;
+            break;
+        }
+        bytes += size;
+        contacts.push(e);
+        last = Some(key);
+    }
+    let next = match (more, last) {
+        (true, Some(key)) => URL_SAFE_NO_PAD.encode(key.join("\0")),
+        _ => String::new(),
+    };
+    Ok((contacts, next))
+}
+
+/// The contact `id` as `reader` may see it now, if it is a current contact that passes `f`.
+fn entry(
+    store: &Store,
+    registry: &Registry,
+    reader: &Member,
+    f: &Filter,
+    id: &str,
+) -> Result<Option<pb::DirectoryEntry>, Status> {
+    let Some((head, latest)) = store.latest(id)? else {
+        return Ok(None);
+    };
+    if head.withdrawn {
+        return Ok(None);
+    }
+    let Some(latest) = latest.submission else {
+        return Ok(None);
+    };
+    let Some(sub) = visibility::view(reader, &head.standing(), &latest, &latest) else {
+        return Ok(None);
+    };
+    // A suspended body's contacts are not current: they are neither listed nor pinged (its
+    // member could not answer).
+    if !registry.get(&sub.publisher).is_some_and(|m| m.is_active()) {
+        return Ok(None);
+    }
+    let level = level_of(&sub);
+    let in_community = |c: &String| {
+        registry
+            .get(&sub.publisher)
+            .is_some_and(|m| m.in_community(c))
+    };
+    if !(f.states.is_empty() || f.states.contains(&sub.state))
+        || !(f.levels.is_empty() || f.levels.iter().any(|l| l == level))
+        || !(f.communities.is_empty() || f.communities.iter().any(in_community))
+    {
+        return Ok(None);
+    }
+    let (verified_at, verified_by) = match store.verified(id)? {
+        Some(v) if v.at > sub.updated_at => (v.at, "acknowledged"),
+        _ if sub.revision == 1 => (sub.updated_at.clone(), "published"),
+        _ => (sub.updated_at.clone(), "revised"),
+    };
+    Ok(Some(pb::DirectoryEntry {
+        submission: Some(sub),
+        verified_at,
+        verified_by: verified_by.into(),
+    }))
 }
 
 /// The level of a point-of-contact submission ("" if it is not one).

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     domain::{
-        Invalid, acks,
+        Invalid, acks, budget,
         member::{Member, Role},
         principal::Action,
         validate::fields,
@@ -54,8 +54,8 @@ impl Directory for DirectoryService {
             Action::Read,
             move |store, who| {
                 let (filter, page) = (filter?, page?);
-                let all = contacts::list(&store, &who.member, &filter)?;
-                let (contacts, next_page_token) = page.of(all);
+                let (contacts, next_page_token) =
+                    contacts::page(&store, &who.member, &filter, &page)?;
                 Ok(pb::ListContactsResponse {
                     contacts,
                     next_page_token,
@@ -96,7 +96,7 @@ impl Directory for DirectoryService {
         }
         let mut errs = Invalid::default();
         id_field(&mut errs, "contact_id", &r.contact_id, false);
-        fields::optional(&mut errs, "reply", &r.reply, 1000, true);
+        fields::optional(&mut errs, "reply", &r.reply, budget::REASON_CHARS, true);
         if let Err(invalid) = errs.into_result() {
             return Err(caller.refuse(NAME, &r.notice_id, invalid.into()).await);
         }
