@@ -172,6 +172,33 @@ fn run(home: &Path, endpoint: &str, args: &[&str]) -> (bool, String, String) {
     (r.success(), r.out, r.err)
 }
 
+/// `subscribe --format stix` from 0 as `member`, for as many changes as `ids`: one bundle per
+/// change, in order, naming its submission, none over the message limit.
+fn stix_lines(home: &Path, endpoint: &str, member: &str, ids: &[&str]) {
+    let count = ids.len().to_string();
+    let (ok, out, err) = run(
+        home,
+        endpoint,
+        &[
+            "subscribe",
+            "--format",
+            "stix",
+            "--max-events",
+            &count,
+            "-p",
+            member,
+        ],
+    );
+    assert!(ok, "subscribe --format stix as {member}: {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), ids.len(), "{member}: {err}");
+    for (line, id) in lines.iter().zip(ids) {
+        assert!(line.len() <= LIMIT, "a STIX bundle of {} bytes", line.len());
+        let b: Value = serde_json::from_str(line).unwrap();
+        assert!(b.to_string().contains(id), "{member}: {id}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_largest_accepted_submission_is_readable_on_every_exit() {
     let home = tempfile::tempdir().unwrap();
@@ -277,6 +304,28 @@ async fn the_largest_accepted_submission_is_readable_on_every_exit() {
         pages.len()
     );
 
+    // STIX, as the reader: the export holds both, and `subscribe --format stix` prints both,
+    // each bundle within the message limit.
+    let bundle_file = home.path().join("export.json");
+    let (ok, _, err) = run(
+        home.path(),
+        &endpoint,
+        &[
+            "export",
+            "stix",
+            "--out",
+            bundle_file.to_str().unwrap(),
+            "-p",
+            READER,
+        ],
+    );
+    assert!(ok, "export stix: {err}");
+    let text = std::fs::read_to_string(&bundle_file).unwrap();
+    let bundle: Value = serde_json::from_str(&text).unwrap();
+    assert!(bundle["objects"].as_array().is_some_and(|o| !o.is_empty()));
+    assert!(text.contains(&p1.id) && text.contains(&p2.id));
+    stix_lines(home.path(), &endpoint, READER, &[&p1.id, &p2.id]);
+
     // The publisher withdraws the first with the longest reason: its stored revision now holds
     // the content, the reason and the largest envelope.
     let reason = "\u{10FFFF}".repeat(1000);
@@ -306,72 +355,47 @@ async fn the_largest_accepted_submission_is_readable_on_every_exit() {
     );
     assert_eq!(s.withdrawal_reason, reason);
 
-    // The feed replayed from 0: the reader gets both whole and the withdrawal, the publisher
-    // its withdrawn revision whole too.
-    for (member, withdrawn_content) in [(READER, None), (PUBLISHER, Some(&first))] {
-        let mut replay = subscribe(
-            &hub,
-            member,
-            pb::SubscribeRequest {
-                after_sequence: 0,
-                ..Default::default()
-            },
-        )
-        .await;
-        let got = changes_until(&mut replay, withdrawn.sequence).await;
-        let seqs: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
-        assert_eq!(seqs, vec![1, 2, withdrawn.sequence], "{member}");
-        assert_eq!(content_of(&got[0].1), Some(&first), "{member}");
-        assert_eq!(content_of(&got[1].1), Some(&second), "{member}");
-        assert_eq!(got[2].1.action, "withdrawn");
-        assert_eq!(content_of(&got[2].1), withdrawn_content, "{member}");
-    }
+    // The feed replayed from 0: the publisher gets all three whole, its withdrawn revision
+    // included; the reader, after the withdrawal, the second whole and only the tombstone of
+    // the first (a withdrawn submission's content is not replayed to others).
+    let mut replay = subscribe(
+        &hub,
+        PUBLISHER,
+        pb::SubscribeRequest {
+            after_sequence: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    let got = changes_until(&mut replay, withdrawn.sequence).await;
+    let seqs: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, vec![1, 2, withdrawn.sequence]);
+    assert_eq!(content_of(&got[0].1), Some(&first));
+    assert_eq!(content_of(&got[1].1), Some(&second));
+    assert_eq!(got[2].1.action, "withdrawn");
+    assert_eq!(content_of(&got[2].1), Some(&first));
+    let mut replay = subscribe(
+        &hub,
+        READER,
+        pb::SubscribeRequest {
+            after_sequence: 0,
+            ..Default::default()
+        },
+    )
+    .await;
+    let got = changes_until(&mut replay, withdrawn.sequence).await;
+    let seqs: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, vec![2, withdrawn.sequence]);
+    assert_eq!(content_of(&got[0].1), Some(&second));
+    assert_eq!(got[1].1.action, "withdrawn");
+    assert_eq!(content_of(&got[1].1), None);
+    drop(replay);
+    // The publisher's STIX of all three: the last, its withdrawn revision with the longest
+    // reason, the largest STIX the hub can produce for this content.
+    stix_lines(home.path(), &endpoint, PUBLISHER, &[&p1.id, &p2.id, &p1.id]);
     // The live subscriber got the withdrawal too, and its stream is still up.
     let got = changes_until(&mut live, withdrawn.sequence).await;
     assert_eq!(got.len(), 1);
-
-    // STIX: the export holds both, and `subscribe --format stix` passes all three changes,
-    // each bundle within the message limit.
-    let bundle_file = home.path().join("export.json");
-    let (ok, _, err) = run(
-        home.path(),
-        &endpoint,
-        &[
-            "export",
-            "stix",
-            "--include-withdrawn",
-            "--out",
-            bundle_file.to_str().unwrap(),
-            "-p",
-            READER,
-        ],
-    );
-    assert!(ok, "export stix: {err}");
-    let bundle: Value =
-        serde_json::from_str(&std::fs::read_to_string(&bundle_file).unwrap()).unwrap();
-    let text = bundle.to_string();
-    assert!(text.contains(&p1.id) && text.contains(&p2.id));
-    let (ok, out, err) = run(
-        home.path(),
-        &endpoint,
-        &[
-            "subscribe",
-            "--format",
-            "stix",
-            "--max-events",
-            "3",
-            "-p",
-            READER,
-        ],
-    );
-    assert!(ok, "subscribe --format stix: {err}");
-    let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{err}");
-    for (line, id) in lines.iter().zip([&p1.id, &p2.id, &p1.id]) {
-        assert!(line.len() <= LIMIT, "a STIX bundle of {} bytes", line.len());
-        let b: Value = serde_json::from_str(line).unwrap();
-        assert!(b.to_string().contains(id.as_str()));
-    }
 
     // The audit log: its query and its export hold the entries about the first submission,
     // and its publisher's access log shows the reader's reads.
