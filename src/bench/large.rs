@@ -121,9 +121,10 @@ async fn peak_while<T>(
     Ok((peak, out?))
 }
 
-/// Publishes `items` items of `bytes` each into a fresh child hub, then measures.
-pub async fn round(items: u64, bytes: usize, quick: bool) -> anyhow::Result<Large> {
-    let child = ChildHub::start().await?;
+/// Publishes `items` items of `bytes` each into a fresh child hub whose sled page cache is
+/// `cache_mb` MiB, then measures.
+pub async fn round(items: u64, bytes: usize, cache_mb: u64, quick: bool) -> anyhow::Result<Large> {
+    let child = ChildHub::start_with(cache_mb).await?;
     let channel = child.target.channel(PUBLISHER).await?;
     let mut publisher = HubClient::new(channel).max_decoding_message_size(MESSAGE_CEILING);
     for i in 0..items {

@@ -80,8 +80,16 @@ pub struct BenchHub {
     pub target: Target,
 }
 
+/// The sled page cache of a benchmark hub unless told otherwise (the hub's default).
+pub const CACHE_MB: u64 = 256;
+
 impl BenchHub {
     pub async fn start() -> anyhow::Result<BenchHub> {
+        Self::start_with(CACHE_MB).await
+    }
+
+    /// A benchmark hub whose sled page cache is `cache_mb` MiB.
+    pub async fn start_with(cache_mb: u64) -> anyhow::Result<BenchHub> {
         crate::tls::install_crypto_provider();
         let dir = std::env::temp_dir().join(format!("cbm-hub-bench-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir)?;
@@ -115,6 +123,7 @@ impl BenchHub {
             limits,
             store: StoreOptions {
                 check_on_start: false,
+                cache_capacity: cache_mb * 1024 * 1024,
                 ..StoreOptions::default()
             },
             audit_checkpoint_interval: Duration::from_secs(60),
@@ -175,8 +184,8 @@ impl BenchHub {
 
 /// The child side of [`ChildHub`]: starts a hub, prints its [`Target`] as one JSON line on
 /// stdout, serves until stdin closes (the parent exited or is done), then stops.
-pub async fn serve_child() -> anyhow::Result<()> {
-    let hub = BenchHub::start().await?;
+pub async fn serve_child(cache_mb: u64) -> anyhow::Result<()> {
+    let hub = BenchHub::start_with(cache_mb).await?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &hub.target)?;
     writeln!(out)?;
@@ -201,9 +210,15 @@ pub struct ChildHub {
 
 impl ChildHub {
     pub async fn start() -> anyhow::Result<ChildHub> {
+        Self::start_with(CACHE_MB).await
+    }
+
+    /// A child hub whose sled page cache is `cache_mb` MiB.
+    pub async fn start_with(cache_mb: u64) -> anyhow::Result<ChildHub> {
         let exe = std::env::current_exe()?;
         let mut child = std::process::Command::new(exe)
-            .args(["--log", "error", "bench", "--serve-child"])
+            .args(["--log", "error", "bench", "--serve-child", "--cache-mb"])
+            .arg(cache_mb.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -32,6 +32,10 @@ pub struct BenchArgs {
     /// large.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// sled page cache of the benchmark hubs, in MiB (the hub's default: 256). A small cache
+    /// leaves the buffers' share of memory visible in the `large` section.
+    #[arg(long, default_value_t = bench::setup::CACHE_MB)]
+    pub cache_mb: u64,
     /// Internal: serve a benchmark hub for a parent `cbm-hub bench` (idle-memory measurement).
     #[arg(long, hide = true)]
     pub serve_child: bool,
@@ -86,7 +90,7 @@ fn ms(us: u32) -> f64 {
 
 pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     if a.serve_child {
-        return bench::setup::serve_child().await;
+        return bench::setup::serve_child(a.cache_mb).await;
     }
     for s in &a.only {
         if !SECTIONS.contains(&s.as_str()) {
@@ -104,7 +108,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         "machine: {cores} cores; client and server share them, over mTLS on 127.0.0.1; rounds of {:.1} s",
         plan.round.as_secs_f64()
     );
-    let hub = BenchHub::start().await?;
+    let hub = BenchHub::start_with(a.cache_mb).await?;
     if wanted("publish") {
         publish(&hub, &plan).await?;
     }
@@ -163,17 +167,17 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         }
     }
     if wanted("large") {
-        large_section(&plan, a.quick).await?;
+        large_section(&plan, a.cache_mb, a.quick).await?;
     }
     Ok(())
 }
 
 /// Memory under a reader of large items, next to the same with small items.
-async fn large_section(plan: &Plan, quick: bool) -> anyhow::Result<()> {
+async fn large_section(plan: &Plan, cache_mb: u64, quick: bool) -> anyhow::Result<()> {
     use bench::large;
     println!();
     println!(
-        "memory under a reader of large items: server RSS (hub in a child process), peak while one reader replays everything from 0, one lists it page by page, one opens a replay and stops reading; baseline: as many small items"
+        "memory under a reader of large items: server RSS (hub in a child process, sled cache {cache_mb} MiB), peak while one reader replays everything from 0, one lists it page by page, one opens a replay and stops reading; baseline: as many small items"
     );
     println!(
         "{:>6}  {:>10}  {:>11}  {:>17}  {:>17}  {:>17}  {:>5}  {:>8}",
@@ -188,7 +192,7 @@ async fn large_section(plan: &Plan, quick: bool) -> anyhow::Result<()> {
     );
     let mib = |kib: u64| kib as f64 / 1024.0;
     for bytes in [4096, large::largest()] {
-        let r = large::round(plan.large_items, bytes, quick).await?;
+        let r = large::round(plan.large_items, bytes, cache_mb, quick).await?;
         let peak = |kib: u64| {
             format!(
                 "{:.0} (+{:.0}) MiB",

@@ -2,5 +2,6 @@
 //! stream, and the shared wire encoding of events.
 pub mod encoded;
 pub mod filter;
+pub mod sink;
 pub mod stream;
 pub mod wire;

@@ -9,10 +9,7 @@
 use std::{pin::Pin, sync::Arc, time::Duration};
 
 use bytes::Bytes;
-use tokio::{
-    sync::{broadcast::error::RecvError, mpsc},
-    time::Instant,
-};
+use tokio::{sync::broadcast::error::RecvError, time::Instant};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::Status;
 
@@ -40,7 +37,8 @@ use crate::{
 /// Events read from storage per batch during replay.
 const REPLAY_BATCH: usize = 512;
 
-pub type Sink = mpsc::Sender<Result<FeedEvent, Status>>;
+/// Bounded in messages and in bytes (see [`super::sink`]).
+pub use super::sink::Sink;
 
 /// A subscription's fixed inputs.
 pub struct Subscription {

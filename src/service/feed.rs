@@ -1,7 +1,6 @@
 //! The Feed service: authenticate, check the request, start the subscription task.
 use std::time::Duration;
 
-use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -11,16 +10,17 @@ use crate::{
     domain::{Invalid, principal::Action},
     feed::{
         filter::Filter,
+        sink::{self, SinkStream},
         stream::{self, Subscription},
-        wire::FeedEvent,
     },
     metrics::FeedMetrics,
     pb::{self, feed_server::Feed},
     store::Store,
 };
 
-/// Messages buffered per subscriber between its task and the connection. Small: a subscriber
-/// that stops reading is served from storage when it comes back, not from memory.
+/// Messages buffered per subscriber between its task and the connection, at most, and at most
+/// `feed::sink::SUBSCRIBER_BUFFER_BYTES` of them (or one, if larger). Small: a subscriber that
+/// stops reading is served from storage when it comes back, not from memory.
 const SUBSCRIBER_BUFFER: usize = 32;
 
 #[derive(Clone)]
@@ -32,7 +32,7 @@ pub struct FeedService {
 
 #[tonic::async_trait]
 impl Feed for FeedService {
-    type SubscribeStream = ReceiverStream<Result<FeedEvent, Status>>;
+    type SubscribeStream = SinkStream;
 
     async fn subscribe(
         &self,
@@ -54,11 +54,7 @@ impl Feed for FeedService {
 }
 
 impl FeedService {
-    fn start(
-        &self,
-        caller: &mut Caller,
-        r: &pb::SubscribeRequest,
-    ) -> Result<ReceiverStream<Result<FeedEvent, Status>>, Status> {
+    fn start(&self, caller: &mut Caller, r: &pb::SubscribeRequest) -> Result<SinkStream, Status> {
         let who = caller.authenticate(Action::Read)?;
         let filter = Filter::parse(r)?;
         let heartbeat = match r.heartbeat_seconds {
@@ -89,7 +85,7 @@ impl FeedService {
             })?),
             None => None,
         };
-        let (tx, rx) = tokio::sync::mpsc::channel(SUBSCRIBER_BUFFER);
+        let (tx, rx) = sink::channel(SUBSCRIBER_BUFFER, sink::SUBSCRIBER_BUFFER_BYTES);
         let sub = Subscription {
             store: self.store.clone(),
             binding: who.bound_by,
@@ -106,7 +102,7 @@ impl FeedService {
             metrics: self.metrics.clone(),
         };
         tokio::spawn(stream::run(sub, tx));
-        Ok(ReceiverStream::new(rx))
+        Ok(rx)
     }
 }
 

@@ -1,0 +1,130 @@
+//! The channel between a subscription's task and its gRPC stream, bounded in bytes as well as in
+//! messages: a subscriber that stops reading holds at most [`SUBSCRIBER_BUFFER_BYTES`] (or one
+//! message, if larger) in it, whatever the size of the items it follows. Each message takes its
+//! encoded size from a byte budget before it is queued and gives it back when the gRPC stream
+//! takes it out.
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use prost::Message;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tonic::Status;
+
+use super::wire::FeedEvent;
+
+/// Bytes of messages queued for one subscriber at most (beyond one message).
+pub const SUBSCRIBER_BUFFER_BYTES: usize = 1024 * 1024;
+
+type Item = (Result<FeedEvent, Status>, Option<OwnedSemaphorePermit>);
+
+/// The sending side, held by the subscription's task.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    tx: mpsc::Sender<Item>,
+    bytes: Arc<Semaphore>,
+    total: usize,
+}
+
+/// The receiving side, the gRPC response stream.
+#[derive(Debug)]
+pub struct SinkStream {
+    rx: mpsc::Receiver<Item>,
+}
+
+/// The stream's receiver is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the subscriber is gone")]
+pub struct Gone;
+
+/// A channel of at most `messages` messages and `bytes` bytes (or one message, if larger).
+pub fn channel(messages: usize, bytes: usize) -> (Sink, SinkStream) {
+    let total = bytes.clamp(1, u32::MAX as usize);
+    let (tx, rx) = mpsc::channel(messages.max(1));
+    (
+        Sink {
+            tx,
+            bytes: Arc::new(Semaphore::new(total)),
+            total,
+        },
+        SinkStream { rx },
+    )
+}
+
+impl Sink {
+    /// Queues `item`, waiting for room in messages and in bytes.
+    pub async fn send(&self, item: Result<FeedEvent, Status>) -> Result<(), Gone> {
+        let size = match &item {
+            Ok(FeedEvent::Encoded(b)) => b.len(),
+            Ok(FeedEvent::Decoded(f)) => f.encoded_len(),
+            Err(_) => 0,
+        };
+        let permit = match size {
+            0 => None,
+            n => Some(
+                self.bytes
+                    .clone()
+                    .acquire_many_owned(n.min(self.total) as u32)
+                    .await
+                    .map_err(|_| Gone)?,
+            ),
+        };
+        self.tx.send((item, permit)).await.map_err(|_| Gone)
+    }
+
+    /// Resolves when the stream's receiver is gone.
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+}
+
+impl tokio_stream::Stream for SinkStream {
+    type Item = Result<FeedEvent, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // The message's bytes are given back as the stream takes it.
+        self.rx
+            .poll_recv(cx)
+            .map(|item| item.map(|(message, _bytes)| message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use tokio_stream::StreamExt;
+
+    use super::*;
+
+    fn message(n: usize) -> Result<FeedEvent, Status> {
+        Ok(FeedEvent::Encoded(Bytes::from(vec![0u8; n])))
+    }
+
+    #[tokio::test]
+    async fn a_sender_waits_for_bytes_as_well_as_messages() {
+        let (sink, mut stream) = channel(32, 100);
+        sink.send(message(60)).await.unwrap();
+        sink.send(message(40)).await.unwrap();
+        // Full in bytes, not in messages: the next waits until the stream takes one.
+        let s = sink.clone();
+        let waiting = tokio::spawn(async move { s.send(message(50)).await });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        stream.next().await.unwrap().unwrap();
+        waiting.await.unwrap().unwrap();
+        // A message larger than the whole budget goes alone.
+        stream.next().await.unwrap().unwrap();
+        stream.next().await.unwrap().unwrap();
+        sink.send(message(1000)).await.unwrap();
+        assert!(matches!(
+            stream.next().await,
+            Some(Ok(FeedEvent::Encoded(b))) if b.len() == 1000
+        ));
+        // Errors take no bytes; a gone receiver fails the send.
+        sink.send(Err(Status::unavailable("bye"))).await.unwrap();
+        drop(stream);
+        assert_eq!(sink.send(message(1)).await, Err(Gone));
+    }
+}
