@@ -220,7 +220,7 @@ async fn the_largest_accepted_submission_is_readable_on_every_exit() {
 
     // Content the size of the message limit less a little is refused, and the refusal names
     // the content limit: the message limit less the largest envelope around the content.
-    let probe = LIMIT - 10_000;
+    let probe = LIMIT - 100;
     let e = publish(&hub, PUBLISHER, large("probe", probe))
         .await
         .unwrap_err();
