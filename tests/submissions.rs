@@ -440,3 +440,46 @@ async fn changes_to_what_the_caller_may_not_see_are_not_found_before_any_other_c
     assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
     t.stop().await;
 }
+
+/// The attachment limits of README "Limits": at most 10, each at most 1 MiB, 2 MiB in all, each
+/// refused as INVALID_ARGUMENT naming the field, nothing stored.
+#[tokio::test]
+async fn attachment_limits_are_refused_as_the_limits_table_says() {
+    let t = TestHub::start().await;
+    let mut ee = t.hub("EE-MFA").await;
+    let attachment = |i: usize, bytes: usize| pb::Attachment {
+        name: format!("a{i}.pdf"),
+        media_type: "application/pdf".into(),
+        content: vec![b'x'; bytes].into(),
+        ..Default::default()
+    };
+    let with = |attachments: Vec<pb::Attachment>| {
+        let mut c = samples::envelope("attached", "TLP:CLEAR", samples::notice());
+        c.attachments = attachments;
+        publish(c)
+    };
+    let cases = [
+        (
+            (0..11).map(|i| attachment(i, 10)).collect(),
+            "content.attachments",
+        ),
+        (
+            vec![attachment(0, 1024 * 1024 + 1)],
+            "content.attachments[0].content",
+        ),
+        (
+            (0..3)
+                .map(|i| attachment(i, 800 * 1024))
+                .collect::<Vec<_>>(),
+            "content.attachments",
+        ),
+    ];
+    for (attachments, field) in cases {
+        let e = ee.publish(with(attachments)).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains(field), "{field}: {}", e.message());
+    }
+    let listed = ee.list(ListRequest::default()).await.unwrap().into_inner();
+    assert!(listed.submissions.is_empty(), "nothing stored");
+    t.stop().await;
+}
