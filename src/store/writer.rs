@@ -554,10 +554,13 @@ impl Writer {
                     self.audience_generation
                         .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
                 }
-                self.publish_live(group);
+                let changed = self.refresh_live_heads(group);
+                // The head moves before the events go out live: a subscriber that takes one as a
+                // gap (or a marker) reads storage up to the head, which must then include it.
                 self.head
                     .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
                 answer(pending, None);
+                self.publish_live(group, changed);
             }
             Err(e) => {
                 self.fail(&e);
@@ -566,27 +569,40 @@ impl Writer {
         }
     }
 
-    /// Publishes a durable group's events to live subscribers, each with its submission's
-    /// current head, and gives the events still out of earlier groups their new heads.
-    fn publish_live(&mut self, group: &mut Group) {
+    /// Gives the live events still out the new heads of the submissions this durable group
+    /// changed, before anyone is told of the change; returns those heads for the group's own
+    /// events (None: nobody to publish to).
+    fn refresh_live_heads(
+        &mut self,
+        group: &Group,
+    ) -> Option<HashMap<String, Arc<SubmissionHead>>> {
         let receivers = self.live.receiver_count() > 0;
         // With nobody subscribed and no event out, there is nothing to build.
         if !receivers && self.live_heads.is_empty() {
-            group.events.clear();
-            return;
+            return None;
         }
-        let changed: HashMap<&str, Arc<SubmissionHead>> = group
+        let changed: HashMap<String, Arc<SubmissionHead>> = group
             .heads
             .iter()
-            .map(|(id, (head, _))| (id.as_str(), Arc::new(head.clone())))
+            .map(|(id, (head, _))| (id.clone(), Arc::new(head.clone())))
             .collect();
         for (id, head) in &changed {
             self.live_heads.update(id, head);
         }
-        if !receivers {
+        receivers.then_some(changed)
+    }
+
+    /// Publishes a durable group's events to live subscribers, each with its submission's
+    /// current head (`changed`, from [`Writer::refresh_live_heads`]).
+    fn publish_live(
+        &mut self,
+        group: &mut Group,
+        changed: Option<HashMap<String, Arc<SubmissionHead>>>,
+    ) {
+        let Some(changed) = changed else {
             group.events.clear();
             return;
-        }
+        };
         for (ev, size) in group.events.drain(..) {
             // An event too large for the live buffer's share goes as a marker: subscribers read
             // it from storage, and the buffer's bytes stay bounded.
