@@ -45,11 +45,18 @@ async fn sigterm_finishes_in_flight_work_ends_streams_and_exits_zero() {
                 {
                     Ok(r) => acked.lock().unwrap().push(r.into_inner().id),
                     Err(s) => {
+                        // A call caught by the connection's GOAWAY is reported by the client's
+                        // HTTP/2 layer, sometimes as INTERNAL naming the GoAway (seen under
+                        // load): a transport ending, not a refusal of the request.
+                        let transport = s.code() == Code::Internal
+                            && (s.message().contains("GoAway")
+                                || s.message().contains("connection"));
                         assert!(
-                            matches!(
-                                s.code(),
-                                Code::Unavailable | Code::Cancelled | Code::Unknown
-                            ),
+                            transport
+                                || matches!(
+                                    s.code(),
+                                    Code::Unavailable | Code::Cancelled | Code::Unknown
+                                ),
                             "{s:?}"
                         );
                         return;
