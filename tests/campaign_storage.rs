@@ -18,13 +18,10 @@ use cbm_hub::{
     store::{CampaignStart, Change, ChangeOp, MemberOp, codec},
     tls::devpki::LeafSpec,
 };
+use common::samples::in_seconds;
 use common::{MEMBERS, Spec, TestHub, samples, sha256_hex};
 use futures_util::future::join_all;
 use tonic::Code;
-
-fn in_seconds(s: i64) -> String {
-    clock::format_instant(time::OffsetDateTime::now_utc() + time::Duration::seconds(s))
-}
 
 fn with_secretariat() -> Vec<Spec> {
     let mut members = MEMBERS.to_vec();

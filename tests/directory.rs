@@ -4,40 +4,13 @@ mod common;
 
 use std::time::Duration;
 
-use cbm_hub::{
-    domain::clock,
-    pb::{self, PublishRequest, submission_content::Body},
-};
+use cbm_hub::pb::{self, submission_content::Body};
 use common::{TestHub, feed, samples};
+use common::{
+    publish,
+    samples::{in_seconds, poc},
+};
 use tonic::Code;
-
-async fn publish(t: &TestHub, member: &str, content: pb::SubmissionContent) -> pb::PublishResponse {
-    t.hub(member)
-        .await
-        .publish(PublishRequest {
-            content: Some(content),
-            idempotency_key: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-/// A point of contact of `level`, under `tlp` (recipients for AMBER).
-fn poc(level: &str, organisation: &str, tlp: &str, recipients: &[&str]) -> pb::SubmissionContent {
-    let mut body = samples::point_of_contact();
-    if let Body::PointOfContact(p) = &mut body {
-        p.level = level.into();
-        p.organisation = organisation.into();
-    }
-    let mut c = samples::envelope(&format!("{organisation} {level}"), tlp, body);
-    c.recipients = recipients.iter().map(|r| r.to_string()).collect();
-    c
-}
-
-fn in_seconds(s: i64) -> String {
-    clock::format_instant(time::OffsetDateTime::now_utc() + time::Duration::seconds(s))
-}
 
 fn notice(tlp: &str, recipients: &[&str], deadline: &str) -> pb::SubmissionContent {
     let mut c = samples::envelope(

@@ -245,6 +245,23 @@ impl TestHub {
     }
 }
 
+/// Publishes `content` as `member`, which must succeed.
+pub async fn publish(
+    t: &TestHub,
+    member: &str,
+    content: cbm_hub::pb::SubmissionContent,
+) -> cbm_hub::pb::PublishResponse {
+    t.hub(member)
+        .await
+        .publish(cbm_hub::pb::PublishRequest {
+            content: Some(content),
+            idempotency_key: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// Connects to `addr` trusting `ca_pem`, presenting `cert`.
 pub async fn connect(
     addr: std::net::SocketAddr,

@@ -232,3 +232,22 @@ pub fn broken_per_kind() -> Vec<(&'static str, SubmissionContent, &'static str)>
     out.push(("envelope", e, "content.body"));
     out
 }
+
+/// A point of contact of `level`, under `tlp` (recipients for AMBER, AMBER+STRICT and RED).
+pub fn poc(level: &str, organisation: &str, tlp: &str, recipients: &[&str]) -> SubmissionContent {
+    let mut body = point_of_contact();
+    if let Body::PointOfContact(p) = &mut body {
+        p.level = level.into();
+        p.organisation = organisation.into();
+    }
+    let mut c = envelope(&format!("{organisation} {level}"), tlp, body);
+    c.recipients = recipients.iter().map(|r| r.to_string()).collect();
+    c
+}
+
+/// The instant `s` seconds from now, as the hub writes instants.
+pub fn in_seconds(s: i64) -> String {
+    cbm_hub::domain::clock::format_instant(
+        time::OffsetDateTime::now_utc() + time::Duration::seconds(s),
+    )
+}
