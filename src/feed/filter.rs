@@ -115,20 +115,31 @@ impl<'a> ChangeFields<'a> {
     }
 }
 
-/// What a subscriber receives for one stored change.
+/// What a subscriber receives for one stored change. The discriminants index the live event's
+/// encodings ([`crate::store::Committed::encoded`], one per variant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
     /// The revision with its content.
-    Full,
+    Full = 0,
     /// "withdrawn" with the envelope only: the publisher withdrew it.
-    Withdrawn,
+    Withdrawn = 1,
     /// "withdrawn" with the submission's identity only: the reader lost access (see
     /// [`crate::domain::visibility::narrowed`]).
-    AudienceNarrowed,
+    AudienceNarrowed = 2,
     /// "acknowledged": the acknowledgement with the notice's envelope, to the notice's sender
     /// and to the member who acknowledged.
-    Acknowledgement,
+    Acknowledgement = 3,
 }
+
+impl Delivery {
+    /// Where this delivery's encoding of a live event is kept.
+    pub fn slot(self) -> usize {
+        self as usize
+    }
+}
+
+// One encoding slot per variant: a variant added without a slot fails to compile.
+const _: () = assert!(Delivery::Acknowledgement as usize + 1 == crate::store::Committed::ENCODINGS);
 
 /// The decision for `reader` about a change to a submission whose current standing is
 /// `standing`; None: nothing is sent (a gap in its sequence). The audience part is the one

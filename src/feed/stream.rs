@@ -367,7 +367,7 @@ async fn follow_live(
                         decide(&sub.member, &sub.filter, &p.registry, &fields, &head.standing())
                     });
                     if let Some(delivery) = decided {
-                        let bytes = committed.encoded[delivery as usize].get_or_init(|| encode(&committed.event, delivery)).clone();
+                        let bytes = committed.encoded[delivery.slot()].get_or_init(|| encode(&committed.event, delivery)).clone();
                         send(sink, shutdown.as_mut(), FeedEvent::Encoded(bytes)).await?;
                         sub.metrics.delivered(Source::Live);
                         p.delivered(sub, seq, delivery).await;

@@ -34,12 +34,16 @@ pub struct Committed {
     pub event: Arc<StoredEvent>,
     /// The current (durable) head of the event's submission (for a marker, an empty head).
     pub head: Arc<HeadCell>,
-    pub encoded: [OnceLock<bytes::Bytes>; 4],
+    /// One encoding per kind of delivery (`feed::filter::Delivery`, which checks the count).
+    pub encoded: [OnceLock<bytes::Bytes>; Committed::ENCODINGS],
     /// For a marker: the sequence of the event to read from storage.
     stored: Option<u64>,
 }
 
 impl Committed {
+    /// How many encodings of one event the feed may need.
+    pub const ENCODINGS: usize = 4;
+
     pub fn new(event: Arc<StoredEvent>, head: Arc<HeadCell>) -> Committed {
         Committed {
             event,
