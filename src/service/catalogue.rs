@@ -52,7 +52,7 @@ fn visible_reports(store: &Store, reader: &Member) -> Result<Vec<pb::Submission>
     let mut out = Vec::new();
     for kind in REPORTING {
         for id in store.ids_of_kind(kind, None) {
-            let Some((head, latest)) = store.latest(&id?)? else {
+            let Some((head, latest)) = store.latest_seen_by(reader, &id?)? else {
                 continue;
             };
             let Some(latest) = latest.submission.filter(|_| !head.withdrawn) else {

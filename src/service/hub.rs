@@ -145,12 +145,11 @@ impl HubService {
         // One answer for "absent" and "not yours to see", so existence does not leak.
         let not_found =
             || Status::not_found(format!("no submission {id} visible to {}", reader.id));
-        let head = self.store.head_of(&id)?.ok_or_else(not_found)?;
-        let latest = self
+        let (head, latest) = self
             .store
-            .event(head.latest_seq())?
-            .submission
-            .unwrap_or_default();
+            .latest_seen_by(reader, &id)?
+            .ok_or_else(not_found)?;
+        let latest = latest.submission.unwrap_or_default();
         let wanted = match r.revision {
             0 => latest.clone(),
             n if n <= head.latest_revision() => self

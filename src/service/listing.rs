@@ -157,13 +157,10 @@ fn visible(
     q: &Query,
     id: &str,
 ) -> Result<Option<pb::Submission>, Status> {
-    let Some(head) = store.head_of(id)? else {
+    let Some((head, latest)) = store.latest_seen_by(reader, id)? else {
         return Ok(None);
     };
-    let latest = store
-        .event(head.latest_seq())?
-        .submission
-        .unwrap_or_default();
+    let latest = latest.submission.unwrap_or_default();
     if !q.matches(&latest) {
         return Ok(None);
     }

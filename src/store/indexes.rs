@@ -108,6 +108,24 @@ impl Store {
         ids(&self.inner.trees.by_kind, by_kind_prefix(kind, publisher))
     }
 
+    /// As [`Store::latest`], for a submission `reader` may see now (its content, or its
+    /// withdrawal's tombstone): the event is read only once the head says so, so a submission
+    /// hidden from the reader costs one index read and is answered as fast as an absent one.
+    pub fn latest_seen_by(
+        &self,
+        reader: &crate::domain::member::Member,
+        id: &str,
+    ) -> Result<Option<(SubmissionHead, StoredEvent)>, StoreError> {
+        let Some(head) = self.head_of(id)? else {
+            return Ok(None);
+        };
+        if !crate::domain::audience::sees(reader, &head.standing()) {
+            return Ok(None);
+        }
+        let event = self.event(head.latest_seq())?;
+        Ok(Some((head, event)))
+    }
+
     /// The durable latest revision of a submission with its index entry, if it exists.
     pub fn latest(&self, id: &str) -> Result<Option<(SubmissionHead, StoredEvent)>, StoreError> {
         let Some(head) = self.head_of(id)? else {

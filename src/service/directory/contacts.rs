@@ -159,7 +159,7 @@ fn entry(
     f: &Filter,
     id: &str,
 ) -> Result<Option<pb::DirectoryEntry>, Status> {
-    let Some((head, latest)) = store.latest(id)? else {
+    let Some((head, latest)) = store.latest_seen_by(reader, id)? else {
         return Ok(None);
     };
     if head.withdrawn {

@@ -22,7 +22,7 @@ fn visible(
 ) -> Result<Vec<(pb::ContactResult, pb::Submission)>, Status> {
     let mut shown = Vec::new();
     for line in &c.results {
-        let Some((head, latest)) = store.latest(&line.contact_id)? else {
+        let Some((head, latest)) = store.latest_seen_by(reader, &line.contact_id)? else {
             continue;
         };
         if let Some(view) = latest
