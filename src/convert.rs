@@ -21,6 +21,7 @@ pub fn member_to_pb(m: &Member) -> pb::Member {
         bindings: m.bindings.iter().map(binding_to_pb).collect(),
         created_at: m.created_at.clone(),
         updated_at: m.updated_at.clone(),
+        require_signed: m.require_signed,
     }
 }
 
@@ -156,6 +157,7 @@ pub fn member_from_registration(m: &pb::Member, path: &str) -> Result<Member, In
         communities: communities.unwrap_or_default(),
         status: MemberStatus::Active,
         bindings,
+        require_signed: m.require_signed,
         created_at: String::new(),
         updated_at: String::new(),
     })
@@ -184,6 +186,7 @@ pub fn member_from_stored(m: &pb::Member) -> Result<Member, String> {
         communities: m.communities.clone(),
         status,
         bindings,
+        require_signed: m.require_signed,
         created_at: m.created_at.clone(),
         updated_at: m.updated_at.clone(),
     })

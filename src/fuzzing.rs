@@ -26,6 +26,7 @@ pub fn sample_registry() -> Registry {
         bindings: vec![],
         created_at: String::new(),
         updated_at: String::new(),
+        require_signed: false,
     };
     Registry::new([m("EE-MFA"), m("CL-CSIRT")])
 }

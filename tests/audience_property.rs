@@ -33,7 +33,7 @@ use cbm_hub::{
     tls::devpki::LeafSpec,
 };
 use common::{
-    Spec, TestHub,
+    CL_CSIRT, CL_MINREL, EE_CERT, EE_MFA, Spec, TestHub,
     feed::{Seen, read_until, request, subscribe},
     samples,
 };
@@ -69,37 +69,17 @@ const LABELS: [&str; 5] = [
 ];
 const COMMUNITIES: [&str; 3] = ["OSCE", "OAS", "UN"];
 
+/// [`common::MEMBERS`]' readers, an administrator who also audits, no separate auditor, and
+/// the members the scenarios suspend, add late, and publish markers with.
 const MEMBERS: &[Spec] = &[
     Spec {
-        id: "ADMIN",
-        state: "HUB",
         roles: &[Role::Admin, Role::Auditor],
-        communities: &[],
+        ..common::ADMIN
     },
-    Spec {
-        id: "EE-MFA",
-        state: "EE",
-        roles: &[Role::Publisher, Role::Subscriber],
-        communities: &["OSCE", "UN"],
-    },
-    Spec {
-        id: "EE-CERT",
-        state: "EE",
-        roles: &[Role::Publisher, Role::Subscriber],
-        communities: &["OSCE", "UN"],
-    },
-    Spec {
-        id: "CL-MINREL",
-        state: "CL",
-        roles: &[Role::Publisher, Role::Subscriber],
-        communities: &["OAS", "UN"],
-    },
-    Spec {
-        id: "CL-CSIRT",
-        state: "CL",
-        roles: &[Role::Subscriber],
-        communities: &["OAS", "UN"],
-    },
+    EE_MFA,
+    EE_CERT,
+    CL_MINREL,
+    CL_CSIRT,
     Spec {
         id: SUSPENDED,
         state: "JP",
@@ -442,6 +422,7 @@ async fn scenario(stories: Vec<Story>, steps: Vec<Step>) {
                 hub.publish(PublishRequest {
                     content,
                     idempotency_key: String::new(),
+                    ..Default::default()
                 })
                 .await
             } else {
@@ -450,6 +431,7 @@ async fn scenario(stories: Vec<Story>, steps: Vec<Step>) {
                     content,
                     expected_revision: n as u32,
                     idempotency_key: String::new(),
+                    ..Default::default()
                 })
                 .await
             };
@@ -499,6 +481,7 @@ async fn scenario(stories: Vec<Story>, steps: Vec<Step>) {
             .publish(PublishRequest {
                 content: Some(samples::envelope("marker", "TLP:CLEAR", samples::notice())),
                 idempotency_key: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -10,6 +10,7 @@ use cbm_hub::{
         self, AuditEntry, GetRequest, ListRequest, PublishRequest, ReviseRequest, WithdrawRequest,
         audit_client::AuditClient,
     },
+    store::keyspace::{self, Rec},
     tls::devpki::{DevCa, LeafSpec},
 };
 use common::{
@@ -66,6 +67,7 @@ fn notice(tlp: &str, recipients: &[&str]) -> PublishRequest {
     PublishRequest {
         content: Some(c),
         idempotency_key: String::new(),
+        ..Default::default()
     }
 }
 
@@ -114,6 +116,7 @@ async fn every_request_leaves_exactly_the_expected_entry() {
             content,
             expected_revision: 0,
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -486,24 +489,40 @@ async fn tampering_in_the_store_is_found_and_checkpoints_survive_restarts() {
     // Edit entry 4 directly in sled, with a valid frame checksum, while the hub is stopped.
     t.hub.take().unwrap().stop().await.unwrap();
     {
-        let db = sled::open(&t.config.data_dir).unwrap();
-        let tree = db.open_tree("audit").unwrap();
-        let raw = tree.get(4u64.to_be_bytes()).unwrap().unwrap();
+        let db = keyspace::open_raw(&t.config.data_dir).unwrap();
+        let tree = db.open_tree(keyspace::TREE).unwrap();
+        let key = Rec::Audit.key(&4u64.to_be_bytes());
+        let raw = tree.get(&key).unwrap().unwrap();
         let mut entry: AuditEntry = cbm_hub::store::codec::unframe(&raw, String::new).unwrap();
         entry.outcome = "refused".into();
-        tree.insert(4u64.to_be_bytes(), cbm_hub::store::codec::frame(&entry))
+        tree.insert(key, cbm_hub::store::codec::frame(&entry))
             .unwrap();
         db.flush().unwrap();
     }
-    // The start check refuses to serve it, naming the entry...
+    // The edit is before the seal of the clean stop: the background check finds it...
+    let names_entry_4 = |problems: &[String]| {
+        problems
+            .iter()
+            .any(|p| p.contains("audit log") && p.contains("entry 4"))
+    };
+    t.hub = Some(cbm_hub::service::start(&t.config).await.unwrap());
+    let mut integrity = t.store().integrity();
+    let found = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        integrity.wait_for(|i| !i.problems.is_empty()),
+    )
+    .await
+    .expect("the background check reports the edit")
+    .unwrap()
+    .problems
+    .clone();
+    assert!(names_entry_4(&found), "{found:?}");
+    drop(integrity);
+    t.hub.take().unwrap().stop().await.unwrap();
+    // ...and the next start, which then checks everything, refuses to serve it...
     match cbm_hub::service::start(&t.config).await {
         Err(cbm_hub::service::StartError::Damaged(problems)) => {
-            assert!(
-                problems
-                    .iter()
-                    .any(|p| p.contains("audit log") && p.contains("entry 4")),
-                "{problems:?}"
-            )
+            assert!(names_entry_4(&problems), "{problems:?}")
         }
         other => panic!("a tampered audit log must not start: {:?}", other.err()),
     }

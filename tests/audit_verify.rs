@@ -17,6 +17,7 @@ async fn publish(t: &TestHub, n: usize) {
         ee.publish(PublishRequest {
             content: Some(samples::envelope("n", "TLP:CLEAR", samples::notice())),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -368,6 +369,9 @@ async fn the_hub_proves_its_log_extends_a_saved_checkpoint_and_a_bad_proof_is_re
     let saved = check_served(&key, None, &first).unwrap();
     assert_eq!(first.proof.len(), 0);
     publish(&t, 3).await;
+    // As the hub's interval signer (or a receipt) does: a checkpoint younger than a few
+    // seconds is the one served for the whole log.
+    t.store().checkpoint().await.unwrap();
     let served = audit
         .consistency_proof(ask(saved.tree_size, 0))
         .await
@@ -390,7 +394,14 @@ async fn the_hub_proves_its_log_extends_a_saved_checkpoint_and_a_bad_proof_is_re
             "flipped proof hash",
             {
                 let mut s = served.clone();
-                s.proof[0] = format!("ff{}", &s.proof[0][2..]);
+                // Change the first hex digit to another one: writing a fixed "ff" would leave
+                // a hash that already starts with it unchanged (one run in 256 did).
+                let first = if s.proof[0].starts_with('0') {
+                    "1"
+                } else {
+                    "0"
+                };
+                s.proof[0] = format!("{first}{}", &s.proof[0][1..]);
                 s
             },
             saved.clone(),
@@ -475,11 +486,15 @@ async fn the_hub_proves_its_log_extends_a_saved_checkpoint_and_a_bad_proof_is_re
         "{}",
         e.message()
     );
+    // Any member may ask (sizes and hashes only): a subscriber checks its history with it.
     let mut ee = AuditClient::new(t.channel("EE-MFA").await);
-    assert_eq!(
-        ee.consistency_proof(ask(0, 0)).await.unwrap_err().code(),
-        tonic::Code::PermissionDenied
-    );
+    let served = ee
+        .consistency_proof(ask(saved.tree_size, 0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(served.public_key.as_ref(), key.as_slice());
+    check_served(&key, Some(&saved), &served).unwrap();
     t.store().checkpoint().await.unwrap();
     let logged: Vec<_> = t
         .store()
@@ -498,8 +513,47 @@ async fn the_hub_proves_its_log_extends_a_saved_checkpoint_and_a_bad_proof_is_re
     assert!(
         logged
             .iter()
-            .any(|(m, o, _)| m == "EE-MFA" && o == "refused"),
+            .any(|(m, o, _)| m == "EE-MFA" && o == "allowed"),
         "{logged:?}"
+    );
+    t.stop().await;
+}
+
+/// Asking for the whole log (to_size 0) serves the latest signed checkpoint while it is a few
+/// seconds old: any member asking again and again (every subscriber's reconnect does) cannot
+/// make the hub sign and flush once per call. Over gRPC as a member that is no auditor.
+#[tokio::test]
+async fn asking_for_the_whole_log_again_and_again_signs_no_checkpoint_per_call() {
+    use cbm_hub::audit::check_served;
+    let t = TestHub::start().await;
+    let key = t.store().audit_public_key();
+    publish(&t, 2).await;
+    let mut ee = AuditClient::new(t.channel("EE-MFA").await);
+    let started = std::time::Instant::now();
+    let mut seen: Option<Checkpoint> = None;
+    let mut distinct = Vec::new();
+    for _ in 0..20 {
+        let served = ee
+            .consistency_proof(pb::ConsistencyProofRequest {
+                from_size: seen.as_ref().map_or(0, |c| c.tree_size),
+                to_size: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let c = check_served(&key, seen.as_ref(), &served).unwrap();
+        if !distinct.contains(&c) {
+            distinct.push(c.clone());
+        }
+        seen = Some(c);
+    }
+    // One new checkpoint at most per FRESH_FOR (5 s) of the loop, not one per call.
+    let allowed = 2 + started.elapsed().as_secs() as usize / 5;
+    assert!(
+        distinct.len() <= allowed && distinct.len() < 20,
+        "{} checkpoints for 20 calls in {:?}",
+        distinct.len(),
+        started.elapsed()
     );
     t.stop().await;
 }

@@ -13,12 +13,14 @@ use cbm_hub::{
 };
 use prost::Message;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tonic::{Code, transport::Channel};
 
 mod common;
 
-use common::process::{self, BIN, HubProcess, cli, serve};
+use common::{
+    process::{self, BIN, HubProcess, cli, serve},
+    samples,
+};
 
 const PUBLISHER: &str = "EE-MFA";
 const READER: &str = "CL-CSIRT";
@@ -50,16 +52,6 @@ fn sized(
     panic!("no padding makes {bytes} bytes");
 }
 
-fn attachment(name: &str, fill: u8, bytes: usize) -> pb::Attachment {
-    let content: Vec<u8> = (0..bytes).map(|i| fill ^ (i % 251) as u8).collect();
-    pb::Attachment {
-        name: name.into(),
-        media_type: "application/octet-stream".into(),
-        sha256: hex::encode(Sha256::digest(&content)),
-        content: content.into(),
-    }
-}
-
 /// A TLP:CLEAR terminology list of exactly `bytes` encoded: two attachments of 1 MiB (the most
 /// attachments may hold in all) and 2,000 definitions sharing the rest. Definitions appear once
 /// in STIX, attachments not at all (only their names and hashes).
@@ -71,8 +63,8 @@ fn large(title: &str, bytes: usize) -> SubmissionContent {
         tlp: "TLP:CLEAR".into(),
         cbm_refs: vec!["OSCE-CBM-9".into()],
         attachments: vec![
-            attachment("glossary-1.bin", 1, 1024 * 1024),
-            attachment("glossary-2.bin", 2, 1024 * 1024),
+            samples::attachment("glossary-1.bin", 1, 1024 * 1024),
+            samples::attachment("glossary-2.bin", 2, 1024 * 1024),
         ],
         ..Default::default()
     };
@@ -102,6 +94,7 @@ async fn publish(
         .publish(pb::PublishRequest {
             content: Some(content),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .map(|r| r.into_inner())
@@ -336,6 +329,7 @@ async fn the_largest_accepted_submission_is_readable_on_every_exit() {
             reason: reason.clone(),
             expected_revision: 1,
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -527,8 +521,8 @@ async fn content_whose_stix_would_exceed_the_limit_is_refused_and_directory_page
             tlp: "TLP:CLEAR".into(),
             cbm_refs: vec!["UN-CBM-1".into()],
             attachments: vec![
-                attachment("card-1.bin", 1, 1024 * 1024),
-                attachment("card-2.bin", 2, 1024 * 1024),
+                samples::attachment("card-1.bin", 1, 1024 * 1024),
+                samples::attachment("card-2.bin", 2, 1024 * 1024),
             ],
             body: Some(Body::PointOfContact(pb::PointOfContact {
                 level: "technical".into(),

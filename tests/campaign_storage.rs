@@ -15,7 +15,10 @@ use cbm_hub::{
     pb::{
         self, directory_client::DirectoryClient, hub_client::HubClient, submission_content::Body,
     },
-    store::{CampaignStart, Change, ChangeOp, MemberOp, codec},
+    store::{
+        CampaignStart, Change, ChangeOp, MemberOp, codec,
+        keyspace::{self, Rec},
+    },
     tls::devpki::LeafSpec,
 };
 use common::samples::in_seconds;
@@ -58,6 +61,7 @@ fn member(id: &str, cert_sha256: String) -> Member {
         }],
         created_at: String::new(),
         updated_at: String::new(),
+        require_signed: false,
     }
 }
 
@@ -170,7 +174,7 @@ async fn a_campaign_over_520_members_works() {
 /// Opens the stopped hub's sled store, waiting (bounded) for the lock its last handle held.
 fn open_sled(dir: &std::path::Path) -> sled::Db {
     for _ in 0..150 {
-        match sled::open(dir) {
+        match keyspace::open_raw(dir) {
             Ok(db) => return db,
             Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
@@ -194,6 +198,7 @@ async fn a_campaign_stored_as_one_notice_to_every_member_still_reports_and_close
             .publish(pb::PublishRequest {
                 content: Some(contact(org)),
                 idempotency_key: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -221,6 +226,7 @@ async fn a_campaign_stored_as_one_notice_to_every_member_still_reports_and_close
         .publish(pb::PublishRequest {
             content: Some(notice),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -245,9 +251,12 @@ async fn a_campaign_stored_as_one_notice_to_every_member_still_reports_and_close
     t.hub.take().unwrap().stop().await.unwrap();
     {
         let db = open_sled(&t.config.data_dir);
-        db.open_tree("campaigns")
+        db.open_tree(keyspace::TREE)
             .unwrap()
-            .insert(sent.id.as_bytes(), codec::frame(&stored))
+            .insert(
+                Rec::Campaigns.key(sent.id.as_bytes()),
+                codec::frame(&stored),
+            )
             .unwrap();
         db.flush().unwrap();
     }
@@ -393,6 +402,7 @@ async fn a_campaign_whose_notice_is_refused_sends_nothing() {
             .publish(pb::PublishRequest {
                 content: Some(contact(member)),
                 idempotency_key: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()

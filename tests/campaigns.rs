@@ -580,3 +580,67 @@ async fn a_campaign_closes_at_its_deadline_also_while_the_hub_is_down() {
         "{closing:?}"
     );
 }
+
+/// `require_signed` holds for campaigns: their notices are hub-written and unsigned, and would
+/// be published as the starting admin's, so an admin that must sign cannot start one; the
+/// refusal is audited, and nothing is pinged.
+#[tokio::test]
+async fn an_admin_that_must_sign_cannot_start_a_campaign_of_unsigned_notices() {
+    let t = TestHub::start_with(&with_secretariats()).await;
+    four_contacts(&t).await;
+    let require = |on: bool| pb::UpdateMemberRequest {
+        id: "SECRETARIAT".into(),
+        set_require_signed: true,
+        require_signed: on,
+        ..Default::default()
+    };
+    t.admin("ADMIN")
+        .await
+        .update_member(require(true))
+        .await
+        .unwrap();
+    let err = t
+        .directory("SECRETARIAT")
+        .await
+        .start_ping_campaign(start(&in_seconds(3600), ""))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{}", err.message());
+    assert!(
+        err.message()
+            .starts_with("signature: required: member SECRETARIAT must sign")
+            && err.message().contains("written by the hub"),
+        "{}",
+        err.message()
+    );
+    assert!(pings_of(&t, "EE-MFA").await.is_empty(), "nothing pinged");
+    let refused = pb::audit_client::AuditClient::new(t.channel("AUDITOR").await)
+        .query(pb::AuditQuery {
+            action: "ping.campaign.start".into(),
+            member: "SECRETARIAT".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    assert_eq!(refused.len(), 1);
+    assert!(
+        refused[0].outcome.starts_with("refused"),
+        "{:?}",
+        refused[0]
+    );
+    // Once signatures are not required of it, the same admin starts it.
+    t.admin("ADMIN")
+        .await
+        .update_member(require(false))
+        .await
+        .unwrap();
+    t.directory("SECRETARIAT")
+        .await
+        .start_ping_campaign(start(&in_seconds(3600), ""))
+        .await
+        .unwrap();
+    assert_eq!(pings_of(&t, "EE-MFA").await.len(), 1);
+    t.stop().await;
+}

@@ -16,6 +16,7 @@ async fn try_publish(
         .publish(PublishRequest {
             content: Some(content),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .map(|r| r.into_inner())

@@ -247,6 +247,7 @@ async fn publish(t: &TestHub, title: &str) -> u64 {
         .publish(PublishRequest {
             content: Some(samples::envelope(title, "TLP:CLEAR", samples::notice())),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -123,6 +123,7 @@ fn option_of_every_field(c: &Config) -> Vec<&'static str> {
     let Config {
         listen: _,
         metrics_listen: _,
+        web_listen: _,
         data_dir: _,
         log: LogConfig { filter: _, json: _ },
         tls:
@@ -154,8 +155,10 @@ fn option_of_every_field(c: &Config) -> Vec<&'static str> {
                 fsync: _,
                 live_buffer: _,
                 check_on_start: _,
+                background_check: _,
                 min_free_bytes: _,
                 noise_entries_per_minute: _,
+                compression_level: _,
             },
         audit_checkpoint_interval: _,
         audit_noise_interval: _,
@@ -164,6 +167,7 @@ fn option_of_every_field(c: &Config) -> Vec<&'static str> {
     vec![
         "listen",
         "metrics_listen",
+        "web.listen",
         "data_dir",
         "log.filter",
         "log.json",
@@ -187,7 +191,10 @@ fn option_of_every_field(c: &Config) -> Vec<&'static str> {
         "store.cache_mb",
         "store.fsync",
         "store.live_buffer",
+        "store.compression_level",
         "store.check_on_start",
+        "store.background_check_mb_per_s",
+        "store.background_check_interval_s",
         "store.min_free_mb",
         "audit.checkpoint_interval_s",
         "audit.noise_interval_s",

@@ -123,6 +123,7 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
                     let req = PublishRequest {
                         content: Some(c),
                         idempotency_key: key.clone(),
+                        ..Default::default()
                     };
                     match client.publish(req).await {
                         Ok(r) => {
@@ -176,6 +177,7 @@ async fn sigkill_at_random_moments_loses_nothing_acknowledged() {
         .publish(PublishRequest {
             content: Some(samples::envelope("after", "TLP:CLEAR", samples::notice())),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()

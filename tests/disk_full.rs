@@ -36,7 +36,13 @@ impl Drop for Mounted {
 }
 
 fn big_notice(i: usize) -> PublishRequest {
-    let data = vec![i as u8; 256 * 1024];
+    // Incompressible (the store compresses): a run of SHA-256 blocks seeded by `i`.
+    let mut data = Vec::with_capacity(256 * 1024);
+    let mut block = Sha256::digest(i.to_be_bytes());
+    while data.len() < 256 * 1024 {
+        data.extend_from_slice(&block);
+        block = Sha256::digest(block);
+    }
     let mut c = samples::envelope(&format!("big {i}"), "TLP:CLEAR", samples::notice());
     c.attachments = vec![cbm_hub::pb::Attachment {
         name: "a.bin".into(),
@@ -47,6 +53,7 @@ fn big_notice(i: usize) -> PublishRequest {
     PublishRequest {
         content: Some(c),
         idempotency_key: format!("big-{i}"),
+        ..Default::default()
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use cbm_hub::{
     feed::wire::Event,
-    pb::{PublishRequest, ReviseRequest, SubmissionContent, WithdrawRequest},
+    pb::{
+        PublishRequest, ReviseRequest, SubmissionContent, WithdrawRequest, feed_client::FeedClient,
+    },
 };
 use common::{
     TestHub,
@@ -29,6 +31,7 @@ async fn publish(t: &TestHub, member: &str, c: SubmissionContent) -> (String, u6
         .publish(PublishRequest {
             content: Some(c),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -119,6 +122,7 @@ async fn many_publishers_and_subscribers_each_get_exactly_their_filtered_sequenc
                     .publish(PublishRequest {
                         content: Some(c),
                         idempotency_key: String::new(),
+                        ..Default::default()
                     })
                     .await
                     .unwrap()
@@ -195,6 +199,7 @@ async fn a_subscriber_that_stops_reading_blocks_no_one_and_later_gets_everything
         hub.publish(PublishRequest {
             content: Some(content(&format!("{i}"), "TLP:CLEAR", &[])),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -276,6 +281,7 @@ async fn narrowing_by_revision_reaches_the_dropped_reader_as_a_withdrawal_withou
         content: Some(content("amber v2", "TLP:AMBER", &["EE-CERT"])),
         expected_revision: 1,
         idempotency_key: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -285,6 +291,7 @@ async fn narrowing_by_revision_reaches_the_dropped_reader_as_a_withdrawal_withou
         reason: "done".into(),
         expected_revision: 2,
         idempotency_key: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -317,6 +324,79 @@ async fn narrowing_by_revision_reaches_the_dropped_reader_as_a_withdrawal_withou
         ]
     );
     t.stop().await;
+}
+
+/// A reader that reads nothing yet, with an 8 KiB HTTP/2 stream window, replays `before`
+/// changes it may read and then one for it alone, which the publisher narrows meanwhile; then it
+/// reads everything. The changes are over 1 MiB each (an attachment of 1 MiB, the most one may
+/// hold): a replay batch ends at 1 MiB, so each is a batch of its own, and the subscriber's
+/// queue holds one. HTTP/2, the gRPC encoder and the queue take three of them (measured here):
+/// with four before, the replay waits to queue the fourth with the amber one read ahead; with
+/// three, the amber one is the message waiting for room. Either way it was decided with
+/// CL-CSIRT in its audience, and must be decided again at delivery.
+async fn narrowing_while_a_slow_reader_replays(before: u64) {
+    let t = TestHub::start().await;
+    let large = |title: &str, tlp: &str, recipients: &[&str]| {
+        let mut c = content(title, tlp, recipients);
+        c.attachments = vec![samples::attachment("large.bin", 1, 1024 * 1024)];
+        c
+    };
+    for i in 0..before {
+        publish(&t, "EE-MFA", large(&format!("large {i}"), "TLP:CLEAR", &[])).await;
+    }
+    let (amber, seq) = publish(&t, "EE-MFA", large("amber", "TLP:AMBER", &["CL-CSIRT"])).await;
+    assert_eq!(seq, before + 1);
+    let small_window = |e: tonic::transport::Endpoint| e.initial_stream_window_size(8_192);
+    let channel =
+        common::connect_tuned(t.addr(), &t.ca.cert_pem, &t.certs["CL-CSIRT"], small_window)
+            .await
+            .unwrap();
+    let mut slow = FeedClient::new(channel)
+        .subscribe(request(0))
+        .await
+        .unwrap()
+        .into_inner();
+    // Time for the hub to get there. On a slower machine the test checks less (the amber one
+    // is then read after the revision); it cannot pass wrongly.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut hub = t.hub("EE-MFA").await;
+    hub.revise(ReviseRequest {
+        id: amber.clone(),
+        content: Some(content("amber v2", "TLP:AMBER", &["EE-CERT"])),
+        expected_revision: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let narrowed = before + 2;
+    let seen = read_until(&mut slow, narrowed, LIMIT).await;
+    // The large ones, then of the amber one only the narrowing, without content.
+    let mut expected: Vec<u64> = (1..=before).collect();
+    expected.push(narrowed);
+    assert_eq!(sequences(&seen), expected, "{seen:?}");
+    let last = seen.last().unwrap();
+    assert_eq!(
+        (
+            last.id.as_str(),
+            last.action.as_str(),
+            last.reason.as_str(),
+            last.revision,
+            last.has_content
+        ),
+        (amber.as_str(), "withdrawn", "audience_narrowed", 1, false),
+        "{last:?}"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn a_narrowing_reaches_a_slow_reader_before_a_batch_read_ahead() {
+    narrowing_while_a_slow_reader_replays(4).await;
+}
+
+#[tokio::test]
+async fn a_narrowing_reaches_a_slow_reader_before_a_message_waiting_for_room() {
+    narrowing_while_a_slow_reader_replays(3).await;
 }
 
 #[tokio::test]
@@ -485,7 +565,11 @@ async fn suspension_closes_the_members_open_stream() {
 /// the next start, and replay then decides from the current head as on a new store.
 #[tokio::test]
 async fn a_store_without_head_audiences_gets_them_at_start() {
-    use cbm_hub::store::{codec, records::SubmissionHead};
+    use cbm_hub::store::{
+        codec,
+        keyspace::{self, Rec},
+        records::SubmissionHead,
+    };
     let mut t = TestHub::start().await;
     let (id, _) = publish(&t, "EE-MFA", content("amber", "TLP:AMBER", &["CL-CSIRT"])).await;
     t.hub("EE-MFA")
@@ -495,23 +579,22 @@ async fn a_store_without_head_audiences_gets_them_at_start() {
             content: Some(content("amber v2", "TLP:AMBER", &["EE-CERT"])),
             expected_revision: 1,
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap();
     t.hub.take().unwrap().stop().await.unwrap();
     {
         // Make it look like a store of the previous layout.
-        let db = sled::open(&t.config.data_dir).unwrap();
-        let heads = db.open_tree("heads").unwrap();
-        let raw = heads.get(id.as_bytes()).unwrap().unwrap();
+        let db = keyspace::open_raw(&t.config.data_dir).unwrap();
+        let records = db.open_tree(keyspace::TREE).unwrap();
+        let key = Rec::Heads.key(id.as_bytes());
+        let raw = records.get(&key).unwrap().unwrap();
         let mut head: SubmissionHead = codec::unframe(&raw, String::new).unwrap();
         assert_eq!(head.audiences.len(), 2);
         head.audiences.clear();
-        heads.insert(id.as_bytes(), codec::frame(&head)).unwrap();
-        db.open_tree("meta")
-            .unwrap()
-            .remove("head_audiences")
-            .unwrap();
+        records.insert(key, codec::frame(&head)).unwrap();
+        records.remove(Rec::Meta.key(b"head_audiences")).unwrap();
         db.flush().unwrap();
     }
     t.hub = Some(cbm_hub::service::start(&t.config).await.expect("restart"));

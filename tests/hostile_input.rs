@@ -23,6 +23,7 @@ fn publish(content: pb::SubmissionContent) -> PublishRequest {
     PublishRequest {
         content: Some(content),
         idempotency_key: String::new(),
+        ..Default::default()
     }
 }
 

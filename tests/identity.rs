@@ -14,6 +14,7 @@ fn notice() -> PublishRequest {
     PublishRequest {
         content: Some(samples::envelope("n", "TLP:CLEAR", samples::notice())),
         idempotency_key: String::new(),
+        ..Default::default()
     }
 }
 

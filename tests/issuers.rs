@@ -190,6 +190,7 @@ async fn a_binding_stored_without_its_issuer_holds_under_one_ca_and_is_refused_u
         }],
         created_at: String::new(),
         updated_at: String::new(),
+        require_signed: false,
     };
     t.store()
         .member(MemberOp::Register(legacy), Default::default())

@@ -70,6 +70,7 @@ async fn a_300_kib_attachment_is_fsynced_before_its_publish_is_acknowledged() {
         .publish(PublishRequest {
             content: Some(content.clone()),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -20,6 +20,7 @@ async fn an_oversize_message_is_refused_without_being_buffered() {
         .publish(PublishRequest {
             content: Some(c),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -3,7 +3,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use cbm_hub::pb::{GetRequest, ListRequest, PublishRequest, ReviseRequest};
+use cbm_hub::pb::{GetRequest, ListRequest, PublishRequest, ReviseRequest, WithdrawRequest};
 use common::{TestHub, samples};
 use tonic::Code;
 
@@ -12,6 +12,7 @@ async fn publish(t: &TestHub, member: &str, content: cbm_hub::pb::SubmissionCont
     c.publish(PublishRequest {
         content: Some(content),
         idempotency_key: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap()
@@ -128,6 +129,7 @@ async fn filters_select_and_pages_cover_everything_once_in_order() {
         content: Some(v2),
         expected_revision: 1,
         idempotency_key: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -135,12 +137,61 @@ async fn filters_select_and_pages_cover_everything_once_in_order() {
         &t,
         "CL-CSIRT",
         ListRequest {
-            updated_since: since,
+            updated_since: since.clone(),
             ..Default::default()
         },
     )
     .await;
     assert_eq!(recent, vec![all[0].2.clone()]);
+    let older = visible_ids(
+        &t,
+        "CL-CSIRT",
+        ListRequest {
+            updated_before: since,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(older, everything[1..].to_vec(), "all but the revised one");
+
+    // text: case-insensitive, in title, summary, notice subject or text; communities.
+    let by_text = |text: &str| ListRequest {
+        text: text.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        visible_ids(&t, "CL-CSIRT", by_text("V2")).await,
+        vec![all[0].2.clone()]
+    );
+    assert_eq!(
+        visible_ids(&t, "CL-CSIRT", by_text("recent INCIDENT")).await,
+        vec![all[5].2.clone()],
+        "the notice's text"
+    );
+    assert_eq!(
+        visible_ids(&t, "CL-CSIRT", by_text("test submission"))
+            .await
+            .len(),
+        6
+    );
+    assert!(
+        visible_ids(&t, "CL-CSIRT", by_text("nowhere to be found"))
+            .await
+            .is_empty()
+    );
+    let mut oas = samples::envelope("Only OAS", "TLP:GREEN", samples::policy_document());
+    oas.community = "OAS".into();
+    let oas = publish(&t, "CL-MINREL", oas).await;
+    let by_community = visible_ids(
+        &t,
+        "CL-CSIRT",
+        ListRequest {
+            communities: vec!["OAS".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(by_community, vec![oas]);
 
     // Bad filters are named.
     let mut c = t.hub("CL-CSIRT").await;
@@ -165,6 +216,20 @@ async fn filters_select_and_pages_cover_everything_once_in_order() {
                 ..Default::default()
             },
             "updated_since",
+        ),
+        (
+            ListRequest {
+                updated_before: "tomorrow".into(),
+                ..Default::default()
+            },
+            "updated_before",
+        ),
+        (
+            ListRequest {
+                text: "x".repeat(201),
+                ..Default::default()
+            },
+            "text",
         ),
         (
             ListRequest {
@@ -218,6 +283,7 @@ async fn page_tokens_stay_valid_while_the_hub_changes() {
         content: Some(samples::envelope("n0 v2", "TLP:CLEAR", samples::notice())),
         expected_revision: 0,
         idempotency_key: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -324,6 +390,7 @@ async fn tlp_audiences_on_get_and_list() {
         content: Some(narrowed),
         expected_revision: 1,
         idempotency_key: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -355,6 +422,94 @@ async fn tlp_audiences_on_get_and_list() {
         .unwrap_err()
         .code(),
         Code::NotFound
+    );
+    t.stop().await;
+}
+
+/// A change to a list request.
+type Edit = fn(&mut ListRequest);
+
+/// A withdrawal keeps its content for the publisher only: the filters of another reader's
+/// search see the tombstone it receives, so no guess at the withdrawn text, label, community
+/// or references changes its answer. The publisher still finds its own by text.
+#[tokio::test]
+async fn filters_never_read_withdrawn_content_of_others() {
+    let t = TestHub::start().await;
+    let mut secret = samples::envelope("Withdrawn plan Bluebird", "TLP:GREEN", samples::notice());
+    secret.community = "OAS".into();
+    secret.cbm_refs = vec!["OAS-CBM-11".into()];
+    let id = publish(&t, "CL-MINREL", secret).await;
+    let mut cl = t.hub("CL-MINREL").await;
+    cl.withdraw(WithdrawRequest {
+        id: id.clone(),
+        reason: "sent too early".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let withdrawn = |f: Edit| {
+        let mut r = ListRequest {
+            include_withdrawn: true,
+            ..Default::default()
+        };
+        f(&mut r);
+        r
+    };
+    // CL-CSIRT (in OAS) was in the audience: it receives the tombstone, without content.
+    let mut csirt = t.hub("CL-CSIRT").await;
+    let all = csirt
+        .list(withdrawn(|_| {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .submissions;
+    assert_eq!(all.len(), 1);
+    assert!(all[0].content.is_none() && all[0].status == "withdrawn");
+    let pairs: [(Edit, Edit); 4] = [
+        (
+            |r| r.text = "bluebird".into(),
+            |r| r.text = "kingfisher".into(),
+        ),
+        (
+            |r| r.tlp = vec!["TLP:GREEN".into()],
+            |r| r.tlp = vec!["TLP:CLEAR".into()],
+        ),
+        (
+            |r| r.communities = vec!["OAS".into()],
+            |r| r.communities = vec!["OSCE".into()],
+        ),
+        (
+            |r| r.cbm_refs = vec!["OAS-CBM-11".into()],
+            |r| r.cbm_refs = vec!["UN-CBM-1".into()],
+        ),
+    ];
+    for (right, wrong) in pairs {
+        let (right, wrong) = (withdrawn(right), withdrawn(wrong));
+        let a = visible_ids(&t, "CL-CSIRT", right.clone()).await;
+        let b = visible_ids(&t, "CL-CSIRT", wrong.clone()).await;
+        assert_eq!(a, b, "a right and a wrong guess answer alike: {right:?}");
+        // Identity filters still apply to the tombstone.
+        assert_eq!(a, vec![id.clone()], "{right:?}");
+    }
+    let other_kind = withdrawn(|r| {
+        r.text = "bluebird".into();
+        r.kinds = vec!["policy_document".into()];
+    });
+    assert!(visible_ids(&t, "CL-CSIRT", other_kind).await.is_empty());
+    // The publisher reads its withdrawn content, and its filters see it.
+    let own = |text: &'static str| ListRequest {
+        include_withdrawn: true,
+        text: text.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        visible_ids(&t, "CL-MINREL", own("bluebird")).await,
+        vec![id]
+    );
+    assert!(
+        visible_ids(&t, "CL-MINREL", own("kingfisher"))
+            .await
+            .is_empty()
     );
     t.stop().await;
 }

@@ -144,6 +144,7 @@ fn truncated_valid_messages_never_panic() {
             ..Default::default()
         }),
         idempotency_key: "k".into(),
+        ..Default::default()
     };
     let bytes = req.encode_to_vec();
     for cut in 0..bytes.len() {

@@ -6,7 +6,6 @@ use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
 use cbm_hub::pb::{PublishRequest, feed_client::FeedClient};
 use common::{MEMBERS, TestHub, feed, samples};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::{
     Code,
     transport::{Certificate, ClientTlsConfig, Endpoint, Identity},
@@ -64,32 +63,8 @@ impl Scrape {
     }
 }
 
-/// GET `path` over plain HTTP/1.1: (status code, content type, body).
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut raw))
-        .await
-        .expect("scrape answered in time")
-        .unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP response");
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-type: ")
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    (status, content_type, body.to_string())
-}
-
 async fn scrape(addr: SocketAddr) -> Scrape {
-    let (status, content_type, body) = http_get(addr, "/metrics").await;
+    let (status, content_type, body) = common::http_get(addr, "/metrics").await;
     assert_eq!(status, 200, "{body}");
     assert!(
         content_type.starts_with("text/plain; version=0.0.4"),
@@ -296,7 +271,7 @@ async fn counters_move_by_exactly_what_happened() {
     );
 
     // Anything but /metrics is not found.
-    assert_eq!(http_get(addr, "/").await.0, 404);
+    assert_eq!(common::http_get(addr, "/").await.0, 404);
     t.stop().await;
 }
 

@@ -12,27 +12,7 @@ use std::{
 mod common;
 
 use cbm_hub::tls::{check::Leaf, load_certs};
-use common::process::{BIN, HubProcess, run_bounded};
-
-/// The block README.md marks as run by this test.
-fn readme_block() -> String {
-    let readme = include_str!("../README.md");
-    let marker = "<!-- tests/own_pki.rs runs this block as it stands -->";
-    let after = &readme[readme.find(marker).expect("the marker in README.md") + marker.len()..];
-    let start = after.find("```sh\n").unwrap() + "```sh\n".len();
-    after[start..start + after[start..].find("```").unwrap()].to_string()
-}
-
-/// Runs a shell script in `dir`; it must succeed.
-fn sh(dir: &Path, script: &str) {
-    let r = run_bounded(
-        Command::new("bash")
-            .args(["-euo", "pipefail", "-c", script])
-            .current_dir(dir),
-        Duration::from_secs(60),
-    );
-    assert!(r.success(), "{script}\n{}{}", r.out, r.err);
-}
+use common::process::{BIN, HubProcess, readme_block, run_bounded, sh};
 
 /// A client certificate of the test PKI for `subject`, with a new key or the key in `key`.
 fn client_cert(pki: &Path, name: &str, subject: &str, new_key: bool) {
@@ -100,7 +80,7 @@ fn a_hub_on_an_openssl_pki_from_nothing_following_the_readme() {
     let dir = tempfile::tempdir().unwrap();
     let pki: PathBuf = dir.path().join("pki");
     std::fs::create_dir(&pki).unwrap();
-    sh(&pki, &readme_block());
+    sh(&pki, &readme_block("tests/own_pki.rs"));
     let home = dir.path().join("hub");
     let file = |f: &str| pki.join(f).to_str().unwrap().to_string();
 

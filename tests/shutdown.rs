@@ -40,6 +40,7 @@ async fn sigterm_finishes_in_flight_work_ends_streams_and_exits_zero() {
                     .publish(PublishRequest {
                         content: Some(c),
                         idempotency_key: format!("{p}-{i}"),
+                        ..Default::default()
                     })
                     .await
                 {

@@ -70,6 +70,7 @@ async fn publish(hub: &HubProcess, member: &str, content: pb::SubmissionContent)
         .publish(pb::PublishRequest {
             content: Some(content),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_or_else(|e| panic!("{member} publishes: {e}"))

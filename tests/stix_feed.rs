@@ -72,6 +72,7 @@ async fn publish(hub: &HubProcess, content: pb::SubmissionContent) -> pb::Publis
     let req = pb::PublishRequest {
         content: Some(content),
         idempotency_key: String::new(),
+        ..Default::default()
     };
     hub.hub(PUBLISHER)
         .await

@@ -9,6 +9,7 @@ fn publish(content: pb::SubmissionContent) -> PublishRequest {
     PublishRequest {
         content: Some(content),
         idempotency_key: String::new(),
+        ..Default::default()
     }
 }
 
@@ -75,6 +76,7 @@ async fn revise_and_withdraw_keep_history_and_refuse_stale_or_foreign_changes() 
             content: Some(v2.clone()),
             expected_revision: 1,
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -88,6 +90,7 @@ async fn revise_and_withdraw_keep_history_and_refuse_stale_or_foreign_changes() 
             content: Some(v2.clone()),
             expected_revision: 1,
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -101,6 +104,7 @@ async fn revise_and_withdraw_keep_history_and_refuse_stale_or_foreign_changes() 
             content: Some(other_kind),
             expected_revision: 0,
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -115,6 +119,7 @@ async fn revise_and_withdraw_keep_history_and_refuse_stale_or_foreign_changes() 
             content: Some(content.clone()),
             expected_revision: 0,
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -166,6 +171,7 @@ async fn revise_and_withdraw_keep_history_and_refuse_stale_or_foreign_changes() 
             reason: "superseded".into(),
             expected_revision: 2,
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -261,6 +267,7 @@ async fn idempotent_retry_returns_the_original_result() {
     let req = PublishRequest {
         content: Some(content.clone()),
         idempotency_key: "ee-mfa-2026-001".into(),
+        ..Default::default()
     };
     let first = ee.publish(req.clone()).await.unwrap().into_inner();
     let again = ee.publish(req.clone()).await.unwrap().into_inner();
@@ -277,6 +284,7 @@ async fn idempotent_retry_returns_the_original_result() {
         .publish(PublishRequest {
             content: Some(other),
             idempotency_key: req.idempotency_key.clone(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -406,6 +414,7 @@ async fn changes_to_what_the_caller_may_not_see_are_not_found_before_any_other_c
         content: Some(bad.clone()),
         expected_revision: 7,
         idempotency_key: String::new(),
+        ..Default::default()
     };
     let withdraw = |id: &str| WithdrawRequest {
         id: id.into(),

@@ -5,21 +5,28 @@
 - `connect`: a gRPC channel over mutual TLS; the hub identifies the caller by its certificate.
 - `add_connection_arguments` / `settings_from_args`: the command-line options of the scripts
   (--profile, or --endpoint with --ca/--cert/--key).
-- `Cursor`: the last feed sequence processed, in a file replaced atomically.
-- `follow`: the feed after the cursor, saving the cursor after each processed event.
+- `Cursor`: the last feed sequence processed, in a file replaced atomically, with the latest
+  audit checkpoint verified and the hub's key.
+- `follow`: the feed after the cursor, saving the cursor after each processed event; first it
+  checks that the hub's audit log extends the checkpoint seen before (`SplitView` if not).
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import json
 import os
 import pathlib
 import tomllib
 from typing import Iterator
 
 import grpc
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from google.protobuf import json_format
 
-from cbm.v1 import feed_pb2, feed_pb2_grpc
+from cbm.v1 import audit_pb2, audit_pb2_grpc, feed_pb2, feed_pb2_grpc
 
 
 @dataclasses.dataclass
@@ -104,15 +111,23 @@ def connect(settings: Settings, ready_timeout: float = 10.0) -> grpc.Channel:
     return channel
 
 
-class Cursor:
-    """The sequence number of the last feed event processed, kept in a file.
+class SplitView(Exception):
+    """The hub's audit log does not extend the checkpoint seen before: rewritten or forked."""
 
-    The file holds the number and a newline, the format of `cbm-hub subscribe --cursor-file`,
-    so either client can resume the other's position.
+
+class Cursor:
+    """The sequence number of the last feed event processed, kept in a file, with the latest
+    audit checkpoint verified and the hub's key.
+
+    The first line holds the number, as `cbm-hub subscribe --cursor-file` writes it; then
+    `checkpoint JSON` and `hub-key HEX`, the same lines as the CLI's, so either client can
+    resume the other's position and check the other's checkpoint.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = pathlib.Path(path)
+        self.checkpoint: audit_pb2.Checkpoint | None = None
+        self.hub_key: bytes | None = None
 
     def load(self) -> int:
         """The saved sequence, 0 (the whole history) when there is no file yet."""
@@ -120,16 +135,30 @@ class Cursor:
             text = self.path.read_text()
         except FileNotFoundError:
             return 0
+        lines = text.splitlines()
+        first = lines[0].strip() if lines else ""
+        for line in lines[1:]:
+            if line.startswith("checkpoint "):
+                self.checkpoint = json_format.Parse(line[len("checkpoint "):], audit_pb2.Checkpoint())
+            elif line.startswith("hub-key "):
+                self.hub_key = bytes.fromhex(line[len("hub-key "):].strip())
         try:
-            return int(text.strip())
+            return int(first)
         except ValueError:
-            raise ValueError(f"{self.path}: not a sequence number: {text.strip()!r}") from None
+            raise ValueError(f"{self.path}: not a sequence number: {first!r}") from None
 
     def save(self, sequence: int) -> None:
         """Replaces the file atomically: a crash leaves the old or the new number, never a torn one."""
+        text = f"{sequence}\n"
+        if self.checkpoint is not None:
+            as_json = json_format.MessageToJson(
+                self.checkpoint, preserving_proto_field_name=True, indent=None)
+            text += f"checkpoint {as_json}\n"
+        if self.hub_key is not None:
+            text += f"hub-key {self.hub_key.hex()}\n"
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "w") as f:
-            f.write(f"{sequence}\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
@@ -139,6 +168,75 @@ class Cursor:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _consistent(m: int, n: int, root_m: bytes, root_n: bytes, proof: list[bytes]) -> bool:
+    """RFC 9162 section 2.1.4.2: the tree of m leaves is a prefix of the tree of n leaves."""
+    if m > n:
+        return False
+    if m == 0 or m == n:
+        return not proof and (m == 0 or root_m == root_n)
+    if not proof:
+        return False
+    path = ([root_m] if m & (m - 1) == 0 else []) + proof
+    f, s = m - 1, n - 1
+    while f & 1:
+        f >>= 1
+        s >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if s == 0:
+            return False
+        if f & 1 or f == s:
+            fr, sr = _node(c, fr), _node(c, sr)
+            while not f & 1 and f != 0:
+                f >>= 1
+                s >>= 1
+        else:
+            sr = _node(sr, c)
+        f >>= 1
+        s >>= 1
+    return s == 0 and fr == root_m and sr == root_n
+
+
+def _signed(key: bytes, c: audit_pb2.Checkpoint) -> bool:
+    text = f"cbm-hub audit checkpoint v1\n{c.tree_size}\n{c.root_hash}\n{c.at}\n".encode()
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(key).verify(c.signature, text)
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def check_history(channel: grpc.Channel, cursor: Cursor) -> None:
+    """Asks the hub to prove that its audit log extends the checkpoint the cursor saw (RFC 6962
+    consistency proof to a fresh signed checkpoint) and keeps the new one in the cursor.
+    Raises SplitView when the hub cannot: its history was rewritten or forked since."""
+    earlier = cursor.checkpoint
+    served = audit_pb2_grpc.AuditStub(channel).ConsistencyProof(
+        audit_pb2.ConsistencyProofRequest(from_size=earlier.tree_size if earlier else 0, to_size=0))
+    key = cursor.hub_key if cursor.hub_key is not None else served.public_key
+    if key != served.public_key:
+        raise SplitView("the hub now signs its checkpoints with another key than the pinned one")
+    later = served.checkpoint
+    if not _signed(key, later):
+        raise SplitView(f"the hub's checkpoint at size {later.tree_size} has an invalid signature")
+    if earlier is not None:
+        if served.from_root != earlier.root_hash:
+            raise SplitView(
+                f"the hub's log at size {earlier.tree_size} has root {served.from_root[:16]}..., "
+                f"not the {earlier.root_hash[:16]}... seen before: the log was rewritten (a fork)")
+        if not _consistent(earlier.tree_size, later.tree_size, bytes.fromhex(earlier.root_hash),
+                           bytes.fromhex(later.root_hash), [bytes.fromhex(h) for h in served.proof]):
+            raise SplitView(
+                f"the log of {later.tree_size} entries does not provably extend the one of "
+                f"{earlier.tree_size} seen before")
+    cursor.checkpoint = later
+    cursor.hub_key = key
 
 
 def follow(
@@ -157,9 +255,14 @@ def follow(
     again next time (at least once, never skipped). Heartbeats are not yielded but move the
     cursor to the position the hub has served up to. Ends after `max_events` changes, or
     quietly when `timeout` seconds have passed. `filters` are SubscribeRequest fields
-    (kinds=[...], tlp=[...], ...). Other stream errors raise grpc.RpcError.
+    (kinds=[...], tlp=[...], ...). Other stream errors raise grpc.RpcError. Before subscribing
+    it checks the hub's audit log against the checkpoint the cursor saw (`check_history`) and
+    raises SplitView when the hub cannot prove it only grew since.
     """
     position = cursor.load()
+    # Before anything is received: the hub proves its log extends what this cursor saw.
+    check_history(channel, cursor)
+    cursor.save(position)
     request = feed_pb2.SubscribeRequest(
         after_sequence=position, heartbeat_seconds=heartbeat_seconds, **filters
     )

@@ -101,6 +101,10 @@ def main() -> int:
                 print(as_json(event), flush=True)
                 seen += 1
             print(f"{seen} changes; cursor at {cursor.load()}", file=sys.stderr)
+        except cbmclient.SplitView as e:
+            # The hub showed a history that does not extend the one this cursor saw.
+            print(f"error: split view: {e}. Not resuming.", file=sys.stderr)
+            return 1
         except grpc.RpcError as e:
             # The hub names the field at fault, e.g. "content.tlp: ...".
             print(f"error: {e.code().name}: {e.details()}", file=sys.stderr)

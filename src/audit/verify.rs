@@ -66,6 +66,20 @@ impl Verifier {
         }
     }
 
+    /// A verifier that continues from `state`, the state after entries verified before (by an
+    /// earlier check): only the entries and checkpoints after it are fed.
+    pub fn resume(public_key: Vec<u8>, coverage: Coverage, state: LogState) -> Verifier {
+        Verifier {
+            state,
+            ..Verifier::new(public_key, coverage)
+        }
+    }
+
+    /// The state after the entries fed so far.
+    pub fn state(&self) -> &LogState {
+        &self.state
+    }
+
     fn fail(&mut self, why: String, entry: u64) {
         if self.problem.is_none() {
             self.problem = Some((why, entry));

@@ -98,6 +98,7 @@ impl Baseline {
             AcceptLimits {
                 max_connections: 100_000,
                 handshake_timeout: Duration::from_secs(10),
+                http1: false,
             },
             Arc::new(|_, _, _| {}),
             Arc::new(Admission::new(10_000_000, 10_000_000, 100_000)),

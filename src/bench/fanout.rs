@@ -172,6 +172,7 @@ pub async fn hub(
             .publish(pb::PublishRequest {
                 content: Some(content),
                 idempotency_key: String::new(),
+                ..Default::default()
             })
             .await
             .ok()?;

@@ -132,6 +132,7 @@ pub async fn round(items: u64, bytes: usize, cache_mb: u64, quick: bool) -> anyh
             .publish(pb::PublishRequest {
                 content: Some(content(bytes, i as usize)),
                 idempotency_key: String::new(),
+                ..Default::default()
             })
             .await?;
     }

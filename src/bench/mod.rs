@@ -4,11 +4,14 @@
 pub mod baseline;
 pub mod cpu;
 pub mod fanout;
+pub mod floor;
 pub mod handshake;
 pub mod idle;
 pub mod large;
 pub mod raw;
+pub mod restart;
 pub mod setup;
+pub mod stored;
 
 use std::time::{Duration, Instant};
 
@@ -106,6 +109,7 @@ async fn round(
                         let req = pb::PublishRequest {
                             content: Some(payloads[i % payloads.len()].clone()),
                             idempotency_key: String::new(),
+                            ..Default::default()
                         };
                         client.publish(req).await.is_ok()
                     }
@@ -176,6 +180,7 @@ pub async fn replay(hub: &BenchHub) -> anyhow::Result<(u64, u64, f64)> {
         .publish(pb::PublishRequest {
             content: Some(sentinel),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await?;
     let channel = hub.channel(READER).await?;
@@ -225,6 +230,7 @@ pub async fn fill(hub: &BenchHub, n: u64) -> anyhow::Result<()> {
                 let req = pb::PublishRequest {
                     content: Some(payloads[i as usize % payloads.len()].clone()),
                     idempotency_key: String::new(),
+                    ..Default::default()
                 };
                 client.publish(req).await?;
                 i += 64;

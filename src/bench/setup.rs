@@ -81,7 +81,7 @@ pub struct BenchHub {
 }
 
 /// The sled page cache of a benchmark hub unless told otherwise (the hub's default).
-pub const CACHE_MB: u64 = 256;
+pub const CACHE_MB: u64 = 128;
 
 impl BenchHub {
     pub async fn start() -> anyhow::Result<BenchHub> {
@@ -111,6 +111,7 @@ impl BenchHub {
         };
         let config = Config {
             metrics_listen: None,
+            web_listen: None,
             log: Default::default(),
             listen: "127.0.0.1:0".parse()?,
             data_dir: dir.join("data"),
@@ -131,34 +132,7 @@ impl BenchHub {
             tls_reload_check: Duration::from_secs(60),
         };
         let store = Store::open(&config.data_dir, config.store.clone())?;
-        let mut certs = Vec::new();
-        for (id, roles) in [
-            (PUBLISHER, &[Role::Publisher, Role::Subscriber][..]),
-            (READER, &[Role::Subscriber][..]),
-        ] {
-            let cert = ca
-                .issue(&LeafSpec::client(id, 2))
-                .map_err(anyhow::Error::msg)?;
-            let member = Member {
-                id: id.into(),
-                state: "EE".into(),
-                display_name: id.into(),
-                roles: roles.iter().copied().collect(),
-                communities: vec!["OSCE".into()],
-                status: MemberStatus::Active,
-                bindings: vec![BoundCertificate {
-                    binding: Binding::CertSha256(hex::encode(Sha256::digest(&cert.cert_der))),
-                    note: String::new(),
-                    issuer: None,
-                }],
-                created_at: String::new(),
-                updated_at: String::new(),
-            };
-            store
-                .member(MemberOp::Register(member), Default::default())
-                .await?;
-            certs.push((id.to_string(), cert.cert_pem, cert.key_pem));
-        }
+        let (certs, _) = register_members(&store, &ca).await?;
         tokio::task::spawn_blocking(move || store.close_and_release()).await??;
         let hub = service::start(&config).await?;
         let target = Target {
@@ -275,4 +249,48 @@ pub fn rss_kib_of(status: &str) -> u64 {
             })
         })
         .unwrap_or(0)
+}
+
+/// The bench's members (a publisher that also reads, a reader) registered in `store`, each
+/// bound to a fresh certificate of `ca`: their credentials (id, certificate PEM, key PEM) and
+/// the publisher as registered.
+pub(super) async fn register_members(
+    store: &Store,
+    ca: &DevCa,
+) -> anyhow::Result<(Vec<(String, String, String)>, Member)> {
+    let mut certs = Vec::new();
+    let mut publisher = None;
+    for (id, roles) in [
+        (PUBLISHER, &[Role::Publisher, Role::Subscriber][..]),
+        (READER, &[Role::Subscriber][..]),
+    ] {
+        let cert = ca
+            .issue(&LeafSpec::client(id, 2))
+            .map_err(anyhow::Error::msg)?;
+        let member = Member {
+            id: id.into(),
+            state: "EE".into(),
+            display_name: id.into(),
+            roles: roles.iter().copied().collect(),
+            communities: vec!["OSCE".into()],
+            status: MemberStatus::Active,
+            bindings: vec![BoundCertificate {
+                binding: Binding::CertSha256(hex::encode(Sha256::digest(&cert.cert_der))),
+                note: String::new(),
+                issuer: None,
+            }],
+            created_at: String::new(),
+            updated_at: String::new(),
+            require_signed: false,
+        };
+        let member = store
+            .member(MemberOp::Register(member), Default::default())
+            .await?;
+        if id == PUBLISHER {
+            publisher = Some(member);
+        }
+        certs.push((id.to_string(), cert.cert_pem, cert.key_pem));
+    }
+    let publisher = publisher.ok_or_else(|| anyhow::anyhow!("no publisher"))?;
+    Ok((certs, publisher))
 }

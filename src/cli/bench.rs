@@ -11,7 +11,18 @@ use crate::bench::{
 };
 
 /// Sections of the benchmark, in the order they run.
-const SECTIONS: &[&str] = &["publish", "fanout", "handshake", "replay", "idle", "large"];
+const SECTIONS: &[&str] = &[
+    "floor",
+    "publish",
+    "fanout",
+    "handshake",
+    "replay",
+    "idle",
+    "large",
+    "restart",
+    "disk",
+    "memory",
+];
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -28,11 +39,15 @@ pub struct BenchArgs {
     /// A short smoke run (CI, a few seconds): tiny rounds, subscriber counts and event counts.
     #[arg(long)]
     pub quick: bool,
-    /// Run only these sections (comma-separated): publish, fanout, handshake, replay, idle,
-    /// large.
+    /// Stored events for the restart, disk and memory sections: one data directory per size
+    /// (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [100_000u64, 1_000_000])]
+    pub events: Vec<u64>,
+    /// Run only these sections (comma-separated): floor, publish, fanout, handshake, replay,
+    /// idle, large, restart, disk, memory.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
-    /// sled page cache of the benchmark hubs, in MiB (the hub's default: 256). A small cache
+    /// sled page cache of the benchmark hubs, in MiB (the hub's default: 128). A small cache
     /// leaves the buffers' share of memory visible in the `large` section.
     #[arg(long, default_value_t = bench::setup::CACHE_MB)]
     pub cache_mb: u64,
@@ -52,6 +67,10 @@ struct Plan {
     idle_own: usize,
     handshake_clients: usize,
     large_items: u64,
+    /// Data directory sizes of the restart, disk and memory sections.
+    events: Vec<u64>,
+    /// Publishes between the start and the SIGKILL of the restart section.
+    killed_tail: u64,
 }
 
 impl Plan {
@@ -66,6 +85,8 @@ impl Plan {
                 idle_own: 20,
                 handshake_clients: 4,
                 large_items: 3,
+                events: vec![2_000],
+                killed_tail: 50,
             }
         } else {
             Plan {
@@ -79,6 +100,8 @@ impl Plan {
                 idle_own: 1_000,
                 handshake_clients: 8,
                 large_items: a.large_items,
+                events: a.events.clone(),
+                killed_tail: 1_000,
             }
         }
     }
@@ -108,40 +131,15 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
         "machine: {cores} cores; client and server share them, over mTLS on 127.0.0.1; rounds of {:.1} s",
         plan.round.as_secs_f64()
     );
-    let hub = BenchHub::start_with(a.cache_mb).await?;
-    if wanted("publish") {
-        publish(&hub, &plan).await?;
+    if wanted("floor") {
+        floor_section(&plan, a.cache_mb).await?;
     }
-    if wanted("fanout") {
-        fanout_section(&hub, &plan).await?;
+    if ["publish", "fanout", "handshake", "replay"]
+        .iter()
+        .any(|s| wanted(s))
+    {
+        in_process(&a, &plan, &wanted).await?;
     }
-    if wanted("handshake") {
-        println!();
-        println!(
-            "connections: new TCP + full mTLS handshake (no resumption) + HTTP/2 + WhoAmI (registry lookup), {} clients; baseline: bare mTLS handshake + 1-byte echo, same server TLS config",
-            plan.handshake_clients
-        );
-        let base = handshake::bare(&hub, plan.handshake_clients, plan.round).await?;
-        let full = handshake::hub(&hub, plan.handshake_clients, plan.round).await;
-        println!("{:>22}  {:>12}  {:>6}", "", "per second", "errors");
-        println!(
-            "{:>22}  {:>12.0}  {:>6}",
-            "baseline (bare TLS)", base.per_second, base.errors
-        );
-        println!(
-            "{:>22}  {:>12.0}  {:>6}",
-            "hub (conn + WhoAmI)", full.per_second, full.errors
-        );
-        println!(
-            "{:>22}  {:>12.2}",
-            "ratio",
-            full.per_second / base.per_second.max(1.0)
-        );
-    }
-    if wanted("replay") {
-        replay(&hub, &plan).await?;
-    }
-    hub.stop().await;
     if wanted("idle") {
         println!();
         println!(
@@ -169,6 +167,18 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     if wanted("large") {
         large_section(&plan, a.cache_mb, a.quick).await?;
     }
+    if ["restart", "disk", "memory"].iter().any(|s| wanted(s)) {
+        bench::restart::sections(&plan.events, plan.killed_tail, a.cache_mb, wanted).await?;
+    }
+    Ok(())
+}
+
+/// What sled 0.34.7 and the disk allow, without the hub: the ceilings under its figures.
+async fn floor_section(plan: &Plan, cache_mb: u64) -> anyhow::Result<()> {
+    let (round, events) = (plan.round, plan.replay_events);
+    let f = tokio::task::spawn_blocking(move || bench::floor::measure(round, events, cache_mb))
+        .await??;
+    bench::floor::print(&f, cache_mb);
     Ok(())
 }
 
@@ -344,5 +354,48 @@ async fn replay(hub: &BenchHub, plan: &Plan) -> anyhow::Result<()> {
         rss_before / 1024,
         bench::rss_kib() / 1024
     );
+    Ok(())
+}
+
+/// The sections that measure an in-process hub.
+async fn in_process(
+    a: &BenchArgs,
+    plan: &Plan,
+    wanted: &impl Fn(&str) -> bool,
+) -> anyhow::Result<()> {
+    let hub = BenchHub::start_with(a.cache_mb).await?;
+    if wanted("publish") {
+        publish(&hub, plan).await?;
+    }
+    if wanted("fanout") {
+        fanout_section(&hub, plan).await?;
+    }
+    if wanted("handshake") {
+        println!();
+        println!(
+            "connections: new TCP + full mTLS handshake (no resumption) + HTTP/2 + WhoAmI (registry lookup), {} clients; baseline: bare mTLS handshake + 1-byte echo, same server TLS config",
+            plan.handshake_clients
+        );
+        let base = handshake::bare(&hub, plan.handshake_clients, plan.round).await?;
+        let full = handshake::hub(&hub, plan.handshake_clients, plan.round).await;
+        println!("{:>22}  {:>12}  {:>6}", "", "per second", "errors");
+        println!(
+            "{:>22}  {:>12.0}  {:>6}",
+            "baseline (bare TLS)", base.per_second, base.errors
+        );
+        println!(
+            "{:>22}  {:>12.0}  {:>6}",
+            "hub (conn + WhoAmI)", full.per_second, full.errors
+        );
+        println!(
+            "{:>22}  {:>12.2}",
+            "ratio",
+            full.per_second / base.per_second.max(1.0)
+        );
+    }
+    if wanted("replay") {
+        replay(&hub, plan).await?;
+    }
+    hub.stop().await;
     Ok(())
 }

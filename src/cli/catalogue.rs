@@ -180,7 +180,7 @@ const COLUMNS: &str =
     "state,measure_ref,submission_id,kind,title,updated_at,review_by,overdue,count,as_of";
 
 /// The matrix as CSV: a header, then one line per filled cell (see [`cells`]).
-fn csv(m: &pb::Matrix) -> String {
+pub(crate) fn csv(m: &pb::Matrix) -> String {
     let mut out = format!("{COLUMNS}\n");
     for cell in cells(m) {
         let line: Vec<String> = cell
@@ -196,11 +196,55 @@ fn csv(m: &pb::Matrix) -> String {
     out
 }
 
-/// RFC 4180 quoting where needed.
+/// RFC 4180 quoting where needed, and no formula: a value a spreadsheet would read as one
+/// (starting with = + - @, a tab or a carriage return; a title is the publisher's text) gets a
+/// leading single quote, as OWASP's CSV injection advice says, so it is shown as text.
 fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_string()
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(csv_field("Strategy 2024"), "Strategy 2024");
+        assert_eq!(csv_field("a, \"b\""), "\"a, \"\"b\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        for formula in ["+1", "-1+2", "@SUM(A1)", "\tx", "=1"] {
+            assert!(csv_field(formula).starts_with('\''), "{formula:?}");
+        }
+        assert_eq!(csv_field("\r=1"), "\"'\r=1\"");
+        // Dates and ids start with digits or letters: unchanged.
+        assert_eq!(csv_field("2026-01-01T00:00:00Z"), "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn a_title_like_a_formula_is_text_in_the_matrix_csv() {
+        let m = pb::Matrix {
+            as_of: "2026-01-01".into(),
+            rows: vec![pb::MatrixRow {
+                state: "EE".into(),
+                cells: vec![pb::MatrixCell {
+                    measure_ref: "UN-CBM-1".into(),
+                    title: "=cmd|' /C calc'!A0".into(),
+                    ..Default::default()
+                }],
+            }],
+            ..Default::default()
+        };
+        let csv = csv(&m);
+        let line = csv.lines().nth(1).unwrap();
+        assert!(line.contains(",'=cmd|' /C calc'!A0,"), "{line}");
     }
 }

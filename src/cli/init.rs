@@ -152,6 +152,7 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
             }],
             created_at: String::new(),
             updated_at: String::new(),
+            require_signed: false,
         };
         store
             .member(MemberOp::Register(member), init_origin())
@@ -166,6 +167,7 @@ pub async fn initialise(home: &Home, listen: &str) -> anyhow::Result<()> {
         "pki/server-key.pem",
         &[],
     );
+    let config = format!("{config}{}", dev_web_section(listen_addr));
     write_file(&home.config(), &config, false)?;
     Ok(())
 }
@@ -200,7 +202,7 @@ pub(super) fn config_text(
          max_message_bytes = 4194304\n\
          handshake_timeout_ms = 10000\n\n\
          [store]\n\
-         cache_mb = 256\n\
+         cache_mb = 128\n\
          # fsync the data file and new blob files in every group commit (power-loss durability).\n\
          fsync = true\n\
          # Live events kept for slow subscribers; subscribers further behind read storage.\n\
@@ -210,6 +212,18 @@ pub(super) fn config_text(
         cert = quote(cert),
         key = quote(key),
         crls = crls.join(", "),
+    )
+}
+
+/// The development hub serves the web portal too, beside the gRPC address: port 8443, or any
+/// free port when gRPC takes any free port (tests start many hubs at once).
+fn dev_web_section(listen: std::net::SocketAddr) -> String {
+    let port = if listen.port() == 0 { 0 } else { 8443 };
+    let web = std::net::SocketAddr::new(listen.ip(), port);
+    format!(
+        "\n[web]\n\
+         # The read-only web portal (HTTPS, the members' client certificates); \"\" turns it off.\n\
+         listen = \"{web}\"\n"
     )
 }
 

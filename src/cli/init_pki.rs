@@ -174,6 +174,7 @@ pub async fn initialise(home: &Home, listen: &str, pki: &OwnPki) -> anyhow::Resu
         }],
         created_at: String::new(),
         updated_at: String::new(),
+        require_signed: false,
     };
     let registered = store
         .member(MemberOp::Register(member), super::init::init_origin())

@@ -61,6 +61,10 @@ pub enum MemberCommand {
         /// New complete list of communities (comma-separated; "" for none).
         #[arg(long, value_delimiter = ',')]
         communities: Option<Vec<String>>,
+        /// Require (true) or stop requiring (false) an author signature on every publication,
+        /// revision and withdrawal of the member.
+        #[arg(long)]
+        require_signed: Option<bool>,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -259,6 +263,7 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
             name,
             roles,
             communities,
+            require_signed,
             client,
         } => {
             let communities =
@@ -270,6 +275,8 @@ pub async fn run(home: &Home, cmd: MemberCommand) -> anyhow::Result<()> {
                 roles: roles.unwrap_or_default(),
                 set_communities: communities.is_some(),
                 communities: communities.unwrap_or_default(),
+                set_require_signed: require_signed.is_some(),
+                require_signed: require_signed.unwrap_or_default(),
             };
             let m = client.admin(home).await?.update_member(req).await?;
             (client, m)

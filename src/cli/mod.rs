@@ -1,19 +1,22 @@
 //! The `cbm-hub` command line: one file per group of subcommands.
 mod audit;
 mod bench;
-mod catalogue;
+pub(crate) mod catalogue;
 mod check;
 mod client;
 mod config;
 mod diagnose;
 mod directory;
 mod filters;
+mod history;
 mod home;
 mod init;
 mod init_pki;
 mod member;
+mod migrate;
 mod output;
 mod pki;
+mod provenance;
 mod read;
 mod serve;
 mod stix;
@@ -64,6 +67,12 @@ pub enum Command {
     Withdraw(write::WithdrawArgs),
     /// Read a submission (latest or a given revision).
     Get(read::GetArgs),
+    /// The hub's receipt for a revision you may read: its signed statement of what it accepted
+    /// and when, with the proof that it logged it.
+    Receipt(provenance::ReceiptArgs),
+    /// Check a submission offline from public files: its author signature and chain, the hub's
+    /// receipt, inclusion proof and checkpoint. One line per check; fails naming what failed.
+    Verify(provenance::VerifyArgs),
     /// List the submissions you may see.
     List(read::ListArgs),
     /// Follow the feed: the history after a cursor you may see, then live changes.
@@ -98,6 +107,8 @@ pub enum Command {
     AccessLog(audit::AccessLogArgs),
     /// Check a stopped hub's data for damage (checksums, gaps, indexes, audit chain).
     Check(check::CheckArgs),
+    /// Convert a stopped hub's data directory of an older layout (keeps a backup beside it).
+    Migrate(migrate::MigrateArgs),
     /// Measure the hub: durable publish against a no-op baseline, replay (see BENCHMARKS.md).
     Bench(bench::BenchArgs),
     /// Check a hub configuration file (and the CBM_HUB_ environment): every problem at once.
@@ -154,6 +165,8 @@ async fn run_command(command: Command, home: &Home, log: serve::LogFlags) -> any
         Command::Revise(a) => write::revise(&home, a).await,
         Command::Withdraw(a) => write::withdraw(&home, a).await,
         Command::Get(a) => read::get(&home, a).await,
+        Command::Receipt(a) => provenance::receipt(&home, a).await,
+        Command::Verify(a) => provenance::verify(a),
         Command::List(a) => read::list(&home, a).await,
         Command::Export(c) => stix::run(&home, c).await,
         Command::Whoami(a) => read::whoami(&home, a).await,
@@ -162,6 +175,7 @@ async fn run_command(command: Command, home: &Home, log: serve::LogFlags) -> any
         Command::Pki(c) => pki::run(&home, c).await,
         Command::Audit(c) => audit::run(&home, c).await,
         Command::Check(a) => check::run(&home, a).await,
+        Command::Migrate(a) => migrate::run(a).await,
         Command::Bench(a) => bench::run(a).await,
         Command::AccessLog(a) => audit::access_log(&home, a).await,
         Command::Contacts(a) => directory::contacts(&home, a).await,

@@ -22,6 +22,14 @@ pub fn change(r: &pb::PublishResponse, verb: &str, as_json: bool) -> anyhow::Res
         "{verb} {} revision {} at {} (sequence {}){again}",
         r.id, r.revision, r.accepted_at, r.sequence
     );
+    if let Some(receipt) = &r.receipt {
+        println!(
+            "receipt: audit leaf {} in a log of {} entries, signed by hub {}",
+            receipt.leaf_index,
+            receipt.checkpoint.as_ref().map_or(0, |c| c.tree_size),
+            receipt.hub_id
+        );
+    }
     Ok(())
 }
 
@@ -39,6 +47,12 @@ pub fn submission(s: &pb::Submission, as_json: bool) -> anyhow::Result<()> {
     println!("created:   {}", s.created_at);
     println!("updated:   {}", s.updated_at);
     println!("hash:      {}", s.content_hash);
+    if !s.signature.is_empty() {
+        println!(
+            "signed:    yes (COSE_Sign1, {} bytes; `verify` checks it)",
+            s.signature.len()
+        );
+    }
     if !s.withdrawal_reason.is_empty() {
         println!("withdrawn: {}", s.withdrawal_reason);
     }
@@ -92,6 +106,9 @@ pub fn member(m: &pb::Member) {
     println!("state:       {}", m.state);
     println!("status:      {}", m.status);
     println!("roles:       {}", m.roles.join(", "));
+    if m.require_signed {
+        println!("signatures:  required on every change");
+    }
     println!(
         "communities: {}",
         if m.communities.is_empty() {

@@ -12,6 +12,24 @@ pub enum PkiCommand {
     /// it. Prints the certificate's SHA-256 to bind with `member register --cert-sha256` or
     /// `member bind`.
     Issue(IssueArgs),
+    /// Export a member's certificate and key (written by `pki issue` or the first `serve`) as
+    /// a password-protected PKCS#12 file, to import into a browser for the web portal. Uses
+    /// the `openssl` command (AES-256-CBC, PBKDF2 and an HMAC-SHA-256 MAC: what current
+    /// Chrome, Edge, Firefox and Safari import).
+    ExportP12(ExportP12Args),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportP12Args {
+    /// Member id whose certificate and key to export.
+    pub member: String,
+    /// Where to write the file; default: pki/members/ID.p12 in the home directory.
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// File whose first line is the password to protect the export with; without it a random
+    /// password is generated and printed.
+    #[arg(long)]
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -28,6 +46,7 @@ pub struct IssueArgs {
 
 pub async fn run(home: &Home, cmd: PkiCommand) -> anyhow::Result<()> {
     match cmd {
+        PkiCommand::ExportP12(a) => export_p12(home, a),
         PkiCommand::Issue(a) => {
             crate::domain::member::check_member_id(&a.member).map_err(anyhow::Error::msg)?;
             let ca = load_ca(home)?;
@@ -53,6 +72,71 @@ pub async fn run(home: &Home, cmd: PkiCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `pki export-p12`: the member's certificate, the dev CA's certificate and the key in one
+/// PKCS#12 file, by the openssl command line.
+fn export_p12(home: &Home, a: ExportP12Args) -> anyhow::Result<()> {
+    crate::domain::member::check_member_id(&a.member).map_err(anyhow::Error::msg)?;
+    let (cert, key) = (home.member_cert(&a.member), home.member_key(&a.member));
+    for f in [&cert, &key] {
+        anyhow::ensure!(
+            f.exists(),
+            "{} not found: issue the member's certificate first (`cbm-hub pki issue {}`)",
+            f.display(),
+            a.member
+        );
+    }
+    let (password, generated) = match &a.password_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --password-file {}", path.display()))?;
+            let line = text.lines().next().unwrap_or_default().to_string();
+            anyhow::ensure!(
+                !line.is_empty(),
+                "--password-file {}: the first line is empty",
+                path.display()
+            );
+            (line, false)
+        }
+        None => {
+            let mut bytes = [0u8; 12];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+                .map_err(|_| anyhow::anyhow!("no randomness for a password"))?;
+            (
+                base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes),
+                true,
+            )
+        }
+    };
+    let out = a
+        .out
+        .unwrap_or_else(|| home.pki().join("members").join(format!("{}.p12", a.member)));
+    // The password goes through the environment, never the command line (visible in `ps`).
+    let status = std::process::Command::new("openssl")
+        .args(["pkcs12", "-export", "-name", &a.member, "-inkey"])
+        .arg(&key)
+        .arg("-in")
+        .arg(&cert)
+        .arg("-certfile")
+        .arg(home.ca_cert())
+        .arg("-out")
+        .arg(&out)
+        .args(["-passout", "env:CBM_HUB_P12_PASSWORD"])
+        .env("CBM_HUB_P12_PASSWORD", &password)
+        .status()
+        .context("running `openssl pkcs12 -export` (is openssl installed?)")?;
+    anyhow::ensure!(status.success(), "openssl pkcs12 -export failed ({status})");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o600))?;
+    }
+    println!("pkcs12:   {}", out.display());
+    if generated {
+        println!("password: {password}");
+    }
+    Ok(())
 }
 
 pub fn load_ca(home: &Home) -> anyhow::Result<DevCa> {

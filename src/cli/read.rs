@@ -27,6 +27,16 @@ pub struct ListArgs {
     /// Only submissions updated at or after this RFC 3339 instant.
     #[arg(long)]
     pub updated_since: Option<String>,
+    /// Only submissions updated before this RFC 3339 instant.
+    #[arg(long)]
+    pub updated_before: Option<String>,
+    /// Only submissions whose title, summary or notice subject or text contain this text
+    /// (case-insensitive).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Only submissions shared with this community (TLP:GREEN; repeatable).
+    #[arg(long = "community")]
+    pub communities: Vec<String>,
     /// Only notices answering this notice id: the replies of a thread.
     #[arg(long)]
     pub in_reply_to: Option<String>,
@@ -79,6 +89,9 @@ pub async fn list(home: &Home, a: ListArgs) -> anyhow::Result<()> {
     let mut hub = a.client.hub(home).await?;
     let mut req = pb::ListRequest {
         updated_since: a.updated_since.unwrap_or_default(),
+        updated_before: a.updated_before.unwrap_or_default(),
+        text: a.text.unwrap_or_default(),
+        communities: a.communities,
         include_withdrawn: a.include_withdrawn,
         page_size: a.page_size,
         page_token: a.page_token.unwrap_or_default(),

@@ -91,6 +91,9 @@ pub async fn run(home: &Home, args: ServeArgs, log: LogFlags) -> anyhow::Result<
         hub.addr,
         config.data_dir.display()
     );
+    if let Some(addr) = hub.web_addr {
+        println!("cbm-hub web portal on https://localhost:{}/", addr.port());
+    }
     if let Some(addr) = hub.metrics_addr {
         println!("cbm-hub metrics on http://{addr}/metrics");
     }

@@ -84,11 +84,25 @@ async fn export_stix(home: &Home, a: ExportStixArgs) -> anyhow::Result<()> {
         }
         req.page_token = page.next_page_token;
     }
-    let (bundle, skipped) = mapper.submissions_bundle(
+    let (mut bundle, skipped) = mapper.submissions_bundle(
         uuid::Uuid::new_v4(),
         &submissions,
         OffsetDateTime::now_utc(),
     );
+    // A signed change (a revision, or a withdrawal's statement, whose tombstone keeps the
+    // signature) carries the hub's receipt, so that an archive can verify it offline (the hub
+    // gives it only to those who may read the submission, as it gave the submission).
+    for s in submissions.iter().filter(|s| !s.signature.is_empty()) {
+        let receipt = hub
+            .get_receipt(pb::GetReceiptRequest {
+                id: s.id.clone(),
+                revision: s.revision,
+            })
+            .await
+            .with_context(|| format!("the receipt of submission {}", s.id))?
+            .into_inner();
+        crate::stix::provenance::attach_receipt(&mut bundle, &receipt);
+    }
     // What cannot be exported (TLP:RED, never) is named, and the rest still written.
     for why in &skipped {
         eprintln!("not exported: {why}");
@@ -168,14 +182,22 @@ impl StixOutput {
     /// and why, and saves the memory when it changed. The caller writes the cursor after this,
     /// so a crash in between replays a change the memory already holds (printed at most twice,
     /// never lost).
-    pub fn change(&mut self, sequence: u64, change: &pb::FeedChange) -> anyhow::Result<()> {
-        let out = self.mapper.feed(
+    pub fn change(
+        &mut self,
+        sequence: u64,
+        change: &pb::FeedChange,
+        receipt: Option<&pb::Receipt>,
+    ) -> anyhow::Result<()> {
+        let mut out = self.mapper.feed(
             sequence,
             change,
             &mut self.memory,
             OffsetDateTime::now_utc(),
         );
-        if let Some(bundle) = &out.bundle {
+        if let Some(bundle) = &mut out.bundle {
+            if let Some(receipt) = receipt {
+                crate::stix::provenance::attach_receipt(bundle, receipt);
+            }
             output::json(bundle)?;
         }
         if let Some(note) = &out.note {

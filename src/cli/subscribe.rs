@@ -8,6 +8,7 @@ use tonic::Code;
 use super::{
     client::ClientArgs,
     filters::FilterArgs,
+    history,
     home::Home,
     output,
     stix::{HubIdArgs, StixOutput},
@@ -62,29 +63,14 @@ pub struct SubscribeArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// The hub's public key (its `audit-signing-key.pub`, hex) to check its checkpoints
+    /// against. Without it, the key the hub shows first is pinned in the cursor file.
+    #[arg(long)]
+    pub hub_key: Option<PathBuf>,
     #[command(flatten)]
     pub hub: HubIdArgs,
     #[command(flatten)]
     pub client: ClientArgs,
-}
-
-fn read_cursor(path: &PathBuf) -> anyhow::Result<Option<u64>> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(Some(text.trim().parse().with_context(|| {
-            format!("{}: not a sequence number", path.display())
-        })?)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
-/// Replaces the cursor file atomically (write, then rename), so a crash leaves the old or the
-/// new value, never a torn one.
-fn write_cursor(path: &PathBuf, seq: u64) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{seq}\n"))
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
 }
 
 /// Statuses after which reconnecting cannot help.
@@ -105,10 +91,18 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
         (true, Format::Text | Format::Json) => Format::Json,
         (true, Format::Stix) => anyhow::bail!("--json conflicts with --format stix: pick one"),
     };
-    let saved = match &a.cursor_file {
-        Some(p) => read_cursor(p)?,
-        None => None,
+    let (saved, mut seen) = match &a.cursor_file {
+        Some(p) => history::read(p)?,
+        None => (None, history::Seen::default()),
     };
+    if let Some(path) = &a.hub_key {
+        let key = super::provenance::hub_key(path)?;
+        anyhow::ensure!(
+            seen.key.as_ref().is_none_or(|k| *k == key),
+            "--hub-key is not the key pinned in the cursor file"
+        );
+        seen.key = Some(key);
+    }
     let mut cursor = saved.unwrap_or(a.after);
     let mut from_now = saved.is_none() && a.from_now;
     let mut stix = match format {
@@ -125,7 +119,13 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
     loop {
         let attempt = async {
             let channel = a.client.channel(home).await?;
-            let mut feed = FeedClient::new(channel).max_decoding_message_size(MESSAGE_CEILING);
+            // Before anything is received: the hub proves its log extends what was seen.
+            history::check(channel.clone(), &mut seen).await?;
+            if let Some(p) = &a.cursor_file {
+                history::write(p, cursor, &seen)?;
+            }
+            let mut feed =
+                FeedClient::new(channel.clone()).max_decoding_message_size(MESSAGE_CEILING);
             let req = pb::SubscribeRequest {
                 kinds: a.filter.kinds.clone(),
                 states: a.filter.states.clone(),
@@ -137,15 +137,21 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
                 from_now,
                 heartbeat_seconds: a.heartbeat,
             };
+            let mut hub = pb::hub_client::HubClient::new(channel.clone())
+                .max_decoding_message_size(MESSAGE_CEILING);
             let mut stream = feed.subscribe(req).await?.into_inner();
             while let Some(event) = stream.message().await? {
                 let fields = event.into_fields().context("undecodable feed event")?;
-                handle(&a, stix.as_mut(), &fields, &mut changes)?;
+                let receipt = match (&stix, &fields.event) {
+                    (Some(_), Some(Event::Change(c))) => signed_receipt(&mut hub, c).await,
+                    _ => None,
+                };
+                handle(&a, stix.as_mut(), &fields, receipt.as_ref(), &mut changes)?;
                 cursor = fields.sequence;
                 from_now = false;
                 backoff = Duration::from_millis(500);
                 if let Some(p) = &a.cursor_file {
-                    write_cursor(p, cursor)?;
+                    history::write(p, cursor, &seen)?;
                 }
                 if a.max_events.is_some_and(|max| changes >= max) {
                     return Ok(true);
@@ -157,6 +163,9 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
             Ok(true) => return Ok(()),
             Ok(false) => eprintln!("feed ended by the hub; reconnecting after sequence {cursor}"),
             Err(e) => {
+                if e.downcast_ref::<history::SplitView>().is_some() {
+                    return Err(e);
+                }
                 if let Some(status) = e.downcast_ref::<tonic::Status>()
                     && is_final(status.code())
                 {
@@ -174,11 +183,44 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The hub's receipt of a signed change (a revision, or a withdrawal whose tombstone keeps its
+/// signed statement), which the STIX output carries so that an archive can verify it offline. A receipt the hub no longer gives (the submission changed
+/// since and this revision is not the reader's any more) is noted, and the change printed
+/// without it.
+async fn signed_receipt(
+    hub: &mut pb::hub_client::HubClient<tonic::transport::Channel>,
+    c: &pb::FeedChange,
+) -> Option<pb::Receipt> {
+    let s = c.submission.as_ref()?;
+    if s.signature.is_empty() {
+        return None;
+    }
+    let asked = hub
+        .get_receipt(pb::GetReceiptRequest {
+            id: s.id.clone(),
+            revision: s.revision,
+        })
+        .await;
+    match asked {
+        Ok(r) => Some(r.into_inner()),
+        Err(e) => {
+            eprintln!(
+                "stix: no receipt for {} revision {}: {}",
+                s.id,
+                s.revision,
+                e.message()
+            );
+            None
+        }
+    }
+}
+
 /// Prints one event; `stix` is set for `--format stix`.
 fn handle(
     a: &SubscribeArgs,
     stix: Option<&mut StixOutput>,
     fields: &FeedEventFields,
+    receipt: Option<&pb::Receipt>,
     changes: &mut u64,
 ) -> anyhow::Result<()> {
     let is_stix = stix.is_some();
@@ -187,7 +229,7 @@ fn handle(
             *changes += 1;
             if let Some(stix) = stix {
                 // Never an error for what cannot be mapped: reported, and the cursor moves on.
-                return stix.change(fields.sequence, c);
+                return stix.change(fields.sequence, c, receipt);
             }
             if a.client.json || a.format == Format::Json {
                 return output::json(fields);

@@ -8,7 +8,65 @@ use super::{client::ClientArgs, home::Home, output};
 use crate::{
     jsonmap::{self, Schema},
     pb,
+    provenance::{cose::SigningKey, statement},
 };
+use prost::Message;
+
+/// Signing a change as its author (see README "Proving what was said").
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Sign the change with this PKCS#8 private key (PEM): the member's mTLS key or a signing
+    /// key of its national PKI. ECDSA P-256 or P-384, Ed25519 or RSA.
+    #[arg(long, requires = "sign_cert")]
+    pub sign_key: Option<PathBuf>,
+    /// The key's certificate (PEM), followed by the intermediates up to (not including) the
+    /// root: carried in the signature as x5chain.
+    #[arg(long, requires = "sign_key")]
+    pub sign_cert: Option<PathBuf>,
+    /// Write the hub's receipt for the change (JSON) to this file.
+    #[arg(long)]
+    pub receipt: Option<PathBuf>,
+}
+
+impl SignArgs {
+    /// The signing key, when one was given.
+    fn key(&self) -> anyhow::Result<Option<SigningKey>> {
+        let (Some(key), Some(cert)) = (&self.sign_key, &self.sign_cert) else {
+            return Ok(None);
+        };
+        let k = crate::tls::load_key(key).map_err(|e| anyhow::anyhow!("--sign-key: {e}"))?;
+        let chain =
+            crate::tls::load_certs(cert).map_err(|e| anyhow::anyhow!("--sign-cert: {e}"))?;
+        SigningKey::new(&k, chain)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("--sign-key: {e}"))
+    }
+
+    /// The signature over `payload`, empty when not signing; `claim` is the change claim of a
+    /// publication or revision (None for a withdrawal statement).
+    fn sign(
+        &self,
+        payload: impl FnOnce() -> Vec<u8>,
+        claim: Option<&str>,
+    ) -> anyhow::Result<Vec<u8>> {
+        match self.key()? {
+            Some(k) => k.sign_change(&payload(), claim).map_err(anyhow::Error::msg),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Saves the reply's receipt where asked.
+    fn save(&self, r: &pb::PublishResponse) -> anyhow::Result<()> {
+        if let Some(path) = &self.receipt {
+            let receipt = r.receipt.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("the hub gave no receipt; ask `cbm-hub receipt {}`", r.id)
+            })?;
+            std::fs::write(path, serde_json::to_string_pretty(receipt)? + "\n")
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
@@ -18,6 +76,8 @@ pub struct PublishArgs {
     /// twice.
     #[arg(long)]
     pub idempotency_key: Option<String>,
+    #[command(flatten)]
+    pub sign: SignArgs,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -34,6 +94,8 @@ pub struct ReviseArgs {
     #[arg(long)]
     pub idempotency_key: Option<String>,
     #[command(flatten)]
+    pub sign: SignArgs,
+    #[command(flatten)]
     pub client: ClientArgs,
 }
 
@@ -48,6 +110,8 @@ pub struct WithdrawArgs {
     pub expected_revision: Option<u32>,
     #[arg(long)]
     pub idempotency_key: Option<String>,
+    #[command(flatten)]
+    pub sign: SignArgs,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -104,36 +168,86 @@ pub fn from_yaml(text: &str) -> Result<pb::SubmissionContent, String> {
 
 pub async fn publish(home: &Home, a: PublishArgs) -> anyhow::Result<()> {
     let content = read_content(&a.file)?;
+    let claim = statement::change_claim("", 1);
+    let signature = a.sign.sign(|| content.encode_to_vec(), Some(&claim))?;
     let mut hub = a.client.hub(home).await?;
     let req = pb::PublishRequest {
         content: Some(content),
         idempotency_key: a.idempotency_key.unwrap_or_default(),
+        signature: signature.into(),
+        want_receipt: a.sign.receipt.is_some(),
     };
     let r = hub.publish(req).await?.into_inner();
+    a.sign.save(&r)?;
     output::change(&r, "published", a.client.json)
 }
 
 pub async fn revise(home: &Home, a: ReviseArgs) -> anyhow::Result<()> {
     let content = read_content(&a.file)?;
     let mut hub = a.client.hub(home).await?;
+    let mut expected_revision = a.expected_revision.unwrap_or(0);
+    let mut signature = Vec::new();
+    if a.sign.sign_key.is_some() {
+        // The signature claims the revision this change produces: the latest + 1.
+        if expected_revision == 0 {
+            expected_revision = latest_revision(&mut hub, &a.id).await?;
+        }
+        let claim = statement::change_claim(&a.id, expected_revision + 1);
+        signature = a.sign.sign(|| content.encode_to_vec(), Some(&claim))?;
+    }
     let req = pb::ReviseRequest {
         id: a.id,
         content: Some(content),
-        expected_revision: a.expected_revision.unwrap_or(0),
+        expected_revision,
         idempotency_key: a.idempotency_key.unwrap_or_default(),
+        signature: signature.into(),
+        want_receipt: a.sign.receipt.is_some(),
     };
     let r = hub.revise(req).await?.into_inner();
+    a.sign.save(&r)?;
     output::change(&r, "revised", a.client.json)
 }
 
 pub async fn withdraw(home: &Home, a: WithdrawArgs) -> anyhow::Result<()> {
     let mut hub = a.client.hub(home).await?;
+    let mut expected_revision = a.expected_revision.unwrap_or(0);
+    let mut signature = Vec::new();
+    if a.sign.sign_key.is_some() {
+        // The statement names the revision the withdrawal produces: the latest + 1.
+        let current = match expected_revision {
+            0 => latest_revision(&mut hub, &a.id).await?,
+            n => n,
+        };
+        expected_revision = current;
+        signature = a.sign.sign(
+            || statement::withdrawal(&a.id, current + 1, &a.reason),
+            None,
+        )?;
+    }
     let req = pb::WithdrawRequest {
         id: a.id,
         reason: a.reason,
-        expected_revision: a.expected_revision.unwrap_or(0),
+        expected_revision,
         idempotency_key: a.idempotency_key.unwrap_or_default(),
+        signature: signature.into(),
+        want_receipt: a.sign.receipt.is_some(),
     };
     let r = hub.withdraw(req).await?.into_inner();
+    a.sign.save(&r)?;
     output::change(&r, "withdrew", a.client.json)
+}
+
+/// The latest revision of submission `id`, which a signed change names (plus one).
+async fn latest_revision(
+    hub: &mut pb::hub_client::HubClient<tonic::transport::Channel>,
+    id: &str,
+) -> anyhow::Result<u32> {
+    Ok(hub
+        .get(pb::GetRequest {
+            id: id.to_string(),
+            revision: 0,
+        })
+        .await?
+        .into_inner()
+        .revision)
 }

@@ -211,6 +211,7 @@ pub fn build(g: &Gathered, base: &Path) -> Result<Config, Vec<String>> {
     };
     let listen = r.addr("listen", false);
     let metrics_listen = r.addr("metrics_listen", true);
+    let web_listen = r.addr("web.listen", true);
     let data_dir = r.dir("data_dir");
     let log = LogConfig {
         filter: r.log_filter("log.filter"),
@@ -244,8 +245,13 @@ pub fn build(g: &Gathered, base: &Path) -> Result<Config, Vec<String>> {
         fsync: r.bool("store.fsync"),
         live_buffer: r.int("store.live_buffer") as usize,
         check_on_start: r.bool("store.check_on_start"),
+        background_check: crate::store::BackgroundCheck {
+            bytes_per_second: r.int("store.background_check_mb_per_s") * 1024 * 1024,
+            interval: Duration::from_secs(r.int("store.background_check_interval_s")),
+        },
         min_free_bytes: r.int("store.min_free_mb") * 1024 * 1024,
         noise_entries_per_minute: r.int("audit.noise_entries_per_minute") as u32,
+        compression_level: r.int("store.compression_level") as i32,
     };
     let audit_checkpoint_interval = Duration::from_secs(r.int("audit.checkpoint_interval_s"));
     let audit_noise_interval = Duration::from_secs(r.int("audit.noise_interval_s"));
@@ -257,12 +263,22 @@ pub fn build(g: &Gathered, base: &Path) -> Result<Config, Vec<String>> {
             "metrics_listen: {m} is also the gRPC listen address"
         ));
     }
+    for (key, other) in [("metrics_listen", metrics_listen), ("listen", listen)] {
+        if let (Some(w), Some(o)) = (web_listen, other)
+            && w == o
+            && w.port() != 0
+        {
+            r.errors
+                .push(format!("web.listen: {w} is also the {key} address"));
+        }
+    }
     if !r.errors.is_empty() {
         return Err(r.errors);
     }
     Ok(Config {
         listen: listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
         metrics_listen,
+        web_listen,
         data_dir,
         log,
         tls,

@@ -91,6 +91,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Where the plain-HTTP `GET /metrics` endpoint listens; None: no endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where the web portal (HTTPS, client certificates) listens; None: no portal.
+    pub web_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub log: LogConfig,
     pub tls: ServerTlsFiles,

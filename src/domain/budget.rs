@@ -19,8 +19,9 @@
 //!
 //! Protobuf sizes are computed from the field limits below (a field costs its tag, a varint
 //! length and its bytes; every tag here is below 16, so one byte) and checked against real
-//! messages filled to those limits in the tests. The largest is the feed event, 8,693 bytes; at
-//! the default `R` of 4 MiB, content of 4,185,611 bytes is accepted and one byte more is not.
+//! messages filled to those limits in the tests. The largest is the feed event, 41,465 bytes (32 KiB
+//! of it reserved for an author signature); at the default `R` of 4 MiB, content of 4,152,839
+//! bytes is accepted and one byte more is not.
 //!
 //! STIX is JSON, whose size depends on the shape of the content (field names, escaped quotes,
 //! text the mapping repeats), so it is measured: the content is mapped as a worst-case
@@ -92,7 +93,14 @@ const fn number(max: u64) -> usize {
     1 + varint_len(max)
 }
 
-/// `Submission` without its `content` field.
+/// The largest author signature (COSE_Sign1 with its certificate chain) a revision may carry;
+/// every exit reserves room for one, so signing never pushes a submission over the limit.
+pub const SIGNATURE_BYTES: usize = 32 * KIB;
+/// Room for a receipt (the cbm.v1 Receipt as JSON, with an inclusion path of up to 64 hashes and
+/// its checkpoint) that a STIX export or feed attaches to a signed object.
+const STIX_RECEIPT_BYTES: usize = 8 * KIB;
+
+/// `Submission` without its `content` field (with the largest author signature).
 const SUBMISSION_ENVELOPE: usize = field(ID_BYTES)
     + number(u32::MAX as u64)
     + 2 * field(CODE_BYTES)
@@ -101,7 +109,8 @@ const SUBMISSION_ENVELOPE: usize = field(ID_BYTES)
     + 2 * field(INSTANT_BYTES)
     + field(HASH_HEX_BYTES)
     + number(u64::MAX)
-    + field(REASON_BYTES);
+    + field(REASON_BYTES)
+    + field(SIGNATURE_BYTES);
 
 /// An `Acknowledgement` without contact ids (those only acknowledge a ping campaign, whose
 /// notice the hub writes and is small; the writer refuses a record over the budget anyway).
@@ -146,12 +155,14 @@ const EXITS: [Exit; 5] = [
             + field(ACTION_BYTES)
             + field(submission(c))
             + field(ACKNOWLEDGEMENT)
+            // The audit entry's sequence, kept for receipts.
+            + number(u64::MAX)
     }),
 ];
 
 /// Below this many bytes of STIX besides the content's own, and [`STIX_FACTOR`] bytes of JSON
 /// per byte of encoded content, no submission's STIX bundle can come near the limit.
-pub const STIX_FIXED: usize = 64 * KIB;
+pub const STIX_FIXED: usize = 128 * KIB;
 pub const STIX_FACTOR: usize = 16;
 /// The longest hub id a STIX mapping is assumed to name (a DNS name).
 const STIX_HUB_ID_BYTES: usize = 253;
@@ -235,11 +246,13 @@ impl Budget {
         (LIVE_BUFFER_BYTES / buffer_events.max(1)).max(LIVE_EVENT_FLOOR)
     }
 
-    /// Checks that validated `content` of `kind` fits every exit.
+    /// Checks that validated `content` of `kind` fits every exit, `signed` by its author or not
+    /// (a signed revision's STIX object also carries the signed bytes).
     pub fn check_content(
         &self,
         content: &pb::SubmissionContent,
         kind: Kind,
+        signed: bool,
     ) -> Result<(), TooLarge> {
         let size = content.encoded_len();
         let (exit, envelope) = self.envelope();
@@ -258,7 +271,7 @@ impl Budget {
         if STIX_FIXED + STIX_FACTOR * size <= self.message {
             return Ok(());
         }
-        let stix = stix_len(content, kind);
+        let stix = stix_len(content, kind, signed);
         if stix > self.message {
             return Err(TooLarge {
                 field: "content".into(),
@@ -279,8 +292,10 @@ impl Budget {
 
 /// The compact JSON size of the largest STIX bundle `content` can be part of: the content as a
 /// withdrawn revision (with the longest withdrawal reason) and as an active one, under the
-/// longest envelope, mapped for a hub id of 253 bytes.
-pub fn stix_len(content: &pb::SubmissionContent, kind: Kind) -> usize {
+/// longest envelope, mapped for a hub id of 253 bytes. A `signed` revision carries its signed
+/// bytes and the largest signature; a withdrawal may always be signed; either may carry a receipt.
+pub fn stix_len(content: &pb::SubmissionContent, kind: Kind, signed: bool) -> usize {
+    let largest_signature = bytes::Bytes::from(vec![0xA5; SIGNATURE_BYTES]);
     let mapper = crate::stix::Mapper::new("h".repeat(STIX_HUB_ID_BYTES));
     let instant = "9999-12-31T23:59:59.999Z";
     let worst = pb::Submission {
@@ -298,10 +313,16 @@ pub fn stix_len(content: &pb::SubmissionContent, kind: Kind) -> usize {
         sequence: u64::MAX,
         content: Some(content.clone()),
         withdrawal_reason: String::new(),
+        signature: if signed {
+            largest_signature.clone()
+        } else {
+            Default::default()
+        },
     };
     let withdrawn = pb::Submission {
         status: "withdrawn".into(),
         withdrawal_reason: "\u{10FFFF}".repeat(REASON_CHARS),
+        signature: largest_signature,
         ..worst.clone()
     };
     let now = time::OffsetDateTime::now_utc();
@@ -323,7 +344,7 @@ pub fn stix_len(content: &pb::SubmissionContent, kind: Kind) -> usize {
             .bundle
             .and_then(|b| serde_json::to_vec(&b).ok())
             // Content never mapped (TLP:RED is never exported) takes no room in STIX.
-            .map_or(0, |json| json.len())
+            .map_or(0, |json| json.len() + STIX_RECEIPT_BYTES)
     })
     .max()
     .unwrap_or(0)

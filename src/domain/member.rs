@@ -234,6 +234,9 @@ pub struct Member {
     pub communities: Vec<String>,
     pub status: MemberStatus,
     pub bindings: Vec<BoundCertificate>,
+    /// Whether its publications, revisions and withdrawals must carry an author signature
+    /// (set by an admin; see `crate::provenance`).
+    pub require_signed: bool,
     /// RFC 3339 instants.
     pub created_at: String,
     pub updated_at: String,

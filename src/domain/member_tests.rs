@@ -92,6 +92,7 @@ fn member(id: &str, bindings: Vec<BoundCertificate>) -> Member {
         bindings,
         created_at: String::new(),
         updated_at: String::new(),
+        require_signed: false,
     }
 }
 

@@ -12,6 +12,8 @@ pub mod kind;
 pub mod matrix;
 pub mod member;
 pub mod principal;
+pub mod records;
+pub mod rules;
 pub mod tlp;
 pub mod validate;
 pub mod visibility;

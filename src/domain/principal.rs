@@ -117,6 +117,7 @@ mod tests {
             bindings: vec![],
             created_at: String::new(),
             updated_at: String::new(),
+            require_signed: false,
         }
     }
 

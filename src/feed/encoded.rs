@@ -24,7 +24,10 @@ use super::{
     stream::encode,
 };
 use crate::{
-    domain::member::{Member, Registry},
+    domain::{
+        audience::{AudienceRecord, Standing},
+        member::{Member, Registry},
+    },
     store::{
         StoreError,
         records::{self, StoredEvent, SubmissionHead},
@@ -68,6 +71,8 @@ struct SubmissionView {
 struct ContentView {
     #[prost(string, tag = "4")]
     tlp: String,
+    #[prost(string, repeated, tag = "5")]
+    recipients: Vec<String>,
     #[prost(string, tag = "6")]
     community: String,
     #[prost(string, repeated, tag = "7")]
@@ -82,6 +87,21 @@ struct AcknowledgementView {
 }
 
 impl EventView {
+    /// The audience of the event's revision, if it is revision 1 and not a withdrawal: what
+    /// the head of a submission never revised holds ([`AudienceRecord::of`]).
+    fn single_audience(&self) -> Option<AudienceRecord> {
+        let s = self.submission.as_ref()?;
+        if s.revision != 1 || self.action == records::WITHDRAWN {
+            return None;
+        }
+        let c = s.content.as_ref();
+        Some(AudienceRecord {
+            tlp: c.map(|c| c.tlp.clone()).unwrap_or_default(),
+            recipients: c.map(|c| c.recipients.clone()).unwrap_or_default(),
+            community: c.map(|c| c.community.clone()).unwrap_or_default(),
+        })
+    }
+
     /// The decision's fields, as [`ChangeFields::of`] gives them for the full decode.
     fn fields(&self) -> Option<ChangeFields<'_>> {
         let s = self.submission.as_ref()?;
@@ -106,9 +126,12 @@ impl EventView {
     }
 }
 
-/// The current heads of the submissions a replay batch meets, read once per batch.
-pub struct Heads<F> {
+/// The current heads of the submissions a replay batch meets, read once per batch; none for a
+/// submission never revised (nor withdrawn), whose head says no more than its one event.
+pub struct Heads<F, R = fn(&str) -> bool> {
     read: F,
+    /// Whether a submission has more than one revision (its head must be read).
+    revised: R,
     known: HashMap<String, Arc<SubmissionHead>>,
 }
 
@@ -116,10 +139,23 @@ impl<F> Heads<F>
 where
     F: FnMut(&str) -> Result<Option<SubmissionHead>, StoreError>,
 {
-    /// Heads read with `read` (the store's durable head of a submission).
+    /// Heads read with `read` (the store's durable head of a submission), for every event.
     pub fn new(read: F) -> Self {
+        Heads::with_revised(read, |_: &str| true)
+    }
+}
+
+impl<F, R> Heads<F, R>
+where
+    F: FnMut(&str) -> Result<Option<SubmissionHead>, StoreError>,
+    R: Fn(&str) -> bool,
+{
+    /// Heads read with `read` for the submissions `revised` names; the others are decided from
+    /// their one event ([`Store::is_revised`](crate::store::Store::is_revised)).
+    pub fn with_revised(read: F, revised: R) -> Self {
         Heads {
             read,
+            revised,
             known: HashMap::new(),
         }
     }
@@ -140,15 +176,16 @@ where
 /// The decision for `reader` about the stored event `payload` (checksum already verified),
 /// against its submission's current head: its sequence, and what to send (the kind of delivery
 /// and its wire message), if anything.
-pub fn deliver<F>(
+pub fn deliver<F, R>(
     reader: &Member,
     filter: &Filter,
     registry: &Registry,
-    heads: &mut Heads<F>,
+    heads: &mut Heads<F, R>,
     payload: &[u8],
 ) -> Result<(u64, Option<(Delivery, Bytes)>), StoreError>
 where
     F: FnMut(&str) -> Result<Option<SubmissionHead>, StoreError>,
+    R: Fn(&str) -> bool,
 {
     let undecodable =
         |e: prost::DecodeError| StoreError::Corrupt(format!("event: undecodable ({e})"));
@@ -157,8 +194,26 @@ where
     let fields = view
         .fields()
         .ok_or_else(|| StoreError::Corrupt(format!("event {seq}: no submission")))?;
-    let head = heads.get(fields.id)?;
-    let Some(delivery) = decide(reader, filter, registry, &fields, &head.standing()) else {
+    // A submission with one revision stands as that revision does: its head would say the
+    // same (publisher, the one audience, not withdrawn, made when the revision was).
+    let single: [AudienceRecord; 1];
+    let head: Arc<SubmissionHead>;
+    let standing = match view.single_audience() {
+        Some(audience) if !(heads.revised)(fields.id) => {
+            single = [audience];
+            Standing {
+                publisher: fields.publisher,
+                audiences: &single,
+                withdrawn: false,
+                latest_at: fields.at,
+            }
+        }
+        _ => {
+            head = heads.get(fields.id)?;
+            head.standing()
+        }
+    };
+    let Some(delivery) = decide(reader, filter, registry, &fields, &standing) else {
         return Ok((seq, None));
     };
     if delivery == Delivery::Full && fields.action != records::ACKNOWLEDGED {
@@ -264,6 +319,7 @@ mod tests {
             bindings: vec![],
             created_at: String::new(),
             updated_at: String::new(),
+            require_signed: false,
         }
     }
 
@@ -316,6 +372,7 @@ mod tests {
                     sequence: numbers.1,
                     content,
                     withdrawal_reason: strings[13].clone(),
+                    ..Default::default()
                 }),
                 acknowledgement: present.2.then(|| pb::Acknowledgement {
                     notice_id: strings[0].clone(),
@@ -325,6 +382,7 @@ mod tests {
                     reply: strings[13].clone(),
                     ..Default::default()
                 }),
+                audit_sequence: 0,
             }
         }
     }
@@ -367,6 +425,7 @@ mod tests {
                 ..Default::default()
             }),
             acknowledgement: None,
+            audit_sequence: 0,
         }
     }
 
@@ -430,6 +489,54 @@ mod tests {
             }
         }
         assert!(delivered > 10);
+    }
+
+    /// A submission never revised is decided from its one event exactly as from its head: the
+    /// head of such a submission (as the writer makes it) holds nothing the event does not.
+    #[test]
+    fn an_unrevised_event_decides_as_its_head_does() {
+        let registry = Registry::default();
+        let readers = [member("PUB"), member("R1"), member("R2"), member("R3")];
+        let audiences: [(&str, &[&str]); 5] = [
+            ("TLP:CLEAR", &[]),
+            ("TLP:GREEN", &[]),
+            ("TLP:AMBER", &["R1", "R2"]),
+            ("TLP:AMBER+STRICT", &["R2"]),
+            ("TLP:RED", &["R3"]),
+        ];
+        let mut compared = 0;
+        for (tlp, recipients) in audiences {
+            let mut e = event(5, records::PUBLISHED, 1, tlp, recipients);
+            if let Some(s) = e.submission.as_mut() {
+                s.updated_at = "2026-06-01T00:00:00Z".into();
+            }
+            let s = e.submission.as_ref().unwrap();
+            let head = SubmissionHead {
+                created_seq: 5,
+                publisher: s.publisher.clone(),
+                kind: s.kind.clone(),
+                revision_seqs: vec![5],
+                audiences: vec![AudienceRecord::of(s)],
+                latest_at: s.updated_at.clone(),
+                ..Default::default()
+            };
+            let payload = e.encode_to_vec();
+            for reader in &readers {
+                let filter = Filter::default();
+                let mut read = Heads::new(|_: &str| Ok(Some(head.clone())));
+                let mut single = Heads::with_revised(
+                    |_: &str| -> Result<Option<SubmissionHead>, StoreError> {
+                        panic!("an unrevised submission's head is not read")
+                    },
+                    |_: &str| false,
+                );
+                let expected = deliver(reader, &filter, &registry, &mut read, &payload).unwrap();
+                let got = deliver(reader, &filter, &registry, &mut single, &payload).unwrap();
+                assert_eq!(got, expected, "{tlp} for {}", reader.id);
+                compared += usize::from(got.1.is_some());
+            }
+        }
+        assert!(compared >= 8, "{compared}");
     }
 
     #[test]

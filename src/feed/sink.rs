@@ -58,6 +58,27 @@ pub fn channel(messages: usize, bytes: usize) -> (Sink, SinkStream) {
     )
 }
 
+/// Room for one message, taken before it is sent: the caller can decide the message once the
+/// wait for a slow reader is over.
+pub struct Room<'a> {
+    slot: mpsc::Permit<'a, Item>,
+    bytes: Option<OwnedSemaphorePermit>,
+    size: usize,
+}
+
+impl Room<'_> {
+    /// Whether a message of `size` bytes fits the room (its byte share was taken for the size
+    /// reserved, or none was needed).
+    pub fn fits(&self, size: usize) -> bool {
+        size <= UNCOUNTED_BYTES || size <= self.size
+    }
+
+    /// Queues `item` in the room (it must fit).
+    pub fn send(self, item: Result<FeedEvent, Status>) {
+        self.slot.send((item, self.bytes));
+    }
+}
+
 impl Sink {
     /// Queues `item`, waiting for room in messages and in bytes.
     pub async fn send(&self, item: Result<FeedEvent, Status>) -> Result<(), Gone> {
@@ -66,7 +87,13 @@ impl Sink {
             Ok(FeedEvent::Decoded(f)) => f.encoded_len(),
             Err(_) => 0,
         };
-        let permit = match size {
+        self.reserve(size).await?.send(item);
+        Ok(())
+    }
+
+    /// Waits for room for one message of `size` bytes, in messages and in bytes.
+    pub async fn reserve(&self, size: usize) -> Result<Room<'_>, Gone> {
+        let bytes = match size {
             0..=UNCOUNTED_BYTES => None,
             n => Some(
                 self.bytes
@@ -76,7 +103,8 @@ impl Sink {
                     .map_err(|_| Gone)?,
             ),
         };
-        self.tx.send((item, permit)).await.map_err(|_| Gone)
+        let slot = self.tx.reserve().await.map_err(|_| Gone)?;
+        Ok(Room { slot, bytes, size })
     }
 
     /// Resolves when the stream's receiver is gone.

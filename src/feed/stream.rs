@@ -127,8 +127,10 @@ pub async fn run(mut sub: Subscription, sink: Sink) {
     let mut live = sub.store.live();
     let mut state = Progress {
         cursor: sub.cursor,
-        registry: sub.store.registry(),
+        // The generation first: a registry read after it is at least as new, so a change in
+        // between is seen again, never missed.
         generation: sub.store.registry_generation(),
+        registry: sub.store.registry(),
         policy: PolicyWatch::new(&sub.store, sub.conn.as_ref()),
         next_heartbeat: Instant::now()
             + if sub.announce {
@@ -250,7 +252,10 @@ fn read_batch(
         let mut batch = Vec::with_capacity(REPLAY_BATCH);
         // Each event is decided against its submission's head as it stands now, not against
         // the audience its own revision had.
-        let mut heads = super::encoded::Heads::new(|id: &str| store.head_of(id));
+        let mut heads = super::encoded::Heads::with_revised(
+            |id: &str| store.head_of(id),
+            |id: &str| store.is_revised(id),
+        );
         let mut bytes = 0;
         for raw in store.raw_events_after(after).take(REPLAY_BATCH) {
             let decided = raw.and_then(|raw| {
@@ -274,29 +279,79 @@ fn read_batch(
     })
 }
 
+/// A batch being read: from where, and the registry and audience generations it is decided
+/// against.
+struct Reading {
+    after: u64,
+    decided_at: (u64, u64),
+    handle: tokio::task::JoinHandle<Batch>,
+}
+
+/// Starts reading the batch after `after`, or None when storage holds nothing beyond it. The
+/// member is re-checked first, and the batch is decided with the registry as it stands then.
+fn read_from(
+    sub: &mut Subscription,
+    p: &mut Progress,
+    after: u64,
+) -> Result<Option<Reading>, Stop> {
+    let head = sub.store.head();
+    if after >= head {
+        return Ok(None);
+    }
+    p.recheck(sub)?;
+    // The batch is decided against the registry the re-check left (of generation
+    // `p.generation`) and the heads as they are now; if either changes before it is sent (a
+    // slow reader), the rest is decided again.
+    let decided_at = (p.generation, sub.store.audience_generation());
+    Ok(Some(Reading {
+        after,
+        decided_at,
+        handle: read_batch(sub, p, after, head),
+    }))
+}
+
 /// Reads storage from the cursor up to the durable head, delivering what the member may see.
 /// Each batch is decided with the member and registry as re-checked just before it is read.
+/// The next batch is read while this one is sent: scanning and sending then share the cores
+/// instead of taking turns.
 async fn replay(
     sub: &mut Subscription,
     p: &mut Progress,
     sink: &Sink,
     mut shutdown: Pin<&mut WaitForCancellationFutureOwned>,
 ) -> Result<(), Stop> {
+    let mut ahead: Option<Reading> = None;
     'batches: loop {
-        let head = sub.store.head();
-        if p.cursor >= head {
-            return Ok(());
-        }
-        p.recheck(sub)?;
-        // The batch is decided against the registry and the heads as they are now; if either
-        // changes while it is sent (a slow reader), the rest is decided again.
-        let decided_at = (
-            sub.store.registry_generation(),
-            sub.store.audience_generation(),
-        );
-        let (batch, damage) = read_batch(sub, p, p.cursor, head)
+        // A batch read ahead is used only if it starts at the cursor (not after a batch cut
+        // short by a change; then it is dropped and read again from the cursor).
+        let (reading, read_ahead) = match ahead.take().filter(|r| r.after == p.cursor) {
+            Some(reading) => (reading, true),
+            None => match read_from(sub, p, p.cursor)? {
+                Some(reading) => (reading, false),
+                None => return Ok(()),
+            },
+        };
+        let (batch, damage) = reading
+            .handle
             .await
             .map_err(|e| Stop::With(Status::internal(format!("replay task failed: {e}"))))?;
+        if read_ahead {
+            // Re-checked before anything of it goes out, as a batch read just now was: a
+            // certificate revoked meanwhile (a TLS reload moves no generation) ends the stream.
+            p.recheck(sub)?;
+        }
+        let changed = |sub: &Subscription, p: &Progress| {
+            (p.generation, sub.store.audience_generation()) != reading.decided_at
+                || sub.store.registry_generation() != p.generation
+        };
+        // The next batch is read while this one is sent, unless this one is already stale
+        // (it would be cut after its first message and the batch read ahead thrown away).
+        if damage.is_none()
+            && !changed(sub, p)
+            && let Some(&(last, _)) = batch.last()
+        {
+            ahead = read_from(sub, p, last)?;
+        }
         let mut sent = false;
         for (seq, message) in batch {
             if seq != p.cursor + 1 {
@@ -304,23 +359,38 @@ async fn replay(
                     StoreError::Corrupt(format!("feed gap after {}", p.cursor)).into(),
                 ));
             }
-            if let Some((delivery, bytes)) = message {
-                // The first message goes out as decided (just now), so that a replay always
-                // moves on however often the hub changes.
-                let now = (
-                    sub.store.registry_generation(),
-                    sub.store.audience_generation(),
-                );
-                if sent && now != decided_at {
-                    continue 'batches;
-                }
-                sent = true;
-                send(sink, shutdown.as_mut(), FeedEvent::Encoded(bytes)).await?;
-                sub.metrics.delivered(Source::Replay);
-                // Replayed history is a read like any other: the access log must show it.
-                p.delivered(sub, seq, delivery).await;
+            // Decided against the registry and heads of `decided_at`. Once they have moved,
+            // the rest of the batch is read and decided again, except that the first message of
+            // a batch read just now is decided again alone, so that a replay always moves on
+            // however often the hub changes.
+            let first = !sent && !read_ahead;
+            if !first && changed(sub, p) {
+                continue 'batches;
             }
-            p.cursor = seq;
+            let Some((delivery, bytes)) = message else {
+                p.cursor = seq;
+                continue;
+            };
+            // Room first, the decision checked after: the audience is the one at delivery,
+            // and a slow reader can make this wait long.
+            let room = reserve(sink, shutdown.as_mut(), bytes.len()).await?;
+            let (delivery, bytes) = if !changed(sub, p) {
+                (delivery, bytes)
+            } else if !first {
+                continue 'batches;
+            } else {
+                drop(room);
+                match decide_again(sub, p, seq).await? {
+                    Some(message) => {
+                        deliver(sub, p, sink, shutdown.as_mut(), seq, message).await?;
+                    }
+                    None => p.cursor = seq,
+                }
+                continue 'batches;
+            };
+            sent = true;
+            room.send(Ok(FeedEvent::Encoded(bytes)));
+            delivered(sub, p, seq, delivery).await;
         }
         if let Some(e) = damage {
             return Err(Stop::With(e.into()));
@@ -329,6 +399,50 @@ async fn replay(
             return Err(shutting_down(p.cursor));
         }
     }
+}
+
+/// Decides the stored event `seq` again, now, for a message that waited for room while the
+/// hub changed: re-checks the member, then reads and decides that one event.
+async fn decide_again(
+    sub: &mut Subscription,
+    p: &mut Progress,
+    seq: u64,
+) -> Result<Option<(Delivery, Bytes)>, Stop> {
+    p.recheck(sub)?;
+    let (batch, damage) = read_batch(sub, p, seq - 1, seq)
+        .await
+        .map_err(|e| Stop::With(Status::internal(format!("replay task failed: {e}"))))?;
+    if let Some(e) = damage {
+        return Err(Stop::With(e.into()));
+    }
+    match batch.into_iter().next() {
+        Some((found, message)) if found == seq => Ok(message),
+        _ => Err(Stop::With(
+            StoreError::Corrupt(format!("feed gap after {}", seq - 1)).into(),
+        )),
+    }
+}
+
+/// Sends one replayed message just decided (waiting for room if needed) and notes it.
+async fn deliver(
+    sub: &Subscription,
+    p: &mut Progress,
+    sink: &Sink,
+    shutdown: Pin<&mut WaitForCancellationFutureOwned>,
+    seq: u64,
+    (delivery, bytes): (Delivery, Bytes),
+) -> Result<(), Stop> {
+    send(sink, shutdown, FeedEvent::Encoded(bytes)).await?;
+    delivered(sub, p, seq, delivery).await;
+    Ok(())
+}
+
+/// Counts a replayed delivery, notes it for the access log and moves the cursor.
+async fn delivered(sub: &Subscription, p: &mut Progress, seq: u64, delivery: Delivery) {
+    sub.metrics.delivered(Source::Replay);
+    // Replayed history is a read like any other: the access log must show it.
+    p.delivered(sub, seq, delivery).await;
+    p.cursor = seq;
 }
 
 /// Delivers live events until the live channel lags or shows a gap (then back to storage).
@@ -362,15 +476,21 @@ async fn follow_live(
                         return Ok(());
                     }
                     p.recheck(sub)?;
-                    let decided = ChangeFields::of(&committed.event).and_then(|fields| {
-                        let head = committed.head.read();
-                        decide(&sub.member, &sub.filter, &p.registry, &fields, &head.standing())
-                    });
-                    if let Some(delivery) = decided {
+                    let mut decided = decide_live(sub, p, &committed);
+                    // Room first, then the decision again: the audience is the one at delivery,
+                    // and a slow reader can make the wait for room long (a change in between is
+                    // in the head cell by the time its publisher is answered).
+                    while let Some(delivery) = decided {
                         let bytes = committed.encoded[delivery.slot()].get_or_init(|| encode(&committed.event, delivery)).clone();
-                        send(sink, shutdown.as_mut(), FeedEvent::Encoded(bytes)).await?;
-                        sub.metrics.delivered(Source::Live);
-                        p.delivered(sub, seq, delivery).await;
+                        let room = reserve(sink, shutdown.as_mut(), bytes.len()).await?;
+                        p.recheck(sub)?;
+                        decided = decide_live(sub, p, &committed);
+                        if decided == Some(delivery) {
+                            room.send(Ok(FeedEvent::Encoded(bytes)));
+                            sub.metrics.delivered(Source::Live);
+                            p.delivered(sub, seq, delivery).await;
+                            break;
+                        }
                     }
                     p.cursor = seq;
                 }
@@ -399,6 +519,21 @@ async fn follow_live(
     }
 }
 
+/// What the subscriber receives of a live event, decided from its submission's head as it
+/// stands now.
+fn decide_live(sub: &Subscription, p: &Progress, committed: &Committed) -> Option<Delivery> {
+    ChangeFields::of(&committed.event).and_then(|fields| {
+        let head = committed.head.read();
+        decide(
+            &sub.member,
+            &sub.filter,
+            &p.registry,
+            &fields,
+            &head.standing(),
+        )
+    })
+}
+
 fn shutting_down(cursor: u64) -> Stop {
     Stop::With(Status::unavailable(format!(
         "the hub is shutting down; resume with after_sequence {cursor}"
@@ -416,6 +551,19 @@ async fn send(
         biased;
         _ = shutdown => Err(Stop::With(Status::unavailable("the hub is shutting down; resume from your last sequence"))),
         sent = sink.send(Ok(event)) => sent.map_err(|_| Stop::Gone),
+    }
+}
+
+/// Waits for room in the sink for a message of `size` bytes, or for shutdown.
+async fn reserve<'a>(
+    sink: &'a Sink,
+    shutdown: Pin<&mut WaitForCancellationFutureOwned>,
+    size: usize,
+) -> Result<super::sink::Room<'a>, Stop> {
+    tokio::select! {
+        biased;
+        _ = shutdown => Err(Stop::With(Status::unavailable("the hub is shutting down; resume from your last sequence"))),
+        room = sink.reserve(size) => room.map_err(|_| Stop::Gone),
     }
 }
 

@@ -10,6 +10,7 @@
 //!
 //! Every label takes values from a fixed set, so the number of series is bounded.
 pub mod http;
+mod integrity;
 pub mod reason;
 pub mod rpc;
 
@@ -133,6 +134,8 @@ pub struct Metrics {
     storage_free: Gauge,
     storage_writable: Gauge,
     noise_events: Counter,
+    /// How the start was checked and what the background check found.
+    integrity: integrity::IntegrityMetrics,
     /// Audit log length when the hub started: appended = current length - this.
     audit_at_start: std::sync::Arc<std::sync::OnceLock<u64>>,
     registry: std::sync::Arc<Registry>,
@@ -235,6 +238,7 @@ impl Metrics {
             storage_free: Gauge::default(),
             storage_writable: Gauge::default(),
             noise_events: Counter::default(),
+            integrity: Default::default(),
             audit_at_start: Default::default(),
             registry: Default::default(),
         };
@@ -334,6 +338,7 @@ impl Metrics {
             "Unauthenticated refusals (failed handshakes, unbound certificates) counted into aggregate audit entries",
             m.noise_events.clone(),
         );
+        m.integrity.register(r);
         Metrics {
             registry: std::sync::Arc::new(registry),
             ..m
@@ -416,6 +421,7 @@ impl Metrics {
         }
         self.storage_writable
             .set(i64::from(store.failure().is_none() && !low));
+        self.integrity.read(&store.integrity_now());
         let noted = store.noise().noted();
         let seen = self.noise_events.get();
         if noted > seen {

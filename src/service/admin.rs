@@ -176,10 +176,14 @@ impl MemberAdmin for AdminService {
             } else {
                 None
             };
-            if display_name.is_none() && !r.set_roles && !r.set_communities {
+            if display_name.is_none()
+                && !r.set_roles
+                && !r.set_communities
+                && !r.set_require_signed
+            {
                 errs.push(
                     "display_name",
-                    "nothing to update: set display_name, set_roles or set_communities",
+                    "nothing to update: set display_name, set_roles, set_communities or set_require_signed",
                 );
             }
             errs.into_result()?;
@@ -188,6 +192,7 @@ impl MemberAdmin for AdminService {
                 display_name,
                 roles,
                 communities,
+                require_signed: r.set_require_signed.then_some(r.require_signed),
             })
         })
         .await

@@ -5,19 +5,47 @@ use tonic::Status;
 
 use crate::{
     domain::Invalid,
-    pb::{ConsistencyProofRequest, ConsistencyProofResponse},
+    pb::{self, ConsistencyProofRequest, ConsistencyProofResponse},
     store::Store,
 };
 
-/// Answers a request from an authenticated auditor or admin.
+/// How long a signed checkpoint counts as the current one for a request of the whole log.
+const FRESH_FOR: time::Duration = time::Duration::seconds(5);
+
+/// The checkpoint of "the whole log now": the latest signed one when it covers every entry or
+/// is younger than [`FRESH_FOR`], else one signed now. Any member may ask (every subscriber
+/// does at each connection), and signing flushes the store: signing per request would let
+/// any member make the hub sign and flush as fast as it can call. A stored checkpoint was
+/// durable when signed, so a proof to it never covers entries a crash could take back.
+async fn current_checkpoint(store: &Store) -> Result<pb::Checkpoint, Status> {
+    let latest = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.latest_checkpoint())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))??
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if let Some(c) = latest
+        && (c.tree_size >= store.audit_len() || is_recent(&c.at, now))
+    {
+        return Ok(c);
+    }
+    Ok(store.checkpoint().await?)
+}
+
+/// Was a checkpoint signed at `at` (RFC 3339) less than [`FRESH_FOR`] before `now`? One from
+/// the future (a clock set back) is not recent: a new one is signed.
+fn is_recent(at: &str, now: time::OffsetDateTime) -> bool {
+    crate::domain::clock::parse_instant(at).is_ok_and(|t| t <= now && now - t < FRESH_FOR)
+}
+
+/// Answers a request from an authenticated member.
 pub async fn prove(
     store: &Store,
     r: ConsistencyProofRequest,
 ) -> Result<ConsistencyProofResponse, Status> {
     let (to, checkpoint) = if r.to_size == 0 {
-        // The whole log now: signing makes it durable, so the proof never covers entries a
-        // crash could still take back.
-        let c = store.checkpoint().await?;
+        let c = current_checkpoint(store).await?;
         (c.tree_size, Some(c))
     } else {
         let store = store.clone();
@@ -68,8 +96,26 @@ pub async fn prove(
             to_root,
             proof: proof.hashes.iter().map(hex::encode).collect(),
             checkpoint,
+            public_key: store.audit_public_key().into(),
         })
     })
     .await
     .map_err(|e| Status::internal(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::is_recent;
+
+    #[test]
+    fn a_checkpoint_is_recent_for_a_few_seconds_and_never_from_the_future() {
+        let now = datetime!(2026-12-01 12:00:10 UTC);
+        assert!(is_recent("2026-12-01T12:00:06Z", now));
+        assert!(is_recent("2026-12-01T12:00:10Z", now));
+        assert!(!is_recent("2026-12-01T12:00:05Z", now));
+        assert!(!is_recent("2026-12-01T12:00:11Z", now));
+        assert!(!is_recent("not a time", now));
+    }
 }

@@ -1,9 +1,10 @@
 //! The Hub service: publish, revise, withdraw, get, list, whoami.
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 use super::{
     auth::{Caller, refused},
-    listing,
+    listing, receipt,
 };
 use crate::{
     domain::{
@@ -17,6 +18,7 @@ use crate::{
     },
     metrics::{Metrics, Operation, PublishOutcome},
     pb::{self, hub_server::Hub},
+    provenance::{ProvenanceError, statement},
     store::{Change, ChangeOp, Store, StoreError},
 };
 
@@ -25,14 +27,18 @@ use crate::{
 pub struct HubService {
     pub store: Store,
     pub metrics: Metrics,
+    /// The TLS material in force: author signatures are checked against its CAs and CRLs.
+    pub tls: std::sync::Arc<crate::tls::reload::TlsState>,
 }
 
 impl HubService {
-    /// Validates content against the current registry, catalogue and clock.
+    /// Validates content against the current registry, catalogue and clock, and its size
+    /// against every exit (as `signed` by its author or not).
     fn validate(
         &self,
         content: Option<pb::SubmissionContent>,
         previous: Option<&pb::SubmissionContent>,
+        signed: bool,
     ) -> Result<(pb::SubmissionContent, Kind), Status> {
         let content = content.ok_or_else(|| Invalid::one("content", "is required"))?;
         let registry = self.store.registry();
@@ -44,7 +50,9 @@ impl HubService {
         };
         let valid = validate::content(&ctx, &content, "content")?;
         // Valid content must also fit every exit it will take, whole (RESOURCE_EXHAUSTED).
-        self.store.budget().check_content(&content, valid.kind)?;
+        self.store
+            .budget()
+            .check_content(&content, valid.kind, signed)?;
         Ok((content, valid.kind))
     }
 
@@ -139,6 +147,59 @@ impl HubService {
         Ok(Ok(Response::new(outcome)))
     }
 
+    /// Checks a change's author signature over `payload` (or that the actor may go unsigned).
+    fn signature(
+        &self,
+        actor: &Member,
+        payload: &[u8],
+        signature: &[u8],
+    ) -> Result<Vec<u8>, Status> {
+        receipt::check_signature(&self.tls, &self.store, actor, payload, signature)
+    }
+
+    /// [`HubService::signature`] over the encoded `content`, encoded only when there is a
+    /// signature to check: an unsigned change (the common case) does not pay for an encoding
+    /// that nothing reads.
+    fn content_signature(
+        &self,
+        actor: &Member,
+        content: &pb::SubmissionContent,
+        signature: &[u8],
+    ) -> Result<Vec<u8>, Status> {
+        let payload = if signature.is_empty() {
+            Vec::new()
+        } else {
+            content.encode_to_vec()
+        };
+        self.signature(actor, &payload, signature)
+    }
+
+    /// Adds the receipt to an accepted change's reply when it was signed or asked for. The
+    /// change is durable: a receipt that cannot be made now is logged, and `GetReceipt` can
+    /// still give it.
+    async fn with_receipt(
+        &self,
+        result: Result<Response<pb::PublishResponse>, Status>,
+        wanted: bool,
+    ) -> Result<Response<pb::PublishResponse>, Status> {
+        let mut response = result?;
+        if !wanted {
+            return Ok(response);
+        }
+        let r = response.get_ref();
+        let (id, seq) = (r.id.clone(), r.sequence);
+        let head = self.store.head_of(&id).ok().flatten();
+        let built = match head {
+            Some(head) => receipt::build(&self.store, head, seq).await,
+            None => Err(Status::internal(format!("submission {id} has no head"))),
+        };
+        match built {
+            Ok(receipt) => response.get_mut().receipt = Some(receipt),
+            Err(e) => tracing::warn!(id, seq, error = %e.message(), "no receipt in the reply"),
+        }
+        Ok(response)
+    }
+
     /// The revision `r` asks for, as `reader` may see it.
     fn read(&self, reader: &Member, r: &pb::GetRequest) -> Result<pb::Submission, Status> {
         let id = required_id(&r.id)?;
@@ -169,6 +230,26 @@ impl HubService {
         };
         visibility::view(reader, &head.standing(), &latest, &wanted).ok_or_else(not_found)
     }
+}
+
+/// A signed publication or revision must claim, in its protected header, the change it is
+/// (see [`statement::change_claim`]).
+fn claimed(signature: &[u8], expected: &str) -> Result<(), Status> {
+    if signature.is_empty() {
+        return Ok(());
+    }
+    Ok(crate::provenance::cose::Signature::parse(signature)?.check_claim(expected)?)
+}
+
+/// A withdrawal signature that does not verify names the statement it had to sign.
+fn withdrawal_mismatch(e: Status, id: &str, revision: u32, reason: &str) -> Status {
+    if e.message() != ProvenanceError::Mismatch.to_string() {
+        return e;
+    }
+    let text = String::from_utf8_lossy(&statement::withdrawal(id, revision, reason)).into_owned();
+    Status::invalid_argument(format!(
+        "signature: does not match the withdrawal statement {text:?} (revision {revision} is the one this withdrawal produces)"
+    ))
 }
 
 /// The kind a request's content is, as far as its body tells (before validation).
@@ -223,15 +304,20 @@ impl Hub for HubService {
         let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
         let kind = kind_of(r.content.as_ref());
-        self.submit(caller, Action::Publish, "", kind, |_| {
-            let idempotency_key = idempotency_key(&r.idempotency_key)?;
-            let (content, kind) = self.validate(r.content, None)?;
-            Ok(Change::new(
-                ChangeOp::Publish { content, kind },
-                idempotency_key,
-            ))
-        })
-        .await
+        let wanted = r.want_receipt || !r.signature.is_empty();
+        let result = self
+            .submit(caller, Action::Publish, "", kind, |actor| {
+                let idempotency_key = idempotency_key(&r.idempotency_key)?;
+                let (content, kind) = self.validate(r.content, None, !r.signature.is_empty())?;
+                let signature = self.content_signature(actor, &content, &r.signature)?;
+                claimed(&signature, &statement::change_claim("", 1))?;
+                Ok(
+                    Change::new(ChangeOp::Publish { content, kind }, idempotency_key)
+                        .signed(signature),
+                )
+            })
+            .await;
+        self.with_receipt(result, wanted).await
     }
 
     async fn revise(
@@ -241,20 +327,39 @@ impl Hub for HubService {
         let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
         let kind = kind_of(r.content.as_ref());
-        self.submit(caller, Action::Revise, &r.id, kind, |actor| {
-            let id = required_id(&r.id)?;
-            let previous = self.own_latest_content(actor, &id)?;
-            let idempotency_key = idempotency_key(&r.idempotency_key)?;
-            let (content, kind) = self.validate(r.content, previous.as_ref())?;
-            let op = ChangeOp::Revise {
-                id,
-                content,
-                kind,
-                expected_revision: r.expected_revision,
-            };
-            Ok(Change::new(op, idempotency_key))
-        })
-        .await
+        let wanted = r.want_receipt || !r.signature.is_empty();
+        let result = self
+            .submit(caller, Action::Revise, &r.id, kind, |actor| {
+                let id = required_id(&r.id)?;
+                let previous = self.own_latest_content(actor, &id)?;
+                let idempotency_key = idempotency_key(&r.idempotency_key)?;
+                let (content, kind) =
+                    self.validate(r.content, previous.as_ref(), !r.signature.is_empty())?;
+                let signature = self.content_signature(actor, &content, &r.signature)?;
+                let mut expected_revision = r.expected_revision;
+                if !signature.is_empty() {
+                    // The claim names the revision this change produces: were another change
+                    // to come first, the writer refuses instead of storing a signature that
+                    // claims another revision.
+                    if expected_revision == 0 {
+                        expected_revision =
+                            visible_head(&self.store, actor, &id)?.latest_revision();
+                    }
+                    claimed(
+                        &signature,
+                        &statement::change_claim(&id, expected_revision + 1),
+                    )?;
+                }
+                let op = ChangeOp::Revise {
+                    id,
+                    content,
+                    kind,
+                    expected_revision,
+                };
+                Ok(Change::new(op, idempotency_key).signed(signature))
+            })
+            .await;
+        self.with_receipt(result, wanted).await
     }
 
     async fn withdraw(
@@ -263,21 +368,40 @@ impl Hub for HubService {
     ) -> Result<Response<pb::PublishResponse>, Status> {
         let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
-        self.submit(caller, Action::Withdraw, &r.id, None, |actor| {
-            let id = required_id(&r.id)?;
-            self.own_latest_content(actor, &id)?;
-            let idempotency_key = idempotency_key(&r.idempotency_key)?;
-            let mut errs = Invalid::default();
-            validate::fields::optional(&mut errs, "reason", &r.reason, REASON_CHARS, true);
-            errs.into_result()?;
-            let op = ChangeOp::Withdraw {
-                id,
-                reason: r.reason.clone(),
-                expected_revision: r.expected_revision,
-            };
-            Ok(Change::new(op, idempotency_key))
-        })
-        .await
+        let wanted = r.want_receipt || !r.signature.is_empty();
+        let result = self
+            .submit(caller, Action::Withdraw, &r.id, None, |actor| {
+                let id = required_id(&r.id)?;
+                self.own_latest_content(actor, &id)?;
+                let idempotency_key = idempotency_key(&r.idempotency_key)?;
+                let mut errs = Invalid::default();
+                validate::fields::optional(&mut errs, "reason", &r.reason, REASON_CHARS, true);
+                errs.into_result()?;
+                let mut expected_revision = r.expected_revision;
+                let mut signature = Vec::new();
+                if !r.signature.is_empty() || actor.require_signed {
+                    let current = visible_head(&self.store, actor, &id)?.latest_revision();
+                    let revision = current + 1;
+                    let statement = statement::withdrawal(&id, revision, &r.reason);
+                    signature = self
+                        .signature(actor, &statement, &r.signature)
+                        .map_err(|e| withdrawal_mismatch(e, &id, revision, &r.reason))?;
+                    // The statement names the revision the withdrawal produces: were another
+                    // change to come first, the writer refuses instead of storing a statement
+                    // about another state.
+                    if expected_revision == 0 {
+                        expected_revision = current;
+                    }
+                }
+                let op = ChangeOp::Withdraw {
+                    id,
+                    reason: r.reason.clone(),
+                    expected_revision,
+                };
+                Ok(Change::new(op, idempotency_key).signed(signature))
+            })
+            .await;
+        self.with_receipt(result, wanted).await
     }
 
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::Submission>, Status> {
@@ -326,6 +450,33 @@ impl Hub for HubService {
             Ok(page) => {
                 // The ids returned: each is a read of that submission, for its access log.
                 entry.object_ids = page.submissions.iter().map(|s| s.id.clone()).collect();
+                entry
+            }
+            Err(status) => refused(entry, status),
+        };
+        caller.record(entry).await;
+        result.map(Response::new)
+    }
+
+    async fn get_receipt(
+        &self,
+        req: Request<pb::GetReceiptRequest>,
+    ) -> Result<Response<pb::Receipt>, Status> {
+        let mut caller = Caller::of(&self.store, &req);
+        let r = req.into_inner();
+        let result = match caller.authenticate(Action::Read) {
+            Ok(who) => match required_id(&r.id) {
+                Ok(id) => receipt::for_reader(&self.store, who.member, id, r.revision).await,
+                Err(status) => Err(status),
+            },
+            Err(status) => Err(status),
+        };
+        let mut entry = caller.entry("submission.receipt");
+        entry.object_id = r.id.clone();
+        entry.revision = r.revision;
+        let entry = match &result {
+            Ok(receipt) => {
+                entry.revision = receipt.revision;
                 entry
             }
             Err(status) => refused(entry, status),

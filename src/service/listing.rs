@@ -15,6 +15,8 @@ use crate::{
 /// Default and largest page sizes.
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 500;
+/// Longest `text` condition, in characters.
+const MAX_TEXT_CHARS: usize = 200;
 /// Stored submissions examined per page at most, so that a caller who may see few of many
 /// submissions still gets a prompt (possibly short) page and a token to continue.
 const SCAN_BUDGET: usize = 10_000;
@@ -29,6 +31,11 @@ pub struct Query {
     cbm_refs: Vec<String>,
     /// Canonical RFC 3339 form, comparable as text with stored instants.
     updated_since: Option<String>,
+    /// Canonical RFC 3339 form, like `updated_since`.
+    updated_before: Option<String>,
+    /// Lowercased; matched against title, summary, notice subject and text.
+    text: Option<String>,
+    communities: Vec<String>,
     include_withdrawn: bool,
     /// Only notices answering this one.
     in_reply_to: Option<String>,
@@ -52,6 +59,25 @@ impl Query {
                 }
             }
         };
+        let updated_before = if r.updated_before.is_empty() {
+            None
+        } else {
+            match clock::parse_instant(&r.updated_before) {
+                Ok(t) => Some(clock::format_instant(t)),
+                Err(e) => {
+                    errs.push("updated_before", e);
+                    None
+                }
+            }
+        };
+        let text = r.text.trim();
+        if text.chars().count() > MAX_TEXT_CHARS {
+            errs.push(
+                "text",
+                format!("is over the maximum of {MAX_TEXT_CHARS} characters"),
+            );
+        }
+        let text = (!text.is_empty()).then(|| text.to_lowercase());
         let page_size = page_size(&mut errs, r.page_size, DEFAULT_PAGE, MAX_PAGE);
         let after_created = if r.page_token.is_empty() {
             0
@@ -76,6 +102,9 @@ impl Query {
             labels,
             cbm_refs: r.cbm_refs.clone(),
             updated_since,
+            updated_before,
+            text,
+            communities: r.communities.clone(),
             include_withdrawn: r.include_withdrawn,
             in_reply_to: (!r.in_reply_to.is_empty()).then(|| r.in_reply_to.clone()),
             page_size,
@@ -83,26 +112,43 @@ impl Query {
         })
     }
 
-    /// Does the latest revision `s` pass the filters?
+    /// Does `s`, the latest revision as the reader receives it, pass the filters? A tombstone
+    /// (no content: the reader may know that it was withdrawn, not what it said) is matched on
+    /// its identity and times only, like a narrowing in the feed (`feed::filter`): matching
+    /// content filters against content the reader does not receive would let a search tell
+    /// whether the withdrawn text holds a guess.
     fn matches(&self, s: &pb::Submission) -> bool {
-        let content = s.content.as_ref();
         (self.include_withdrawn || s.status != "withdrawn")
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| k.as_str() == s.kind))
             && (self.states.is_empty() || self.states.contains(&s.state))
             && (self.publishers.is_empty() || self.publishers.contains(&s.publisher))
-            && (self.labels.is_empty()
-                || content.is_some_and(|c| self.labels.iter().any(|l| l.as_str() == c.tlp)))
-            && (self.cbm_refs.is_empty()
-                || content.is_some_and(|c| c.cbm_refs.iter().any(|r| self.cbm_refs.contains(r))))
-            && self
-                .in_reply_to
-                .as_ref()
-                .is_none_or(|id| content.is_some_and(|c| replies_to(c, id)))
             && self
                 .updated_since
                 .as_ref()
                 .is_none_or(|since| s.updated_at.as_str() >= since.as_str())
+            && self
+                .updated_before
+                .as_ref()
+                .is_none_or(|before| s.updated_at.as_str() < before.as_str())
+            && s.content.as_ref().is_none_or(|c| self.matches_content(c))
     }
+
+    /// The filters on what a revision says: label, references, reply, community, text.
+    fn matches_content(&self, c: &pb::SubmissionContent) -> bool {
+        (self.labels.is_empty() || self.labels.iter().any(|l| l.as_str() == c.tlp))
+            && (self.cbm_refs.is_empty() || c.cbm_refs.iter().any(|r| self.cbm_refs.contains(r)))
+            && self.in_reply_to.as_ref().is_none_or(|id| replies_to(c, id))
+            && (self.communities.is_empty() || self.communities.contains(&c.community))
+            && self.text.as_ref().is_none_or(|t| contains_text(c, t))
+    }
+}
+
+/// Does `c` hold `lowercased` in its title, summary, or a notice's subject or text?
+fn contains_text(c: &pb::SubmissionContent, lowercased: &str) -> bool {
+    let has = |s: &str| s.to_lowercase().contains(lowercased);
+    has(&c.title)
+        || has(&c.summary)
+        || matches!(&c.body, Some(pb::submission_content::Body::Notice(n)) if has(&n.subject) || has(&n.text))
 }
 
 fn replies_to(c: &pb::SubmissionContent, id: &str) -> bool {
@@ -161,10 +207,9 @@ fn visible(
         return Ok(None);
     };
     let latest = latest.submission.unwrap_or_default();
-    if !q.matches(&latest) {
-        return Ok(None);
-    }
-    Ok(visibility::view(reader, &head.standing(), &latest, &latest))
+    // The filters see what the reader receives, never the stored revision behind a tombstone.
+    let view = visibility::view(reader, &head.standing(), &latest, &latest);
+    Ok(view.filter(|v| q.matches(v)))
 }
 
 /// A request's `page_size`: 0 asks for `default`; more than `max` is refused.

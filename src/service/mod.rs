@@ -9,7 +9,9 @@ mod deadlines;
 mod directory;
 mod feed;
 pub(crate) mod hub;
+mod integrity;
 pub(crate) mod listing;
+mod receipt;
 mod status;
 pub mod tls_watch;
 
@@ -25,6 +27,7 @@ pub use catalogue::CatalogueService;
 pub use directory::DirectoryService;
 pub use feed::FeedService;
 pub use hub::HubService;
+pub use integrity::INTEGRITY_HEALTH;
 pub use status::code_name;
 
 use crate::{
@@ -56,6 +59,11 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("web portal on {addr}: {source}")]
+    Web {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("reflection service: {0}")]
     Reflection(String),
     #[error(
@@ -84,6 +92,8 @@ pub struct RunningHub {
     pub tls: Arc<tls::reload::TlsState>,
     /// Where `GET /metrics` is served, when enabled.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the web portal is served (HTTPS), when enabled.
+    pub web_addr: Option<SocketAddr>,
     /// This hub's metrics (also readable without the endpoint).
     pub metrics: Metrics,
     shutdown: CancellationToken,
@@ -154,7 +164,8 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     .map_err(|e| StoreError::Io(e.to_string()))??;
     if config.store.check_on_start {
         let checked = store.clone();
-        let problems = tokio::task::spawn_blocking(move || checked.check())
+        // The tail since the last clean stop or check; the rest in the background below.
+        let problems = tokio::task::spawn_blocking(move || checked.start_check())
             .await
             .map_err(|e| StoreError::Io(e.to_string()))??;
         if !problems.is_empty() {
@@ -177,6 +188,15 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         ),
         None => None,
     };
+    let web_listener = match config.web_listen {
+        Some(addr) => {
+            let web = |source| StartError::Web { addr, source };
+            let listener = TcpListener::bind(addr).await.map_err(web)?;
+            let bound = listener.local_addr().map_err(web)?;
+            Some((listener, bound))
+        }
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -189,29 +209,35 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     })?;
     let shutdown = CancellationToken::new();
     let limits = &config.limits;
+    let accept_limits = incoming::AcceptLimits {
+        max_connections: limits.max_connections,
+        handshake_timeout: limits.handshake_timeout,
+        http1: false,
+    };
+    // One quota per member across gRPC and the web portal.
+    let admission = Arc::new(crate::limits::Admission::new(
+        limits.member_requests_per_second,
+        limits.member_request_burst,
+        limits.max_subscriptions_per_member,
+    ));
     let incoming = incoming::accept(
         listener,
         tls_state.clone(),
-        incoming::AcceptLimits {
-            max_connections: limits.max_connections,
-            handshake_timeout: limits.handshake_timeout,
-        },
+        accept_limits,
         handshake_audit(store.clone(), metrics.clone()),
-        Arc::new(crate::limits::Admission::new(
-            limits.member_requests_per_second,
-            limits.member_request_burst,
-            limits.max_subscriptions_per_member,
-        )),
+        admission.clone(),
         shutdown.clone(),
     );
 
     let max = limits.max_message_bytes;
-    let hub = HubServer::new(HubService {
+    let hub_service = HubService {
         store: store.clone(),
         metrics: metrics.clone(),
-    })
-    .max_decoding_message_size(max)
-    .max_encoding_message_size(max);
+        tls: tls_state.clone(),
+    };
+    let hub = HubServer::new(hub_service.clone())
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     let admin = MemberAdminServer::new(AdminService {
         store: store.clone(),
     })
@@ -245,12 +271,13 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         move |id| directory::close_at_deadline(closing.clone(), id),
         shutdown.clone(),
     );
-    let directory = DirectoryServer::new(DirectoryService {
+    let directory_service = DirectoryService {
         store: store.clone(),
         deadlines,
-    })
-    .max_decoding_message_size(max)
-    .max_encoding_message_size(max);
+    };
+    let directory = DirectoryServer::new(directory_service.clone())
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     let catalogue = CatalogueServer::new(CatalogueService {
         store: store.clone(),
     })
@@ -292,7 +319,53 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         .await,
         spawn_noise_flush(store.clone(), config.audit_noise_interval, shutdown.clone()),
         deadline_task,
+        integrity::spawn_health(store.clone(), health_reporter.clone(), shutdown.clone()).await,
     ];
+    let web_addr = match web_listener {
+        Some((listener, addr)) => {
+            // The same accept loop as gRPC: TLS state (CRL reloads), limits, refusal audit.
+            let accepted = incoming::accept(
+                listener,
+                tls_state.clone(),
+                incoming::AcceptLimits {
+                    http1: true,
+                    ..accept_limits
+                },
+                handshake_audit(store.clone(), metrics.clone()),
+                admission.clone(),
+                shutdown.clone(),
+            );
+            let services = crate::web::Services {
+                hub: hub_service.clone(),
+                directory: directory_service.clone(),
+                catalogue: CatalogueService {
+                    store: store.clone(),
+                },
+                audit: AuditService {
+                    store: store.clone(),
+                },
+                admin: AdminService {
+                    store: store.clone(),
+                },
+            };
+            background.push(crate::web::serve(
+                accepted,
+                services,
+                limits.request_timeout,
+                shutdown.clone(),
+            ));
+            tracing::info!(%addr, "web portal served");
+            Some(addr)
+        }
+        None => None,
+    };
+    if config.store.check_on_start {
+        background.push(crate::store::background_check::spawn(
+            store.clone(),
+            config.store.background_check,
+            shutdown.clone(),
+        ));
+    }
     let metrics_addr = metrics_listener.map(|(listener, addr)| {
         background.push(crate::metrics::http::serve(
             listener,
@@ -361,6 +434,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
         store,
         tls: tls_state,
         metrics_addr,
+        web_addr,
         metrics,
         shutdown,
         background,

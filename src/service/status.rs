@@ -1,15 +1,18 @@
 //! The one mapping from layer errors to gRPC statuses.
 use tonic::{Code, Status};
 
-use crate::{domain::Invalid, store::StoreError};
+use crate::{
+    domain::{
+        Invalid,
+        rules::{Refusal, RefusalCode},
+    },
+    store::StoreError,
+};
 
 impl From<StoreError> for Status {
     fn from(e: StoreError) -> Status {
         match e {
-            StoreError::NotFound(m) => Status::not_found(m),
-            StoreError::PermissionDenied(m) => Status::permission_denied(m),
-            StoreError::FailedPrecondition(m) => Status::failed_precondition(m),
-            StoreError::AlreadyExists(m) => Status::already_exists(m),
+            StoreError::Refused(r) => r.into(),
             StoreError::Invalid(i) => invalid(i),
             StoreError::TooLarge(m) => Status::resource_exhausted(m),
             StoreError::Corrupt(m) => {
@@ -25,6 +28,25 @@ impl From<StoreError> for Status {
             }
             StoreError::Closed => Status::unavailable("the hub is shutting down; retry later"),
             StoreError::DiskLow(m) => Status::resource_exhausted(m),
+            // Only at open, before anything is served; logged like an internal error.
+            StoreError::Layout(m) => {
+                tracing::error!(detail = %m, "data directory of another layout");
+                Status::failed_precondition(m)
+            }
+        }
+    }
+}
+
+/// The gRPC code of each kind of refusal: the one place a domain refusal meets the wire.
+impl From<Refusal> for Status {
+    fn from(r: Refusal) -> Status {
+        let message = r.to_string();
+        match r.code {
+            RefusalCode::NotFound => Status::not_found(message),
+            RefusalCode::PermissionDenied => Status::permission_denied(message),
+            RefusalCode::FailedPrecondition => Status::failed_precondition(message),
+            RefusalCode::AlreadyExists => Status::already_exists(message),
+            RefusalCode::InvalidArgument => invalid(Invalid::one(r.field, r.reason)),
         }
     }
 }

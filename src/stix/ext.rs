@@ -12,9 +12,10 @@ use uuid::Uuid;
 /// carries byte-identical versions of them and no consumer sees spurious new versions.
 pub const EPOCH: &str = "2026-01-01T00:00:00.000Z";
 
-/// `modified` of the extension definition's current version (1.1.0: `revocation_reason`); a
-/// changed definition is a new version, so consumers replace the one they hold.
-pub const DEFINITION_MODIFIED: &str = "2026-12-01T00:00:00.000Z";
+/// `modified` of the extension definition's current version (1.1.0: `revocation_reason`;
+/// 1.2.0: the provenance of signed submissions); a changed definition is a new version, so
+/// consumers replace the one they hold.
+pub const DEFINITION_MODIFIED: &str = "2026-12-02T00:00:00.000Z";
 
 fn uuid(name: &str) -> Uuid {
     Uuid::new_v5(&Uuid::NAMESPACE_URL, name.as_bytes())
@@ -57,7 +58,7 @@ pub fn definition() -> Value {
         "name": "cbm-hub submission",
         "description": "Hub data of an object mapped from cbm-hub: the submission envelope and typed body, a notice's severity, an acknowledgement, a member's state.",
         "schema": SCHEMA,
-        "version": "1.1.0",
+        "version": "1.2.0",
         "extension_types": ["property-extension"],
     })
 }
@@ -73,8 +74,13 @@ revoked object without content: revocation_reason (withdrawn: by the publisher, 
 content_hash and withdrawal_reason; audience_narrowed: no longer shared with this member; \
 replaced: the submission continues as an object of another type). On \
 acknowledgement notes: notice_id, notice_revision, member, state, contact_ids, reply, \
-acknowledged_at, deadline, on_time. On member identities: member, state. See proto/cbm/v1 of \
-cbm-hub.";
+acknowledged_at, deadline, on_time. On member identities: member, state. On objects of a \
+submission its publisher signed: signed_content (base64 of the protobuf encoding of the \
+cbm.v1 SubmissionContent, the exact bytes signed; its SHA-256 is content_hash), signature \
+(base64 COSE_Sign1, RFC 9052, detached payload, signer chain in x5chain, RFC 9360), created_at \
+and updated_at (the hub's RFC 3339 instants), and receipt (the hub's cbm.v1 Receipt, proto \
+field names: its Ed25519 signature, an RFC 6962 inclusion proof of the change's audit entry \
+and the signed checkpoint). On an object its publisher withdrew with a signature (the publisher's revoked object, and every reader's revocation with revocation_reason withdrawn): signed_statement (the withdrawal statement, UTF-8, the exact bytes signed) instead of signed_content, with signature, created_at, updated_at and receipt. See proto/cbm/v1 and README \"Proving what was said\" of cbm-hub.";
 
 /// An extension block holding `props`, without empty values: STIX 2.1 forbids empty lists in
 /// place of an absent property, and an empty string says no more than its absence.

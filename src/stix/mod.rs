@@ -26,6 +26,7 @@ pub mod ext;
 mod feed;
 pub mod memory;
 mod objects;
+pub mod provenance;
 #[cfg(test)]
 mod tests;
 pub mod tlp;

@@ -124,6 +124,7 @@ impl Mapper {
             "review_by": c.review_by,
             "body": body_json(body),
         })));
+        extension.extend(super::provenance::signed_props(s, c));
 
         let description = join(&[&c.summary, &details(body)]);
         let specific = match body {
@@ -218,6 +219,7 @@ impl Mapper {
             _ if t.withdrawn() => {
                 extension.insert("content_hash".into(), json!(s.content_hash));
                 extension.insert("withdrawal_reason".into(), json!(s.withdrawal_reason));
+                extension.extend(super::provenance::withdrawal_props(s));
                 match s.withdrawal_reason.as_str() {
                     "" => format!(
                         "cbm-hub submission {} was withdrawn by its publisher.",

@@ -1,5 +1,5 @@
 //! Reading the audit log and its checkpoints, and verifying them; loading the log's state.
-use super::{Store, StoreError, Trees, codec, key_after, key_u64, writer};
+use super::{Store, StoreError, codec, key_after, key_u64, keyspace::Trees, writer};
 use crate::{
     audit::{Coverage, LogState, Verifier},
     pb::{AuditEntry, Checkpoint, VerifyReport, export_item::Item},
@@ -22,7 +22,7 @@ impl Store {
 
     /// The audit checkpoint signing public key (raw Ed25519).
     pub fn audit_public_key(&self) -> Vec<u8> {
-        self.inner.signer.public_key().to_vec()
+        self.inner.shared.signer.public_key().to_vec()
     }
 
     /// Audit entries after `after`, in order, checksum verified.
@@ -33,7 +33,7 @@ impl Store {
         self.inner
             .trees
             .audit
-            .range(key_after(after)..)
+            .range_from(key_after(after))
             .map(|item| {
                 let (k, v) = item?;
                 codec::unframe(&v, || format!("audit entry {}", key_u64(&k)))
@@ -48,7 +48,7 @@ impl Store {
         self.inner
             .trees
             .checkpoints
-            .range(from.to_be_bytes()..)
+            .range_from(from.to_be_bytes())
             .map(|item| {
                 let (k, v) = item?;
                 codec::unframe(&v, || format!("checkpoint {}", key_u64(&k)))
@@ -155,22 +155,23 @@ impl Store {
 }
 
 impl StoreError {
-    /// The reason an audit entry records: the code and a cause in fixed words, with the
-    /// names of invalid fields; never the message, which may quote the request.
+    /// The reason an audit entry records: the code and a cause in fixed words (a refusal's
+    /// rule), with the names of invalid fields; never the message, which may quote the request.
     pub fn audit_reason(&self) -> String {
         let code = self.code_name();
         let cause = match self {
-            StoreError::PermissionDenied(m) if m.contains("only its publisher") => "not_publisher",
-            StoreError::FailedPrecondition(m) if m.starts_with("expected_revision") => {
-                "revision_conflict"
-            }
-            StoreError::FailedPrecondition(m) if m.contains("is withdrawn") => "withdrawn",
+            StoreError::Refused(r) => r.cause,
             StoreError::Invalid(_) => "invalid_field",
             StoreError::DiskLow(_) => "disk_low",
             _ => code,
         };
         let fields = match self {
             StoreError::Invalid(i) => i.0.iter().map(|f| f.field.as_str()).collect(),
+            StoreError::Refused(r)
+                if r.code == crate::domain::rules::RefusalCode::InvalidArgument =>
+            {
+                vec![r.field.as_str()]
+            }
             _ => Vec::new(),
         };
         crate::audit::bound::reason(code, cause, fields)

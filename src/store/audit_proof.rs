@@ -47,6 +47,19 @@ impl Store {
         })
     }
 
+    /// The RFC 6962 inclusion proof of leaf `index` (0-based) in the tree of the first `size`
+    /// entries. The caller makes sure `index < size` and that `size` entries are durable.
+    pub fn audit_inclusion(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        let mut blocks = self
+            .inner
+            .audit_blocks
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut mth = |a: u64, b: u64| self.range_hash(&mut blocks, a, b);
+        crate::provenance::receipt::prove(index, size, &mut mth)
+    }
+
     fn prefix_root(
         &self,
         mth: &mut impl FnMut(u64, u64) -> Result<Hash, StoreError>,

@@ -5,12 +5,17 @@ use super::{
     StoreError,
     changes::{Change, Outcome},
     codec,
+    group::Group,
+    keyspace::Rec,
     records::IdempotencyRecord,
-    writer::{Group, T, Writer},
+    writer::Writer,
 };
 use crate::{
-    audit::{LogState, Origin},
-    domain::member::Member,
+    audit::Origin,
+    domain::{
+        member::Member,
+        rules::{self, Refusal, View},
+    },
     pb,
 };
 
@@ -31,37 +36,6 @@ pub struct CampaignStart {
     pub fingerprint: Vec<u8>,
 }
 
-/// How far a group had got before a campaign was staged, to undo the campaign if one of its
-/// notices is refused.
-struct Mark {
-    writes: usize,
-    events: usize,
-    next_seq: u64,
-    audit: LogState,
-}
-
-impl Mark {
-    fn of(group: &Group) -> Mark {
-        Mark {
-            writes: group.writes.len(),
-            events: group.events.len(),
-            next_seq: group.next_seq,
-            audit: group.audit.clone(),
-        }
-    }
-
-    /// Undoes what was staged since the mark: `created` are the notices published since.
-    fn rollback(self, group: &mut Group, created: &[String]) {
-        group.writes.truncate(self.writes);
-        group.events.truncate(self.events);
-        group.next_seq = self.next_seq;
-        group.audit = self.audit;
-        for id in created {
-            group.heads.remove(id);
-        }
-    }
-}
-
 impl Writer {
     /// Stages a campaign: its notices (each audited as a publication), the campaign record, the
     /// notice -> campaign index and the idempotency record. A refused notice undoes them all.
@@ -72,22 +46,12 @@ impl Writer {
         start: CampaignStart,
         group: &mut Group,
     ) -> Result<Outcome, StoreError> {
-        let key = start.idempotency_key.as_ref().map(|k| {
-            let mut key = actor.id.as_bytes().to_vec();
-            key.push(0);
-            key.extend_from_slice(k.as_bytes());
-            key
-        });
-        if let Some(key) = &key
-            && let Some(record) = self.idempotency_record(key, group)?
-        {
-            if record.request_hash != start.fingerprint {
-                return Err(StoreError::AlreadyExists(
-                    "idempotency_key: already used for a different request".into(),
-                ));
-            }
-            let mut response = record.response.unwrap_or_default();
-            response.replayed = true;
+        let key = start.idempotency_key.clone();
+        let record = match &key {
+            Some(k) => self.view(group).idempotency(&actor.id, k)?,
+            None => None,
+        };
+        if let Some(response) = rules::idempotent_replay(record, &start.fingerprint)? {
             let mut entry = origin.entry(START);
             entry.object_id = response.id.clone();
             entry.detail = format!("idempotent replay of campaign {}", response.id);
@@ -95,7 +59,7 @@ impl Writer {
             return Ok(response);
         }
 
-        let mark = Mark::of(group);
+        let mark = group.mark();
         let mut created: Vec<String> = Vec::new();
         let mut sent: Vec<(String, Outcome)> = Vec::new();
         for (member, change) in start.notices {
@@ -113,16 +77,19 @@ impl Writer {
                     sent.push((member, outcome));
                 }
                 Err(e) => {
-                    mark.rollback(group, &created);
+                    group.rollback(mark, &created);
                     return Err(e);
                 }
             }
         }
         let (Some((_, first)), Some((_, last))) = (sent.first(), sent.last()) else {
-            mark.rollback(group, &created);
-            return Err(StoreError::FailedPrecondition(
+            group.rollback(mark, &created);
+            return Err(Refusal::precondition(
+                "no_contact",
+                "",
                 "a ping campaign needs at least one contact to test".into(),
-            ));
+            )
+            .into());
         };
         let id = uuid::Uuid::new_v4().to_string();
         let response = Outcome {
@@ -132,6 +99,7 @@ impl Writer {
             content_hash: String::new(),
             accepted_at: first.accepted_at.clone(),
             replayed: false,
+            ..Default::default()
         };
         let mut record = start.record;
         record.id = id.clone();
@@ -142,34 +110,30 @@ impl Writer {
             }
         }
         if let Some(line) = record.results.iter().find(|l| l.notice_id.is_empty()) {
-            mark.rollback(group, &created);
+            group.rollback(mark, &created);
             return Err(StoreError::Io(format!(
                 "internal: no ping notice for {}, whose contact {} is tested",
                 line.member, line.contact_id
             )));
         }
         for (_, outcome) in &sent {
-            group.writes.push((
-                T::CampaignNotices,
-                outcome.id.as_bytes().to_vec(),
+            group.put(
+                Rec::CampaignNotices,
+                outcome.id.as_bytes(),
                 id.as_bytes().to_vec(),
-            ));
-            group
-                .campaign_notices
-                .insert(outcome.id.clone(), id.clone());
+            );
         }
-        group
-            .writes
-            .push((T::Campaigns, id.as_bytes().to_vec(), codec::frame(&record)));
+        group.put(Rec::Campaigns, id.as_bytes(), codec::frame(&record));
         if let Some(key) = key {
             let stored = IdempotencyRecord {
                 request_hash: start.fingerprint,
                 response: Some(response.clone()),
             };
-            group
-                .writes
-                .push((T::Idempotency, key.clone(), codec::frame(&stored)));
-            group.idempotency.insert(key, stored);
+            group.put(
+                Rec::Idempotency,
+                &super::group::idempotency_key(&actor.id, &key),
+                codec::frame(&stored),
+            );
         }
         let mut entry = origin.entry(START);
         entry.object_id = id.clone();
@@ -180,7 +144,6 @@ impl Writer {
             record.deadline
         );
         group.audit(entry);
-        group.campaigns.insert(id, record);
         Ok(response)
     }
 }

@@ -9,11 +9,13 @@ use std::collections::BTreeSet;
 
 use super::{
     Store, StoreError, codec,
-    writer::{Command, Group, T, Writer},
+    group::Group,
+    keyspace::{Part, Rec},
+    writer::{Command, Writer},
 };
 use crate::{
     audit::Origin,
-    domain::{campaign, clock},
+    domain::{campaign, clock, rules::Refusal},
     pb::{self, AuditEntry},
 };
 
@@ -27,7 +29,7 @@ pub fn notices(c: &pb::PingCampaign) -> Vec<String> {
 }
 
 /// A stored campaign in today's shape (a campaign of one notice gets its id as every notice id).
-fn normalised(mut c: pb::PingCampaign) -> pb::PingCampaign {
+pub(super) fn normalised(mut c: pb::PingCampaign) -> pb::PingCampaign {
     for line in &mut c.results {
         if line.notice_id.is_empty() {
             line.notice_id = c.id.clone();
@@ -36,7 +38,7 @@ fn normalised(mut c: pb::PingCampaign) -> pb::PingCampaign {
     c
 }
 
-fn read(tree: &sled::Tree, id: &str) -> Result<Option<pb::PingCampaign>, StoreError> {
+fn read(tree: &Part, id: &str) -> Result<Option<pb::PingCampaign>, StoreError> {
     match tree.get(id.as_bytes())? {
         None => Ok(None),
         Some(v) => {
@@ -46,7 +48,7 @@ fn read(tree: &sled::Tree, id: &str) -> Result<Option<pb::PingCampaign>, StoreEr
 }
 
 /// The campaign that sent notice `notice` (`indexed`: the campaign id the index holds for it).
-fn of_notice(
+pub(super) fn of_notice(
     notice: &str,
     indexed: Option<String>,
     campaign: impl Fn(&str) -> Result<Option<pb::PingCampaign>, StoreError>,
@@ -60,30 +62,6 @@ fn of_notice(
 }
 
 impl Writer {
-    pub(super) fn campaign_in(
-        &self,
-        id: &str,
-        group: &Group,
-    ) -> Result<Option<pb::PingCampaign>, StoreError> {
-        if let Some(c) = group.campaigns.get(id) {
-            return Ok(Some(c.clone()));
-        }
-        read(&self.trees.campaigns, id)
-    }
-
-    /// The campaign that sent ping notice `notice`, this group's included.
-    pub(super) fn campaign_of_notice_in(
-        &self,
-        notice: &str,
-        group: &Group,
-    ) -> Result<Option<pb::PingCampaign>, StoreError> {
-        let indexed = match group.campaign_notices.get(notice) {
-            Some(id) => Some(id.clone()),
-            None => campaign_id(&self.trees.campaign_notices, notice)?,
-        };
-        of_notice(notice, indexed, |id| self.campaign_in(id, group))
-    }
-
     /// Marks a campaign closed (once) and audits its final figures. Returns the campaign's
     /// report, and the audit entry when this call closed it.
     pub(super) fn prepare_close(
@@ -91,31 +69,21 @@ impl Writer {
         id: &str,
         group: &mut Group,
     ) -> Result<(pb::PingCampaign, Option<AuditEntry>), StoreError> {
-        let mut stored = self
-            .campaign_in(id, group)?
-            .ok_or_else(|| StoreError::NotFound(format!("no ping campaign {id}")))?;
-        let notices = notices(&stored);
+        let view = self.view(group);
+        let mut stored = view
+            .campaign(id)?
+            .ok_or_else(|| Refusal::not_found(format!("no ping campaign {id}")))?;
         let mut acks = Vec::new();
-        for notice in &notices {
-            acks.extend(self.trees_acks_of(notice)?);
+        for notice in &notices(&stored) {
+            acks.extend(view.acks_of(notice)?);
         }
-        acks.extend(
-            group
-                .acks
-                .values()
-                .filter(|a| notices.contains(&a.notice_id))
-                .cloned(),
-        );
         let counted = self.counted(&stored, group)?;
         if stored.status == CLOSED {
             return Ok((campaign::report(counted, &acks, true), None));
         }
         stored.status = CLOSED.into();
         stored.closed_at = clock::now_rfc3339();
-        group
-            .writes
-            .push((T::Campaigns, id.as_bytes().to_vec(), codec::frame(&stored)));
-        group.campaigns.insert(id.to_string(), stored.clone());
+        group.put(Rec::Campaigns, id.as_bytes(), codec::frame(&stored));
         let report = campaign::report(
             pb::PingCampaign {
                 status: stored.status,
@@ -142,15 +110,19 @@ impl Writer {
         stored: &pb::PingCampaign,
         group: &Group,
     ) -> Result<pb::PingCampaign, StoreError> {
+        let registry = self.shared_registry();
         let starter = group
-            .registry_or(&self.registry)
+            .registry
+            .as_ref()
+            .unwrap_or(&*registry)
             .get(&stored.started_by)
             .cloned();
+        let view = self.view(group);
         let mut counted = stored.clone();
         counted.results.clear();
         for line in &stored.results {
-            let readable = match (&starter, self.latest_in(&line.contact_id, group)?) {
-                (Some(starter), Some((head, _))) => {
+            let readable = match (&starter, view.head(&line.contact_id)?) {
+                (Some(starter), Some(head)) => {
                     crate::domain::audience::sees(starter, &head.standing())
                 }
                 _ => false,
@@ -161,22 +133,9 @@ impl Writer {
         }
         Ok(counted)
     }
-
-    fn trees_acks_of(&self, id: &str) -> Result<Vec<pb::Acknowledgement>, StoreError> {
-        let mut prefix = id.as_bytes().to_vec();
-        prefix.push(0);
-        self.trees
-            .acks
-            .scan_prefix(prefix)
-            .map(|item| {
-                let (_, v) = item?;
-                codec::unframe(&v, || format!("acknowledgement of {id}"))
-            })
-            .collect()
-    }
 }
 
-fn campaign_id(index: &sled::Tree, notice: &str) -> Result<Option<String>, StoreError> {
+fn campaign_id(index: &Part, notice: &str) -> Result<Option<String>, StoreError> {
     match index.get(notice.as_bytes())? {
         None => Ok(None),
         Some(v) => String::from_utf8(v.to_vec())

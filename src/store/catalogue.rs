@@ -2,12 +2,15 @@
 use super::{Store, StoreError, codec, writer::Command};
 use crate::{
     audit::Origin,
-    domain::catalogue::{Catalogue, Framework},
+    domain::{
+        catalogue::{Catalogue, Framework},
+        rules::Refusal,
+    },
     pb,
 };
 
 /// The built-in catalogue plus every stored addition.
-pub(super) fn load(tree: &sled::Tree) -> Result<Catalogue, StoreError> {
+pub(super) fn load(tree: &super::keyspace::Part) -> Result<Catalogue, StoreError> {
     let mut added = Vec::new();
     for item in tree.iter() {
         let (k, v) = item?;
@@ -37,7 +40,7 @@ pub(super) fn add(
     let added = fw.to_pb();
     catalogue
         .add_framework(fw)
-        .map_err(StoreError::AlreadyExists)?;
+        .map_err(|m| Refusal::exists("", m))?;
     Ok((added.id.as_bytes().to_vec(), codec::frame(&added), added))
 }
 

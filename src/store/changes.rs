@@ -1,15 +1,22 @@
-//! Staging of submission changes: checks against the stored state (plus the changes earlier
-//! in the same group) and the writes each change makes.
+//! Staging of submission changes: what the rules (`domain::rules`) allow, against the stored
+//! state plus the changes earlier in the same group, becomes the records each change writes.
 use prost::Message;
 use sha2::{Digest, Sha256};
 
 use super::{
     StoreError, codec,
+    group::Group,
+    keyspace::Rec,
     records::{self, AudienceRecord, IdempotencyRecord, StoredEvent, SubmissionHead},
-    writer::{Group, T, Writer},
+    writer::Writer,
 };
 use crate::{
-    domain::{Invalid, clock, kind::Kind, member::Member},
+    domain::{
+        clock,
+        kind::Kind,
+        member::Member,
+        rules::{self, View, changes::may_change},
+    },
     pb::{PublishResponse, Submission, SubmissionContent},
 };
 
@@ -25,6 +32,9 @@ pub struct Change {
     pub content_hash: String,
     /// Bytes of the encoded content: its share of the writer queue's byte budget.
     pub content_bytes: usize,
+    /// The author signature, checked by the caller (`crate::provenance`), kept with the
+    /// revision the change produces; empty when unsigned.
+    pub signature: Vec<u8>,
 }
 
 impl Change {
@@ -50,7 +60,15 @@ impl Change {
             fingerprint,
             content_hash,
             content_bytes: encoded.as_ref().map_or(0, Vec::len),
+            signature: Vec::new(),
         }
+    }
+
+    /// The change with its author signature (already checked).
+    pub fn signed(mut self, signature: Vec<u8>) -> Change {
+        self.content_bytes += signature.len();
+        self.signature = signature;
+        self
     }
 }
 
@@ -96,160 +114,68 @@ impl ChangeOp {
 pub type Outcome = PublishResponse;
 
 impl Writer {
-    /// Checks a change against the stored state and this group, and stages its writes.
-    /// Returns the answer and the TLP label of the revision it produced.
+    /// Asks the rules about a change against the stored state and this group, and stages its
+    /// records. Returns the answer and the TLP label of the revision it produced.
     pub(super) fn prepare_change(
         &self,
         actor: &Member,
         change: Change,
         group: &mut Group,
     ) -> Result<(Outcome, String), StoreError> {
-        let idem_key = change.idempotency_key.as_ref().map(|k| {
-            let mut key = actor.id.as_bytes().to_vec();
-            key.push(0);
-            key.extend_from_slice(k.as_bytes());
-            key
-        });
+        let view = self.view(group);
         // Only a request with a key is ever compared; its hash was computed with the change.
-        let request_hash = match idem_key {
-            Some(_) => change.fingerprint.clone().unwrap_or_default(),
-            None => Vec::new(),
-        };
-        if let Some(key) = &idem_key
-            && let Some(record) = self.idempotency_record(key, group)?
-        {
-            if record.request_hash != request_hash {
-                return Err(StoreError::AlreadyExists(
-                    "idempotency_key: already used for a different request".into(),
-                ));
+        let request_hash = change.fingerprint.clone().unwrap_or_default();
+        if let Some(key) = &change.idempotency_key {
+            let record = view.idempotency(&actor.id, key)?;
+            if let Some(response) = rules::idempotent_replay(record, &request_hash)? {
+                return Ok((response, String::new()));
             }
-            let mut response = record.response.unwrap_or_default();
-            response.replayed = true;
-            return Ok((response, String::new()));
         }
-
         match &change.op {
             ChangeOp::Publish { content, .. } | ChangeOp::Revise { content, .. } => {
-                self.check_notice(actor, content, group)?
+                rules::notices::check_notice(&view, actor, content)?
             }
             ChangeOp::Withdraw { .. } => {}
         }
-        let seq = group.next_seq;
-        let now = clock::now_rfc3339();
-        let staged = group.writes.len();
-        let (event, head) = match change.op {
-            ChangeOp::Publish { content, kind } => {
-                let id = uuid::Uuid::new_v4().to_string();
-                let submission = Submission {
-                    id: id.clone(),
-                    revision: 1,
-                    publisher: actor.id.clone(),
-                    state: actor.state.clone(),
-                    kind: kind.as_str().into(),
-                    status: "active".into(),
-                    created_at: now.clone(),
-                    updated_at: now,
-                    content_hash: change.content_hash,
-                    sequence: seq,
-                    content: Some(content),
-                    withdrawal_reason: String::new(),
-                };
-                let head = SubmissionHead {
-                    created_seq: seq,
-                    publisher: actor.id.clone(),
-                    kind: kind.as_str().into(),
-                    revision_seqs: vec![seq],
-                    audiences: vec![AudienceRecord::of(&submission)],
-                    latest_at: submission.updated_at.clone(),
-                    withdrawn: false,
-                    // The publish entry is sealed right after this, with the next number.
-                    created_audit_seq: group.audit.next_sequence(),
-                };
-                group.writes.push((
-                    T::ByCreated,
-                    seq.to_be_bytes().to_vec(),
-                    id.clone().into_bytes(),
-                ));
-                group.writes.push((
-                    T::ByKind,
-                    super::indexes::by_kind_key(kind, &actor.id, seq),
-                    id.into_bytes(),
-                ));
-                let event = StoredEvent {
-                    sequence: seq,
-                    action: records::PUBLISHED.into(),
-                    submission: Some(submission),
-                    acknowledgement: None,
-                };
-                (event, head)
-            }
+        let current = match &change.op {
+            ChangeOp::Publish { .. } => None,
             ChangeOp::Revise {
                 id,
-                content,
                 kind,
                 expected_revision,
+                ..
             } => {
-                let (mut head, latest) = self.current(&id, actor, expected_revision, group)?;
-                if head.kind != kind.as_str() {
-                    return Err(StoreError::Invalid(Invalid::one(
-                        "content.body",
-                        format!(
-                            "a revision keeps the kind; this submission is a {}",
-                            head.kind
-                        ),
-                    )));
-                }
-                let previous = latest.submission.unwrap_or_default();
-                let submission = Submission {
-                    revision: head.latest_revision() + 1,
-                    updated_at: now,
-                    content_hash: change.content_hash,
-                    sequence: seq,
-                    content: Some(content),
-                    ..previous
-                };
-                head.revision_seqs.push(seq);
-                head.audiences.push(AudienceRecord::of(&submission));
-                head.latest_at = submission.updated_at.clone();
-                let event = StoredEvent {
-                    sequence: seq,
-                    action: records::REVISED.into(),
-                    submission: Some(submission),
-                    acknowledgement: None,
-                };
-                (event, head)
+                let (head, latest) = may_change(&view, actor, id, *expected_revision)?;
+                rules::changes::same_kind(&head, *kind)?;
+                Some((head, latest))
             }
             ChangeOp::Withdraw {
                 id,
-                reason,
                 expected_revision,
-            } => {
-                let (mut head, latest) = self.current(&id, actor, expected_revision, group)?;
-                let previous = latest.submission.unwrap_or_default();
-                let submission = Submission {
-                    revision: head.latest_revision() + 1,
-                    status: "withdrawn".into(),
-                    updated_at: now,
-                    sequence: seq,
-                    withdrawal_reason: reason,
-                    ..previous
-                };
-                head.revision_seqs.push(seq);
-                head.audiences.push(AudienceRecord::of(&submission));
-                head.latest_at = submission.updated_at.clone();
-                head.withdrawn = true;
-                let event = StoredEvent {
-                    sequence: seq,
-                    action: records::WITHDRAWN.into(),
-                    submission: Some(submission),
-                    acknowledgement: None,
-                };
-                (event, head)
-            }
+                ..
+            } => Some(may_change(&view, actor, id, *expected_revision)?),
         };
-        let Some(sub) = event.submission.as_ref() else {
+        let seq = group.next_seq;
+        let now = clock::now_rfc3339();
+        let signature = change.signature;
+        let (mut event, head) = staged_revision(
+            actor,
+            change.op,
+            current,
+            &change.content_hash,
+            (seq, now),
+            group,
+        )?;
+        // The change's audit entry is sealed right after this, with the next number: the leaf
+        // its receipt proves.
+        event.audit_sequence = group.audit.next_sequence();
+        let Some(sub) = event.submission.as_mut() else {
             return Err(StoreError::Io("internal: event without submission".into()));
         };
+        // Set on every change: a revision copies the envelope of the one before, not its
+        // signature.
+        sub.signature = signature.into();
+        let sub = &*sub;
         let label = sub
             .content
             .as_ref()
@@ -262,109 +188,141 @@ impl Writer {
             content_hash: sub.content_hash.clone(),
             accepted_at: sub.updated_at.clone(),
             replayed: false,
+            audit_sequence: event.audit_sequence,
+            receipt: None,
         };
         let id = sub.id.clone();
         let framed = codec::frame(&event);
         let framed_head = codec::frame(&head);
         // The head keeps every revision's audience, so it grows with each revision: a
         // submission revised so often that its head would outgrow the budget takes no more.
-        let fits = group
-            .fits(&self.budget, &framed, || "content".into())
-            .and_then(|()| {
-                group.fits(&self.budget, &framed_head, || {
-                    format!(
-                        "id: the index of submission {id}, which keeps the audience of each of its {} revisions,",
-                        head.revision_seqs.len()
-                    )
-                })
-            });
-        if let Err(e) = fits {
-            // Nothing of the change stays staged (a publication staged its indexes above).
-            group.writes.truncate(staged);
-            return Err(e);
+        group.fits(self.budget(), &framed, || "content".into())?;
+        group.fits(self.budget(), &framed_head, || {
+            format!(
+                "id: the index of submission {id}, which keeps the audience of each of its {} revisions,",
+                head.revision_seqs.len()
+            )
+        })?;
+        if head.revision_seqs.len() == 1 {
+            let kind: Kind = head
+                .kind
+                .parse()
+                .map_err(|e| StoreError::Io(format!("internal: {e}")))?;
+            group.put(Rec::ByCreated, &seq.to_be_bytes(), id.clone().into_bytes());
+            group.put(
+                Rec::ByKind,
+                &super::indexes::by_kind_key(kind, &actor.id, seq),
+                id.clone().into_bytes(),
+            );
+        }
+        if head.revision_seqs.len() == 2 {
+            // From now on its head says more than its first event (see `Rec::Revised`).
+            group.put(Rec::Revised, id.as_bytes(), codec::frame(&()));
         }
         let encoded = framed.len() - codec::HEADER;
-        group
-            .writes
-            .push((T::Events, seq.to_be_bytes().to_vec(), framed));
-        group
-            .writes
-            .push((T::Heads, id.as_bytes().to_vec(), framed_head));
-        if let Some(key) = idem_key {
+        group.put(Rec::Events, &seq.to_be_bytes(), framed);
+        group.put(Rec::Heads, id.as_bytes(), framed_head);
+        if let Some(key) = &change.idempotency_key {
             let record = IdempotencyRecord {
                 request_hash,
                 response: Some(outcome.clone()),
             };
-            group
-                .writes
-                .push((T::Idempotency, key.clone(), codec::frame(&record)));
-            group.idempotency.insert(key, record);
+            group.put(
+                Rec::Idempotency,
+                &super::group::idempotency_key(&actor.id, key),
+                codec::frame(&record),
+            );
         }
-        let event = std::sync::Arc::new(event);
-        group.events.push((event.clone(), encoded));
-        group.heads.insert(id, (head, event));
+        group.events.push((std::sync::Arc::new(event), encoded));
+        group.moved.insert(id, head);
         group.next_seq += 1;
         Ok((outcome, label))
     }
+}
 
-    /// The submission as it stands (this group's changes included), checked for a change by
-    /// `actor`: it exists and is visible to it, it is the actor's, it is not withdrawn, and it
-    /// is at the expected revision.
-    fn current(
-        &self,
-        id: &str,
-        actor: &Member,
-        expected_revision: u32,
-        group: &Group,
-    ) -> Result<(SubmissionHead, StoredEvent), StoreError> {
-        let not_found = || StoreError::NotFound(format!("no submission {id}"));
-        let (head, latest) = self.latest_in(id, group)?.ok_or_else(not_found)?;
-        if head.publisher != actor.id {
-            // Reveal that the submission exists only to members who may see it.
-            let visible = crate::domain::audience::sees(actor, &head.standing());
-            return Err(if visible {
-                StoreError::PermissionDenied(format!(
-                    "only its publisher {} may change submission {id}",
-                    head.publisher
-                ))
-            } else {
-                not_found()
-            });
+/// The event and head of the revision `op` makes at sequence `seq` (`current`: the head and
+/// latest event of the submission it changes, as the rules allowed it).
+fn staged_revision(
+    actor: &Member,
+    op: ChangeOp,
+    current: Option<(SubmissionHead, StoredEvent)>,
+    content_hash: &str,
+    (seq, now): (u64, String),
+    group: &Group,
+) -> Result<(StoredEvent, SubmissionHead), StoreError> {
+    let (submission, action, head) = match (op, current) {
+        (ChangeOp::Revise { .. } | ChangeOp::Withdraw { .. }, None) => {
+            return Err(StoreError::Io(
+                "internal: a change of a submission staged without it".into(),
+            ));
         }
-        if head.withdrawn {
-            return Err(StoreError::FailedPrecondition(format!(
-                "submission {id} is withdrawn and cannot change"
-            )));
+        (ChangeOp::Publish { content, kind }, _) => {
+            let submission = Submission {
+                id: uuid::Uuid::new_v4().to_string(),
+                revision: 1,
+                publisher: actor.id.clone(),
+                state: actor.state.clone(),
+                kind: kind.as_str().into(),
+                status: "active".into(),
+                created_at: now.clone(),
+                updated_at: now,
+                content_hash: content_hash.to_string(),
+                sequence: seq,
+                content: Some(content),
+                withdrawal_reason: String::new(),
+                signature: Default::default(),
+            };
+            let head = SubmissionHead {
+                created_seq: seq,
+                publisher: actor.id.clone(),
+                kind: kind.as_str().into(),
+                revision_seqs: Vec::new(),
+                audiences: Vec::new(),
+                latest_at: String::new(),
+                withdrawn: false,
+                // The publish entry is sealed right after this, with the next number.
+                created_audit_seq: group.audit.next_sequence(),
+            };
+            (submission, records::PUBLISHED, head)
         }
-        // A ping's deadline and recipients are its campaign's: changing the notice would leave
-        // the campaign reporting on something else.
-        if self.campaign_of_notice_in(id, group)?.is_some() {
-            return Err(StoreError::FailedPrecondition(format!(
-                "submission {id} is the ping of a campaign and cannot change"
-            )));
+        (ChangeOp::Revise { content, .. }, Some((head, latest))) => {
+            let previous = latest.submission.unwrap_or_default();
+            let submission = Submission {
+                revision: head.latest_revision() + 1,
+                updated_at: now,
+                content_hash: content_hash.to_string(),
+                sequence: seq,
+                content: Some(content),
+                ..previous
+            };
+            (submission, records::REVISED, head)
         }
-        if expected_revision != 0 && expected_revision != head.latest_revision() {
-            return Err(StoreError::FailedPrecondition(format!(
-                "expected_revision: submission {id} is at revision {}, not {expected_revision}",
-                head.latest_revision()
-            )));
+        (ChangeOp::Withdraw { reason, .. }, Some((mut head, latest))) => {
+            let previous = latest.submission.unwrap_or_default();
+            let submission = Submission {
+                revision: head.latest_revision() + 1,
+                status: "withdrawn".into(),
+                updated_at: now,
+                sequence: seq,
+                withdrawal_reason: reason,
+                ..previous
+            };
+            head.withdrawn = true;
+            (submission, records::WITHDRAWN, head)
         }
-        Ok((head, latest))
-    }
-
-    pub(super) fn idempotency_record(
-        &self,
-        key: &[u8],
-        group: &Group,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        if let Some(r) = group.idempotency.get(key) {
-            return Ok(Some(r.clone()));
-        }
-        match self.trees.idempotency.get(key)? {
-            None => Ok(None),
-            Some(v) => codec::unframe(&v, || "idempotency record".into()).map(Some),
-        }
-    }
+    };
+    let mut head = head;
+    head.revision_seqs.push(seq);
+    head.audiences.push(AudienceRecord::of(&submission));
+    head.latest_at = submission.updated_at.clone();
+    let event = StoredEvent {
+        sequence: seq,
+        action: action.into(),
+        submission: Some(submission),
+        acknowledgement: None,
+        audit_sequence: 0,
+    };
+    Ok((event, head))
 }
 
 /// Lowercase hex SHA-256 of the canonical (prost) encoding of the content.

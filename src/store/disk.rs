@@ -82,7 +82,7 @@ impl Store {
     /// Looks at the free space of the data directory's disk now: whether it is below the
     /// reserve (changes refused), and the free bytes (u64::MAX when unknown).
     pub fn disk_low(&self) -> (bool, u64) {
-        let low = self.inner.disk.look();
-        (low, self.inner.disk.free())
+        let low = self.inner.shared.disk.look();
+        (low, self.inner.shared.disk.free())
     }
 }

@@ -1,9 +1,10 @@
-//! The `by_kind` index (kind, publisher, first sequence -> id) and lookups that see the stored
-//! state plus the changes earlier in the writer's current group.
+//! The `by_kind` index (kind, publisher, first sequence -> id), upgrades of older stores'
+//! indexes, and the reads of a submission's latest revision.
 use super::{
-    Store, StoreError, codec, read_event, read_head,
+    Store, StoreError, codec,
+    keyspace::Part,
+    read_event,
     records::{AudienceRecord, StoredEvent, SubmissionHead},
-    writer::{Group, Writer},
 };
 use crate::domain::kind::Kind;
 
@@ -18,7 +19,7 @@ pub(super) fn by_kind_key(kind: Kind, publisher: &str, created_seq: u64) -> Vec<
     key
 }
 
-fn by_kind_prefix(kind: Kind, publisher: Option<&str>) -> Vec<u8> {
+pub(super) fn by_kind_prefix(kind: Kind, publisher: Option<&str>) -> Vec<u8> {
     let mut key = vec![kind.code()];
     if let Some(p) = publisher {
         key.extend_from_slice(p.as_bytes());
@@ -28,7 +29,7 @@ fn by_kind_prefix(kind: Kind, publisher: Option<&str>) -> Vec<u8> {
 }
 
 /// Builds `by_kind` from `heads` if this store has never had it.
-pub(super) fn build_if_missing(trees: &super::Trees) -> Result<(), StoreError> {
+pub(super) fn build_if_missing(trees: &super::keyspace::Trees) -> Result<(), StoreError> {
     if trees.meta.get(BUILT_KEY)?.is_some() {
         return Ok(());
     }
@@ -45,7 +46,7 @@ pub(super) fn build_if_missing(trees: &super::Trees) -> Result<(), StoreError> {
             .insert(by_kind_key(kind, &head.publisher, head.created_seq), k)?;
     }
     trees.meta.insert(BUILT_KEY, b"1")?;
-    trees.by_kind.flush()?;
+    trees.all.flush()?;
     Ok(())
 }
 
@@ -54,7 +55,7 @@ const AUDIENCES_KEY: &[u8] = b"head_audiences";
 
 /// Gives every head of a store made before heads kept their revisions' audiences those
 /// audiences, read once from the events. Runs once; the audience decision reads heads only.
-pub(super) fn add_audiences_if_missing(trees: &super::Trees) -> Result<(), StoreError> {
+pub(super) fn add_audiences_if_missing(trees: &super::keyspace::Trees) -> Result<(), StoreError> {
     if trees.meta.get(AUDIENCES_KEY)?.is_some() {
         return Ok(());
     }
@@ -82,14 +83,49 @@ pub(super) fn add_audiences_if_missing(trees: &super::Trees) -> Result<(), Store
         trees.heads.insert(k, codec::frame(&head))?;
     }
     trees.meta.insert(AUDIENCES_KEY, b"1")?;
-    trees.heads.flush()?;
+    trees.all.flush()?;
     Ok(())
 }
 
-fn ids(
-    tree: &sled::Tree,
-    prefix: Vec<u8>,
-) -> impl Iterator<Item = Result<String, StoreError>> + use<> {
+/// Marks in `meta` that every submission with more than one revision has its `Revised` record.
+const REVISED_KEY: &[u8] = b"revised";
+
+/// Gives a store made before `Revised` records (a migrated one) those records, from the heads.
+/// Runs once.
+pub(super) fn build_revised_if_missing(trees: &super::keyspace::Trees) -> Result<(), StoreError> {
+    if trees.meta.get(REVISED_KEY)?.is_some() {
+        return Ok(());
+    }
+    for item in trees.heads.iter() {
+        let (k, v) = item?;
+        let id = String::from_utf8_lossy(&k).into_owned();
+        let head: SubmissionHead = codec::unframe(&v, || format!("index of submission {id}"))?;
+        if head.revision_seqs.len() > 1 {
+            trees.revised.insert(k, codec::frame(&()))?;
+        }
+    }
+    trees.meta.insert(REVISED_KEY, b"1")?;
+    trees.all.flush()?;
+    Ok(())
+}
+
+/// The ids of the submissions with more than one revision.
+pub(super) fn load_revised(
+    trees: &super::keyspace::Trees,
+) -> Result<std::collections::HashSet<Box<str>>, StoreError> {
+    trees
+        .revised
+        .iter()
+        .map(|item| {
+            let (k, v) = item?;
+            let id = String::from_utf8_lossy(&k).into_owned();
+            codec::checked(&v, || format!("revision mark of submission {id}"))?;
+            Ok(id.into_boxed_str())
+        })
+        .collect()
+}
+
+fn ids(tree: &Part, prefix: Vec<u8>) -> impl Iterator<Item = Result<String, StoreError>> + use<> {
     tree.scan_prefix(prefix).map(|item| {
         let (_, v) = item?;
         String::from_utf8(v.to_vec())
@@ -133,40 +169,5 @@ impl Store {
         };
         let event = self.event(head.latest_seq())?;
         Ok(Some((head, event)))
-    }
-}
-
-impl Writer {
-    /// A submission's index entry and latest event, this group's changes included.
-    pub(super) fn latest_in(
-        &self,
-        id: &str,
-        group: &Group,
-    ) -> Result<Option<(SubmissionHead, StoredEvent)>, StoreError> {
-        if let Some((h, e)) = group.heads.get(id) {
-            return Ok(Some((h.clone(), StoredEvent::clone(e))));
-        }
-        let Some(head) = read_head(&self.trees.heads, id)? else {
-            return Ok(None);
-        };
-        let latest = read_event(&self.trees.events, head.latest_seq())?;
-        Ok(Some((head, latest)))
-    }
-
-    /// Ids of `publisher`'s submissions of `kind`, this group's included.
-    pub(super) fn ids_of_kind_in(
-        &self,
-        kind: Kind,
-        publisher: &str,
-        group: &Group,
-    ) -> Result<Vec<String>, StoreError> {
-        let mut found = ids(&self.trees.by_kind, by_kind_prefix(kind, Some(publisher)))
-            .collect::<Result<Vec<_>, _>>()?;
-        for (id, (head, _)) in &group.heads {
-            if head.publisher == publisher && head.kind == kind.as_str() && !found.contains(id) {
-                found.push(id.clone());
-            }
-        }
-        Ok(found)
     }
 }

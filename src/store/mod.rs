@@ -1,47 +1,68 @@
 //! Durable storage in sled.
 //!
-//! Layout (one tree each):
-//! - `events`: feed sequence (u64 big-endian) -> [`records::StoredEvent`]. Gapless from 1.
-//! - `heads`: submission id -> [`records::SubmissionHead`] (where its revisions are).
-//! - `by_created`: sequence of revision 1 (u64 BE) -> submission id; the stable list order.
-//! - `idempotency`: member id, NUL, client key -> [`records::IdempotencyRecord`].
-//! - `members`: member id -> `pb::Member`.
-//! - `audit`: audit sequence (u64 BE) -> `pb::AuditEntry`, chained and Merkle-hashed.
-//! - `checkpoints`: audit tree size (u64 BE) -> signed `pb::Checkpoint`.
-//! - `by_kind`: kind code, publisher, NUL, sequence of revision 1 -> submission id; finds the
-//!   points of contact, a sender's severity schemas and the reporting kinds of the matrix.
-//! - `acks`: notice id, NUL, member id, NUL, contact id -> `pb::Acknowledgement`.
-//! - `campaigns`: campaign id -> `pb::PingCampaign` (targets with the notice each member got,
-//!   deadline). A campaign stored before per-member notices has its one notice's id as its id
-//!   and no notice ids in its targets (read as that id).
-//! - `campaign_notices`: ping notice id -> the id of the campaign that sent it.
-//! - `verified`: point-of-contact submission id -> [`records::Verified`] (last answered ping).
-//! - `catalogue`: framework id -> `pb::Framework` added by an administrator.
-//! - `meta`: `format` -> layout version; `audit_state` -> chain hash and Merkle frontier;
-//!   `by_kind` -> present once that index is built.
+//! Layout (version 2): one sled tree, `records` ([`keyspace::TREE`]), holding every record
+//! kind under a one-byte key prefix ([`keyspace::Rec`]; the byte is part of the format):
+//! - `e` events: feed sequence (u64 big-endian) -> [`records::StoredEvent`]. Gapless from 1.
+//! - `h` heads: submission id -> [`records::SubmissionHead`] (where its revisions are, and
+//!   each revision's audience: what the audience decision reads).
+//! - `c` by_created: sequence of revision 1 (u64 BE) -> submission id; the stable list order.
+//! - `k` by_kind: kind code, publisher, NUL, sequence of revision 1 -> submission id; finds
+//!   the points of contact, a sender's severity schemas and the reporting kinds of the matrix.
+//! - `i` idempotency: member id, NUL, client key -> [`records::IdempotencyRecord`].
+//! - `m` members: member id -> `pb::Member`.
+//! - `a` audit: audit sequence (u64 BE) -> `pb::AuditEntry`, chained and Merkle-hashed.
+//! - `p` checkpoints: audit tree size (u64 BE) -> signed `pb::Checkpoint`.
+//! - `n` acks: notice id, NUL, member id, NUL, contact id -> `pb::Acknowledgement`.
+//! - `g` campaigns: campaign id -> `pb::PingCampaign` (targets with the notice each member
+//!   got, deadline). A campaign stored before per-member notices has its one notice's id as
+//!   its id and no notice ids in its targets (read as that id).
+//! - `q` campaign_notices: ping notice id -> the id of the campaign that sent it.
+//! - `v` verified: point-of-contact submission id -> [`records::Verified`].
+//! - `f` catalogue: framework id -> `pb::Framework` added by an administrator.
+//! - `r` revised: submission id -> nothing, for each submission with more than one revision;
+//!   held in memory, so that replay reads the head of these only and decides the others from
+//!   their one event.
+//! - `0` meta: `format` -> layout version; `audit_state` -> chain hash and Merkle frontier;
+//!   `by_kind`, `head_audiences`, `revised` -> present once those upgrades of older stores
+//!   have run; `seal` -> the seal of the last clean stop and `checked` -> how far everything
+//!   is checked (both see [`seal`]).
 //!
 //! Every value is framed with a checksum ([`codec`]). Only the writer thread ([`writer`])
-//! changes these trees: it assigns sequence numbers and commits each group of changes in one
-//! transaction across trees, then one flush and the fsyncs of [`durable`] (sled's blob files and
-//! its data file), before any of them is acknowledged.
+//! changes the keyspace: it assigns sequence numbers and applies each group of changes as one
+//! `sled::Batch` (atomic on the one tree); the commit thread ([`commit`]) then makes it durable
+//! with one flush and the fsyncs of [`durable`] (sled's blob files and its data file) before
+//! any of it is acknowledged, while the writer goes on with the next group. Whether a change
+//! is allowed is decided by `domain::rules` over [`group::GroupView`], the stored records with
+//! the open group's staged ones over them.
+//!
+//! Layout version 1 kept one tree per kind (the names in [`keyspace::Rec::layout1_tree`]);
+//! such a directory is refused at open and converted by `cbm-hub migrate` ([`migrate`]).
 mod acks;
 mod audit_log;
 mod audit_proof;
+pub mod background_check;
 mod campaign_start;
 mod campaigns;
 mod catalogue;
 mod changes;
 mod check;
 pub mod codec;
+mod commit;
 mod disk;
 mod durable;
+mod group;
 mod indexes;
+pub mod keyspace;
 mod live;
 mod members;
-mod notices;
+pub mod migrate;
 mod queue;
-pub mod records;
+mod receipts;
+pub use crate::domain::records;
 mod release;
+mod seal;
+mod shared;
+mod staged;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -56,8 +77,12 @@ use std::{
     thread::JoinHandle,
 };
 
+use keyspace::{Part, Trees};
+use shared::Shared;
+
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+pub use crate::domain::rules::registry::MemberOp;
 use crate::{
     audit::Origin,
     domain::{
@@ -65,23 +90,27 @@ use crate::{
         budget::{self, Budget},
         catalogue::Catalogue,
         member::Registry,
+        rules::Refusal,
     },
     pb::{AuditEntry, Checkpoint},
 };
 pub use acks::AckRequest;
 pub use audit_proof::Proof;
+pub use background_check::{BackgroundCheck, Integrity};
 pub use campaign_start::CampaignStart;
 pub use campaigns::{CLOSED as CAMPAIGN_CLOSED, OPEN as CAMPAIGN_OPEN};
 pub use durable::SyncObserver;
 pub use live::{Committed, HeadCell, IN_STORAGE};
-pub use members::MemberOp;
 pub(crate) use queue::{ByteQueue, QueuedBytes};
 use records::{StoredEvent, SubmissionHead};
 pub use release::RELEASE_WAIT;
 pub use writer::{Change, ChangeOp, Outcome};
 
+/// zstd level of a new store unless configured (`store.compression_level`; 0: uncompressed).
+pub const DEFAULT_COMPRESSION_LEVEL: i32 = 0;
+
 /// Version of the on-disk layout this build reads and writes.
-const LAYOUT_VERSION: &[u8] = b"1";
+const LAYOUT_VERSION: &[u8] = b"2";
 /// Commands queued for the writer; publishers wait (backpressure) beyond this. The content
 /// they carry is bounded in bytes as well ([`budget::WRITER_QUEUE_BYTES`]).
 const WRITER_QUEUE: usize = 8192;
@@ -101,14 +130,9 @@ impl RawEvent {
 /// Errors of the storage layer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// The domain's rules refused the change.
     #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    PermissionDenied(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
-    #[error("{0}")]
-    AlreadyExists(String),
+    Refused(Refusal),
     #[error("{0}")]
     Invalid(Invalid),
     /// A record over the byte budget: it could not be delivered on every exit.
@@ -127,22 +151,30 @@ pub enum StoreError {
     /// The disk holding the data is below its reserve: changes are refused before it is full.
     #[error("{0}")]
     DiskLow(String),
+    /// The data directory is of a layout this build does not read (the message says what
+    /// converts it).
+    #[error("{0}")]
+    Layout(String),
 }
 
 impl StoreError {
     /// A short name of the kind of error, for audit entries.
     pub fn code_name(&self) -> &'static str {
         match self {
-            StoreError::NotFound(_) => "not_found",
-            StoreError::PermissionDenied(_) => "permission_denied",
-            StoreError::FailedPrecondition(_) => "failed_precondition",
-            StoreError::AlreadyExists(_) => "already_exists",
+            StoreError::Refused(r) => r.code.name(),
             StoreError::Invalid(_) => "invalid_argument",
             StoreError::TooLarge(_) => "resource_exhausted",
             StoreError::Corrupt(_) => "data_loss",
             StoreError::Io(_) | StoreError::Closed => "unavailable",
             StoreError::DiskLow(_) => "resource_exhausted",
+            StoreError::Layout(_) => "failed_precondition",
         }
+    }
+}
+
+impl From<Refusal> for StoreError {
+    fn from(r: Refusal) -> Self {
+        StoreError::Refused(r)
     }
 }
 
@@ -155,61 +187,24 @@ impl From<sled::Error> for StoreError {
     }
 }
 
-/// The trees of the layout.
-#[derive(Clone)]
-pub(crate) struct Trees {
-    pub events: sled::Tree,
-    pub heads: sled::Tree,
-    pub by_created: sled::Tree,
-    pub idempotency: sled::Tree,
-    pub members: sled::Tree,
-    pub audit: sled::Tree,
-    pub checkpoints: sled::Tree,
-    pub meta: sled::Tree,
-    pub by_kind: sled::Tree,
-    pub acks: sled::Tree,
-    pub campaigns: sled::Tree,
-    pub campaign_notices: sled::Tree,
-    pub verified: sled::Tree,
-    pub catalogue: sled::Tree,
-}
-
 struct Inner {
     db: sled::Db,
     trees: Trees,
+    /// What the writer publishes: registry, catalogue, head, live channel, failure ...
+    shared: Arc<Shared>,
     commands: mpsc::Sender<writer::Command>,
-    /// Current registry snapshot, replaced whole by the writer after each committed change.
-    registry: Arc<RwLock<Arc<Registry>>>,
-    /// Current CBM catalogue (built-in plus added frameworks), replaced whole like the registry.
-    catalogue: Arc<RwLock<Arc<Catalogue>>>,
-    /// Highest committed (durable) feed sequence.
-    head: Arc<AtomicU64>,
-    /// See [`Store::audience_generation`].
-    audience_generation: Arc<AtomicU64>,
-    /// Bumped after every registry change, so long-lived streams re-check their member cheaply;
-    /// a watch, so that they can also wait for it (see `tls::watch`).
-    registry_generation: Arc<tokio::sync::watch::Sender<u64>>,
-    /// Entries in the audit log (applied), for metrics.
-    audit_len: Arc<AtomicU64>,
-    /// Committed events, in sequence order, for live subscribers.
-    live: broadcast::Sender<Arc<Committed>>,
     writer_thread: std::sync::Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
-    signer: Arc<crate::audit::signing::Signer>,
     /// Cached roots of blocks of audit entries, for consistency proofs.
     audit_blocks: audit_proof::BlockRoots,
     /// Unauthenticated refusals, counted until they are written as aggregate entries.
     noise: crate::audit::noise::Noise,
-    /// Free space on the data directory's disk.
-    disk: Arc<disk::DiskWatch>,
-    /// Why storage failed, once it has; writes are refused from then on.
-    failure: Arc<std::sync::OnceLock<String>>,
-    /// The byte budgets derived from the message limit.
-    budget: Budget,
     /// Bytes of content and audit entries queued for the writer or in its current group.
     queued_bytes: ByteQueue,
     /// Told of every fsync (see [`Store::observe_syncs`]).
     sync_observer: durable::ObserverSlot,
+    /// Where the start check begins, and the integrity status (see [`seal`]).
+    start: seal::StartState,
     /// Disconnected when this value is dropped, after sled's handles in it (see `_dropped`).
     dropped_rx: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
     /// Last field, so dropped last: its receiver learns that the fields above, sled's handles
@@ -235,24 +230,37 @@ pub struct StoreOptions {
     /// Live events buffered for subscribers that are behind; those further behind read
     /// storage until they catch up.
     pub live_buffer: usize,
-    /// Run the full integrity check when the hub starts, and refuse to serve damaged data.
+    /// Check the store when the hub starts (the tail since the last clean stop or check; see
+    /// [`seal`]) and refuse to serve damaged data; then check everything in the background.
     pub check_on_start: bool,
+    /// The pace and period of the background check.
+    pub background_check: BackgroundCheck,
     /// Free bytes the disk holding the data must keep: below, changes are refused
     /// (RESOURCE_EXHAUSTED) before the disk is full. 0 turns the watch off.
     pub min_free_bytes: u64,
     /// Audit entries a minute at most for unauthenticated refusals (aggregated per source).
     pub noise_entries_per_minute: u32,
+    /// zstd level (1..=22) of sled's compression, which a new data directory is created with;
+    /// 0 creates it uncompressed (see `keyspace::sled_config`).
+    pub compression_level: i32,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            cache_capacity: 256 * 1024 * 1024,
+            // Resident memory after a start that read everything (the full check) is this plus
+            // sled's bookkeeping, which grows with the data (README, "Bytes on disk and memory").
+            cache_capacity: 128 * 1024 * 1024,
             fsync: true,
             live_buffer: 4096,
             check_on_start: true,
+            background_check: BackgroundCheck {
+                bytes_per_second: 32 * 1024 * 1024,
+                interval: std::time::Duration::from_secs(60),
+            },
             min_free_bytes: 256 * 1024 * 1024,
             noise_entries_per_minute: 60,
+            compression_level: DEFAULT_COMPRESSION_LEVEL,
         }
     }
 }
@@ -272,93 +280,54 @@ impl Store {
     ) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
-        let config = sled::Config::new()
-            .path(dir)
+        let config = keyspace::sled_config(dir, options.compression_level)
             .cache_capacity(options.cache_capacity)
             // Durability comes from the group commit; the background flush only bounds how much
             // unflushed read-audit data a crash can lose.
             .flush_every_ms(Some(1000));
         let db = release::open_locked(&config, dir)?;
-        let meta = db.open_tree("meta")?;
-        match meta.get("format")? {
-            None => {
-                meta.insert("format", LAYOUT_VERSION)?;
-            }
-            Some(v) if v.as_ref() == LAYOUT_VERSION => {}
-            Some(v) => {
-                return Err(StoreError::Corrupt(format!(
-                    "{} holds layout version {:?}; this build reads version {:?}",
-                    dir.display(),
-                    String::from_utf8_lossy(&v),
-                    String::from_utf8_lossy(LAYOUT_VERSION)
-                )));
-            }
-        }
-        let trees = Trees {
-            events: db.open_tree("events")?,
-            heads: db.open_tree("heads")?,
-            by_created: db.open_tree("by_created")?,
-            idempotency: db.open_tree("idempotency")?,
-            members: db.open_tree("members")?,
-            audit: db.open_tree("audit")?,
-            checkpoints: db.open_tree("checkpoints")?,
-            meta,
-            by_kind: db.open_tree("by_kind")?,
-            acks: db.open_tree("acks")?,
-            campaigns: db.open_tree("campaigns")?,
-            campaign_notices: db.open_tree("campaign_notices")?,
-            verified: db.open_tree("verified")?,
-            catalogue: db.open_tree("catalogue")?,
-        };
+        let trees = open_layout(&db, dir)?;
+        // Before the writer takes any command: a crash from now on leaves no valid seal.
+        let base = seal::take(&db, &trees, dir)?;
         indexes::build_if_missing(&trees)?;
         indexes::add_audiences_if_missing(&trees)?;
+        indexes::build_revised_if_missing(&trees)?;
+        let revised = indexes::load_revised(&trees)?;
         let catalogue = catalogue::load(&trees.catalogue)?;
-        let catalogue_shared = Arc::new(RwLock::new(Arc::new(catalogue.clone())));
         let audit = audit_log::load_audit_state(&trees)?;
-        let audit_len = Arc::new(AtomicU64::new(audit.frontier.size()));
-        let signer =
-            Arc::new(crate::audit::signing::Signer::load_or_create(dir).map_err(StoreError::Io)?);
+        let signer = crate::audit::signing::Signer::load_or_create(dir).map_err(StoreError::Io)?;
         let registry = members::load_registry(&trees.members)?;
         let head = last_sequence(&trees.events)?;
-        let registry_shared = Arc::new(RwLock::new(Arc::new(registry.clone())));
-        let head_shared = Arc::new(AtomicU64::new(head));
-        let audience_generation = Arc::new(AtomicU64::new(0));
-        let generation = Arc::new(tokio::sync::watch::Sender::new(0));
-        let failure = Arc::new(std::sync::OnceLock::new());
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
+        let shared = Arc::new(Shared {
+            registry: RwLock::new(Arc::new(registry)),
+            catalogue: RwLock::new(Arc::new(catalogue)),
+            head: AtomicU64::new(head),
+            audience_generation: AtomicU64::new(0),
+            registry_generation: tokio::sync::watch::Sender::new(0),
+            audit_len: AtomicU64::new(audit.frontier.size()),
+            live,
+            failure: Arc::new(std::sync::OnceLock::new()),
+            signer,
+            disk: disk::DiskWatch::new(dir.to_path_buf(), options.min_free_bytes),
+            budget,
+            revised: RwLock::new(revised),
+        });
         let (tx, rx) = mpsc::channel(WRITER_QUEUE);
-        let disk = Arc::new(disk::DiskWatch::new(
-            dir.to_path_buf(),
-            options.min_free_bytes,
-        ));
         let sync_observer = durable::ObserverSlot::default();
         let sync = match options.fsync {
             true => Some(durable::Syncer::open(dir, sync_observer.clone())?),
             false => None,
         };
-        let w = writer::Writer {
-            db: db.clone(),
-            trees: trees.clone(),
-            sync,
-            next_seq: head + 1,
-            registry,
-            registry_shared: registry_shared.clone(),
-            catalogue,
-            catalogue_shared: catalogue_shared.clone(),
-            head: head_shared.clone(),
-            audience_generation: audience_generation.clone(),
-            registry_generation: generation.clone(),
-            live: live.clone(),
+        let w = writer::Writer::new(
+            shared.clone(),
+            db.clone(),
+            trees.clone(),
             rx,
-            failure: failure.clone(),
+            sync,
             audit,
-            audit_len: audit_len.clone(),
-            signer: signer.clone(),
-            live_heads: Default::default(),
-            disk: disk.clone(),
-            budget,
-            live_threshold: Budget::live_event(options.live_buffer),
-        };
+            Budget::live_event(options.live_buffer),
+        )?;
         let handle = std::thread::Builder::new()
             .name("cbm-writer".into())
             .spawn(move || w.run())
@@ -368,24 +337,15 @@ impl Store {
             inner: Arc::new(Inner {
                 db,
                 trees,
+                shared,
                 commands: tx,
-                registry: registry_shared,
-                catalogue: catalogue_shared,
-                head: head_shared,
-                audience_generation,
-                registry_generation: generation,
-                audit_len,
-                live,
                 writer_thread: std::sync::Mutex::new(Some(handle)),
                 path: dir.to_path_buf(),
-                signer,
                 audit_blocks: Default::default(),
                 noise: crate::audit::noise::Noise::new(options.noise_entries_per_minute),
-                disk,
-                failure,
-                budget,
                 queued_bytes: ByteQueue::new(budget::WRITER_QUEUE_BYTES),
                 sync_observer,
+                start: seal::StartState::new(base),
                 dropped_rx: std::sync::Mutex::new(Some(dropped_rx)),
                 _dropped: dropped,
             }),
@@ -394,17 +354,17 @@ impl Store {
 
     /// The byte budgets the store was opened with.
     pub fn budget(&self) -> Budget {
-        self.inner.budget
+        self.inner.shared.budget
     }
 
     /// Why storage failed, if it has: the hub must then be restarted.
     pub fn failure(&self) -> Option<String> {
-        self.inner.failure.get().cloned()
+        self.inner.shared.failure.get().cloned()
     }
 
     /// The failure cell itself, to read after the store is closed.
     pub fn failure_cell(&self) -> Arc<std::sync::OnceLock<String>> {
-        self.inner.failure.clone()
+        self.inner.shared.failure.clone()
     }
 
     /// How many handles to this store exist (this one included).
@@ -418,47 +378,42 @@ impl Store {
 
     /// The current registry snapshot.
     pub fn registry(&self) -> Arc<Registry> {
-        self.inner
-            .registry
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.shared.registry()
     }
 
     /// The current CBM catalogue snapshot.
     pub fn catalogue(&self) -> Arc<Catalogue> {
-        self.inner
-            .catalogue
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.inner.shared.catalogue()
     }
 
     /// Highest committed feed sequence (0 when empty).
     pub fn head(&self) -> u64 {
-        self.inner.head.load(Ordering::Acquire)
+        self.inner.shared.head.load(Ordering::Acquire)
     }
 
     /// Changes whenever the registry changes.
     pub fn registry_generation(&self) -> u64 {
-        *self.inner.registry_generation.borrow()
+        *self.inner.shared.registry_generation.borrow()
     }
 
     /// Changes whenever a committed change revises or withdraws a submission (moves a head that
     /// replayed events may already have been decided against).
     pub fn audience_generation(&self) -> u64 {
-        self.inner.audience_generation.load(Ordering::Acquire)
+        self.inner
+            .shared
+            .audience_generation
+            .load(Ordering::Acquire)
     }
 
     /// Notified after every registry change.
     pub fn registry_changes(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.inner.registry_generation.subscribe()
+        self.inner.shared.registry_generation.subscribe()
     }
 
     /// Receives every event committed from now on, in order. A receiver that falls more than
     /// the live buffer behind gets `Lagged` and must read the rest from storage.
     pub fn live(&self) -> broadcast::Receiver<Arc<Committed>> {
-        self.inner.live.subscribe()
+        self.inner.shared.live.subscribe()
     }
 
     /// Applies a submission change; resolves once it is durable.
@@ -526,6 +481,14 @@ impl Store {
         }
     }
 
+    /// Waits until every command queued before this call (audit entries of earlier requests
+    /// included) is applied and readable; not for any flush.
+    pub async fn settled(&self) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(writer::Command::Settled { reply }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     /// Makes everything durable and returns a signed checkpoint of the audit log's current size.
     pub async fn checkpoint(&self) -> Result<Checkpoint, StoreError> {
         let (reply, rx) = oneshot::channel();
@@ -554,6 +517,17 @@ impl Store {
         read_event(&self.inner.trees.events, seq)
     }
 
+    /// Whether submission `id` has more than one revision, as far as applied (its head then
+    /// says more than its first event; see `keyspace::Rec::Revised`).
+    pub fn is_revised(&self, id: &str) -> bool {
+        self.inner
+            .shared
+            .revised
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
     /// Events after `after`, in order, checksum verified but not decoded (replay decides on
     /// the stored form, see `feed::encoded`).
     pub fn raw_events_after(
@@ -563,7 +537,7 @@ impl Store {
         self.inner
             .trees
             .events
-            .range(key_after(after)..)
+            .range_from(key_after(after))
             .map(|item| {
                 let (k, frame) = item?;
                 codec::checked(&frame, || format!("event {}", key_u64(&k)))?;
@@ -587,7 +561,7 @@ impl Store {
         self.inner
             .trees
             .by_created
-            .range(key_after(after_created)..)
+            .range_from(key_after(after_created))
             .map(|item| {
                 let (k, v) = item?;
                 let id = String::from_utf8(v.to_vec()).map_err(|_| {
@@ -619,8 +593,14 @@ impl Store {
             })
             .join();
             let _ = handle.join();
+            // Nothing writes any more: a clean stop is sealed.
+            if self.inner.shared.failure.get().is_none()
+                && let Err(e) = self.seal()
+            {
+                tracing::error!(error = %e, "sealing the store at stop failed");
+            }
         }
-        if self.inner.failure.get().is_none()
+        if self.inner.shared.failure.get().is_none()
             && let Err(e) = self.inner.db.flush()
         {
             tracing::error!(error = %e, "final flush failed");
@@ -672,7 +652,7 @@ pub(crate) fn key_u64(k: &[u8]) -> u64 {
     k.try_into().map(u64::from_be_bytes).unwrap_or(u64::MAX)
 }
 
-fn last_sequence(events: &sled::Tree) -> Result<u64, StoreError> {
+fn last_sequence(events: &Part) -> Result<u64, StoreError> {
     match events.last()? {
         None => Ok(0),
         Some((k, v)) => {
@@ -690,19 +670,47 @@ fn last_sequence(events: &sled::Tree) -> Result<u64, StoreError> {
     }
 }
 
-pub(crate) fn read_head(
-    heads: &sled::Tree,
-    id: &str,
-) -> Result<Option<SubmissionHead>, StoreError> {
+pub(crate) fn read_head(heads: &Part, id: &str) -> Result<Option<SubmissionHead>, StoreError> {
     match heads.get(id.as_bytes())? {
         None => Ok(None),
         Some(v) => codec::unframe(&v, || format!("index of submission {id}")).map(Some),
     }
 }
 
-pub(crate) fn read_event(events: &sled::Tree, seq: u64) -> Result<StoredEvent, StoreError> {
+pub(crate) fn read_event(events: &Part, seq: u64) -> Result<StoredEvent, StoreError> {
     let v = events
         .get(seq.to_be_bytes())?
         .ok_or_else(|| StoreError::Corrupt(format!("event {seq} is indexed but missing")))?;
     codec::unframe(&v, || format!("event {seq}"))
+}
+
+/// The keyspace of a store in layout version 2 (a new store gets it). A store of another
+/// layout is refused, naming what converts it: layout 1 (a tree per record kind) is migrated
+/// by `cbm-hub migrate`, which keeps a backup; it is not done here, at start, because it
+/// writes a second copy of the data, which the operator should choose to make room for.
+fn open_layout(db: &sled::Db, dir: &Path) -> Result<Trees, StoreError> {
+    if migrate::is_layout1(db)? {
+        return Err(StoreError::Layout(format!(
+            "{} holds layout version 1 (a tree per record kind); this build reads version {}: \
+             stop the hub and run `cbm-hub migrate --data {}` (it keeps a backup of the old \
+             directory beside it)",
+            dir.display(),
+            String::from_utf8_lossy(LAYOUT_VERSION),
+            dir.display()
+        )));
+    }
+    let trees = Trees::new(db.open_tree(keyspace::TREE)?);
+    match trees.meta.get("format")? {
+        None => trees.meta.insert("format", LAYOUT_VERSION)?,
+        Some(v) if v.as_ref() == LAYOUT_VERSION => {}
+        Some(v) => {
+            return Err(StoreError::Layout(format!(
+                "{} holds layout version {:?}; this build reads version {:?}",
+                dir.display(),
+                String::from_utf8_lossy(&v),
+                String::from_utf8_lossy(LAYOUT_VERSION)
+            )));
+        }
+    }
+    Ok(trees)
 }

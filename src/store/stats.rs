@@ -6,7 +6,7 @@ use super::{Store, StoreError};
 impl Store {
     /// Entries in the audit log, as applied by the writer.
     pub fn audit_len(&self) -> u64 {
-        self.inner.audit_len.load(Ordering::Acquire)
+        self.inner.shared.audit_len.load(Ordering::Acquire)
     }
 
     /// Bytes the data directory takes on disk. Blocking: sled walks its files.

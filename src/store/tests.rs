@@ -18,18 +18,24 @@ fn entry(i: usize) -> AuditEntry {
     crate::audit::Origin::default().entry(&format!("test.entry.{i}"))
 }
 
-#[test]
-fn close_returns_when_the_queue_is_full_and_writes_what_was_queued() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), options()).unwrap();
-    let before = store.audit_len();
-    // Hold the writer, then fill its queue to the brim.
+/// Holds the store's writer until the returned sender sends (or drops).
+fn hold_writer(store: &Store) -> mpsc::Sender<()> {
     let (release, paused) = mpsc::channel::<()>();
     store
         .inner
         .commands
         .blocking_send(writer::Command::Pause(paused))
         .unwrap();
+    release
+}
+
+#[test]
+fn close_returns_when_the_queue_is_full_and_writes_what_was_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let before = store.audit_len();
+    // Hold the writer, then fill its queue to the brim.
+    let release = hold_writer(&store);
     let mut queued = 0;
     while queued <= WRITER_QUEUE {
         match store.inner.commands.try_send(writer::Command::Audit(
@@ -81,9 +87,7 @@ fn close_and_release_frees_the_directory_at_once() {
         record(&store, entry(round));
         store.close_and_release().unwrap();
         // sled itself, as another program would open it, without waiting.
-        let db = sled::Config::new()
-            .path(dir.path())
-            .open()
+        let db = keyspace::open_raw(dir.path())
             .unwrap_or_else(|e| panic!("round {round}: the directory is still locked: {e}"));
         drop(db);
         release::wait_unlocked(dir.path(), Instant::now() + RELEASE_WAIT).unwrap();
@@ -151,5 +155,38 @@ fn ranges_after_the_largest_key_are_empty() {
         assert_eq!(store.raw_events_after(after).count(), 0);
     }
     assert!(store.audit_after(0).count() > 0);
+    store.close_and_release().unwrap();
+}
+
+#[test]
+fn settled_returns_once_entries_queued_before_it_are_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let before = store.audit_len();
+    let release = hold_writer(&store);
+    // Queued behind the held writer, as a handler's read entry is when its reply goes out.
+    record(&store, entry(0));
+    assert_eq!(store.audit_len(), before, "the writer is held");
+    let settling = store.clone();
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _ = done_tx.send(
+            rt.block_on(settling.settled())
+                .map(|()| settling.audit_len()),
+        );
+    });
+    assert!(
+        done.recv_timeout(Duration::from_millis(50)).is_err(),
+        "settled() waits for the held writer"
+    );
+    release.send(()).unwrap();
+    let len = done
+        .recv_timeout(Duration::from_secs(60))
+        .expect("settled() returns once the writer moves")
+        .unwrap();
+    assert_eq!(len, before + 1, "the entry queued before is applied");
     store.close_and_release().unwrap();
 }

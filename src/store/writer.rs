@@ -2,42 +2,46 @@
 //! changes in groups.
 //!
 //! One thread owns every write. It takes a command, then whatever else is already queued (up
-//! to [`MAX_GROUP`]), checks each against the stored state plus the changes earlier in the same
-//! group, and commits the whole group in one sled transaction across trees: records, indexes,
-//! feed events, and the audit entries of the changes (allowed or refused). A group holding a
+//! to [`MAX_GROUP`]), asks the domain's rules (`domain::rules`) about each against the stored
+//! state plus the changes earlier in the same group ([`GroupView`]), stages the records of what
+//! they allow, and commits the whole group as one `sled::Batch` on the one keyspace tree
+//! (`keyspace`): records, indexes, feed events, and the audit entries of the changes (allowed
+//! or refused). The writer is mechanism only: sequencing, staging, commit, flush. A group holding a
 //! change is then flushed and fsynced once (sled's blob files and its data file, see
 //! [`super::durable`]) before any of its callers is answered and its events are published
 //! live. A group of audit entries alone (reads, refusals, deliveries) is applied without a
 //! flush of its own: it is made durable by the next group commit or by sled's periodic flush,
 //! so reads never pay for a flush.
 //!
-//! If the transaction or the flush fails, the callers get an error saying the outcome is
+//! If the batch or the flush fails, the callers get an error saying the outcome is
 //! unknown (retry with the idempotency key), and the writer stops touching storage: sled 0.34
 //! cannot go on after an I/O error in the same process. The hub then stops itself; a restart,
 //! once the cause (a full disk, say) is fixed, recovers every acknowledged change.
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock, atomic::AtomicU64},
+    sync::{Arc, atomic::Ordering},
 };
 
-use sled::Transactional;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 pub use super::changes::{Change, ChangeOp, Outcome};
 use super::{
-    QueuedBytes, StoreError, Trees,
+    MemberOp, QueuedBytes, StoreError,
     acks::AckRequest,
-    codec,
-    members::{self, MemberOp},
-    records::{IdempotencyRecord, StoredEvent, SubmissionHead},
+    commit::{Applied, Committer, Step, unknown_outcome},
+    group::{Group, GroupView, Pending, pending},
+    keyspace::{Rec, Trees},
+    members::{self},
+    shared::Shared,
 };
 use crate::{
-    audit::{LogState, Origin, REFUSED, bound, signing::Signer},
+    audit::{LogState, Origin, REFUSED},
     domain::{
         budget::Budget,
         catalogue::Catalogue,
         clock,
         member::{Member, Registry},
+        rules,
     },
     pb::{self, AuditEntry, Checkpoint},
 };
@@ -92,6 +96,12 @@ pub(crate) enum Command {
     Checkpoint {
         reply: oneshot::Sender<Result<Checkpoint, StoreError>>,
     },
+    /// Answered by the writer once everything queued before it is applied (readable), without
+    /// waiting for a flush: reads that must see the entries their caller's earlier requests
+    /// queued.
+    Settled {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
     Stop {
         reply: oneshot::Sender<()>,
     },
@@ -100,156 +110,62 @@ pub(crate) enum Command {
     Pause(std::sync::mpsc::Receiver<()>),
 }
 
-/// An answer held back until its group is durable: sends the value, or the group's error.
-type Pending = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-
-fn pending<V: Send + 'static>(tx: oneshot::Sender<Result<V, StoreError>>, value: V) -> Pending {
-    Box::new(move |error| {
-        let _ = tx.send(match error {
-            None => Ok(value),
-            Some(e) => Err(e.clone()),
-        });
-    })
-}
-
-/// Trees a group writes to, by position in the transaction.
-#[derive(Clone, Copy)]
-pub(super) enum T {
-    Events = 0,
-    Heads = 1,
-    ByCreated = 2,
-    Idempotency = 3,
-    Members = 4,
-    Audit = 5,
-    Meta = 6,
-    ByKind = 7,
-    Acks = 8,
-    Campaigns = 9,
-    Verified = 10,
-    Catalogue = 11,
-    CampaignNotices = 12,
-}
-
-/// The changes of one group, and the state they produce, before commit.
-pub(super) struct Group {
-    pub writes: Vec<(T, Vec<u8>, Vec<u8>)>,
-    /// Submission index entries and latest events changed in this group.
-    pub heads: HashMap<String, (SubmissionHead, Arc<StoredEvent>)>,
-    /// Idempotency records written in this group.
-    pub idempotency: HashMap<Vec<u8>, IdempotencyRecord>,
-    /// The registry with this group's changes, if any.
-    registry: Option<Registry>,
-    /// The catalogue with this group's additions, if any.
-    catalogue: Option<Catalogue>,
-    /// Acknowledgements and campaigns written in this group, by key.
-    pub acks: HashMap<Vec<u8>, pb::Acknowledgement>,
-    pub campaigns: HashMap<String, pb::PingCampaign>,
-    /// Ping notice id -> campaign id, for the campaigns started in this group.
-    pub campaign_notices: HashMap<String, String>,
-    /// The audit log state after this group's entries.
-    pub audit: LogState,
-    /// Events of this group with their encoded sizes, published live once it is durable
-    /// (shared with `heads`).
-    pub events: Vec<(Arc<StoredEvent>, usize)>,
-    pending: Vec<Pending>,
-    /// Whether the group changes data (and so is flushed before answering).
-    durable: bool,
-    pub next_seq: u64,
-    checkpoints: Vec<oneshot::Sender<Result<Checkpoint, StoreError>>>,
-    stop: Option<oneshot::Sender<()>>,
-    /// The queue budget the group's commands hold, given back when the group is dropped.
-    held: Vec<QueuedBytes>,
-}
-
-impl Group {
-    /// The registry as this group leaves it (`committed` if the group does not change it).
-    pub(super) fn registry_or<'a>(&'a self, committed: &'a Registry) -> &'a Registry {
-        self.registry.as_ref().unwrap_or(committed)
-    }
-
-    /// Seals an audit entry built by the writer into this group, its fields bounded.
-    pub(super) fn audit(&mut self, entry: AuditEntry) {
-        for part in bound::entry(entry) {
-            self.seal(part);
-        }
-    }
-
-    /// Seals an entry whose fields were bounded where it was built ([`super::Store::audit`]);
-    /// the size limit is enforced here, where every entry passes.
-    fn append(&mut self, entry: AuditEntry) {
-        for part in bound::split(entry) {
-            self.seal(part);
-        }
-    }
-
-    fn seal(&mut self, mut entry: AuditEntry) {
-        entry.at = clock::now_rfc3339();
-        let sealed = self.audit.seal(entry);
-        self.writes.push((
-            T::Audit,
-            sealed.sequence.to_be_bytes().to_vec(),
-            codec::frame(&sealed),
-        ));
-    }
-
-    /// Refuses a record larger than the budget allows, before anything of it is staged: every
-    /// record must fit every exit (see `domain::budget`).
-    pub(super) fn fits(
-        &self,
-        budget: &Budget,
-        framed: &[u8],
-        what: impl FnOnce() -> String,
-    ) -> Result<(), StoreError> {
-        if framed.len() <= budget.record() {
-            return Ok(());
-        }
-        Err(StoreError::TooLarge(format!(
-            "{}: too large: the record would be {} bytes; at most {} are stored (the message limit)",
-            what(),
-            framed.len(),
-            budget.record()
-        )))
-    }
-}
-
 pub(crate) struct Writer {
-    pub db: sled::Db,
-    pub trees: Trees,
-    /// fsyncs sled's blob files and data file after each flush; None when fsync is off.
-    pub sync: Option<super::durable::Syncer>,
+    /// What readers see of the writer's work (registry, head, live channel, failure ...).
+    shared: Arc<Shared>,
+    trees: Trees,
+    rx: mpsc::Receiver<Command>,
     /// Next feed sequence number to assign.
-    pub next_seq: u64,
-    /// The committed registry (authoritative copy).
-    pub registry: Registry,
-    pub registry_shared: Arc<RwLock<Arc<Registry>>>,
-    /// The committed catalogue (authoritative copy).
-    pub catalogue: Catalogue,
-    pub catalogue_shared: Arc<RwLock<Arc<Catalogue>>>,
-    pub head: Arc<AtomicU64>,
-    /// Bumped when a durable group revised or withdrew something (see
-    /// [`super::Store::audience_generation`]).
-    pub audience_generation: Arc<AtomicU64>,
-    pub registry_generation: Arc<tokio::sync::watch::Sender<u64>>,
-    pub live: broadcast::Sender<Arc<super::Committed>>,
-    pub rx: mpsc::Receiver<Command>,
-    /// Set once storage fails; from then on nothing is written (see [`Writer::fail`]).
-    pub failure: Arc<std::sync::OnceLock<String>>,
-    /// The committed audit log state.
-    pub audit: LogState,
-    /// Its length, shared with readers (metrics).
-    pub audit_len: Arc<AtomicU64>,
-    pub signer: Arc<Signer>,
-    /// The heads that live events share, kept current (see [`super::live`]).
-    pub live_heads: super::live::LiveHeads,
-    /// Changes are refused while the disk is below its reserve.
-    pub disk: Arc<super::disk::DiskWatch>,
-    /// The byte budgets: no record over them is stored.
-    pub budget: Budget,
-    /// Events encoded larger than this go to the live channel as markers (see `IN_STORAGE`).
-    pub live_threshold: usize,
+    next_seq: u64,
+    /// The applied audit log state.
+    audit: LogState,
+    /// Applied groups go here to be made durable and answered ([`super::commit`]).
+    commit: std::sync::mpsc::SyncSender<Step>,
+    /// The commit thread, joined when the writer stops.
+    committer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
+    pub fn new(
+        shared: Arc<Shared>,
+        db: sled::Db,
+        trees: Trees,
+        rx: mpsc::Receiver<Command>,
+        sync: Option<super::durable::Syncer>,
+        audit: LogState,
+        live_threshold: usize,
+    ) -> Result<Writer, StoreError> {
+        let next_seq = shared.head.load(Ordering::Acquire) + 1;
+        let (commit, committer) =
+            Committer::start(shared.clone(), db, trees.clone(), sync, live_threshold)?;
+        Ok(Writer {
+            shared,
+            trees,
+            rx,
+            next_seq,
+            audit,
+            commit,
+            committer: Some(committer),
+        })
+    }
+
+    /// The rules' view of the state: stored records with `group`'s over them.
+    pub(super) fn view<'a>(&'a self, group: &'a Group) -> GroupView<'a> {
+        GroupView {
+            trees: &self.trees,
+            staged: &group.staged,
+        }
+    }
+
+    /// The committed registry.
+    pub(super) fn shared_registry(&self) -> Arc<Registry> {
+        self.shared.registry()
+    }
+
+    pub(super) fn budget(&self) -> &Budget {
+        &self.shared.budget
+    }
+
     pub fn run(mut self) {
         while let Some(first) = self.rx.blocking_recv() {
             if let Command::Stop { reply } = first {
@@ -258,28 +174,11 @@ impl Writer {
             }
             // After a storage failure sled is not touched again (its flush would wait forever):
             // every command is refused until the hub is restarted.
-            if let Some(reason) = self.failure.get() {
+            if let Some(reason) = self.shared.failure.get() {
                 refuse(first, StoreError::Io(reason.clone()));
                 continue;
             }
-            let mut group = Group {
-                writes: Vec::new(),
-                heads: HashMap::new(),
-                idempotency: HashMap::new(),
-                registry: None,
-                catalogue: None,
-                acks: HashMap::new(),
-                campaigns: HashMap::new(),
-                campaign_notices: HashMap::new(),
-                audit: self.audit.clone(),
-                events: Vec::new(),
-                pending: Vec::new(),
-                durable: false,
-                next_seq: self.next_seq,
-                checkpoints: Vec::new(),
-                stop: None,
-                held: Vec::new(),
-            };
+            let mut group = Group::new(self.audit.clone(), self.next_seq);
             self.prepare(first, &mut group);
             while group.pending.len() < MAX_GROUP && group.stop.is_none() {
                 match self.rx.try_recv() {
@@ -288,29 +187,57 @@ impl Writer {
                 }
             }
             self.commit(&mut group);
+            // Applied is readable: no need to wait for the flush (nor to hang on one).
+            let applied = match self.shared.failure.get() {
+                Some(reason) => Err(StoreError::Io(reason.clone())),
+                None => Ok(()),
+            };
+            for reply in group.settled.drain(..) {
+                let _ = reply.send(applied.clone());
+            }
             for reply in group.checkpoints.drain(..) {
-                let _ = reply.send(self.checkpoint());
+                self.step(Step::Checkpoint {
+                    audit: self.audit.clone(),
+                    reply: Some(reply),
+                });
             }
             if let Some(stop) = group.stop.take() {
                 self.stop(stop);
                 return;
             }
         }
-        if self.failure.get().is_none()
-            && let Err(e) = self.db.flush()
-        {
-            tracing::error!(error = %e, "flush at writer stop failed");
+        let (reply, _) = oneshot::channel();
+        self.stop(reply);
+    }
+
+    /// Final flush and checkpoint, so verification after a restart covers everything; answers
+    /// once the commit thread has done everything handed to it.
+    fn stop(&mut self, reply: oneshot::Sender<()>) {
+        self.step(Step::Checkpoint {
+            audit: self.audit.clone(),
+            reply: None,
+        });
+        self.step(Step::Stop(reply));
+        if let Some(committer) = self.committer.take() {
+            let _ = committer.join();
         }
     }
 
-    /// Final flush and checkpoint, so verification after a restart covers everything.
-    fn stop(&mut self, reply: oneshot::Sender<()>) {
-        if self.failure.get().is_none()
-            && let Err(e) = self.checkpoint()
-        {
-            tracing::error!(error = %e, "final audit checkpoint failed");
+    /// Hands a step to the commit thread (which only goes away after `Stop`, or by a panic:
+    /// then the step's callers learn that the store is closed).
+    fn step(&self, step: Step) {
+        if let Err(std::sync::mpsc::SendError(step)) = self.commit.send(step) {
+            tracing::error!("the commit thread has gone");
+            match step {
+                Step::Applied(a) => answer(a.pending, Some(StoreError::Closed)),
+                Step::Checkpoint { reply, .. } => {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(StoreError::Closed));
+                    }
+                }
+                Step::Stop(reply) => drop(reply.send(())),
+            }
         }
-        let _ = reply.send(());
     }
 
     /// Storage failed: sled cannot continue in this process after an I/O error (its next flush
@@ -320,7 +247,7 @@ impl Writer {
         let reason =
             format!("storage failed ({e}); the hub must be restarted once the cause is fixed");
         tracing::error!(%reason, "stopping all writes");
-        let _ = self.failure.set(reason);
+        let _ = self.shared.failure.set(reason);
     }
 
     fn prepare(&mut self, cmd: Command, group: &mut Group) {
@@ -340,7 +267,7 @@ impl Writer {
                 // disk reserve does not hold it back.
                 let admitted = match change.op {
                     ChangeOp::Withdraw { .. } => Ok(()),
-                    _ => self.disk.admit(),
+                    _ => self.shared.disk.admit(),
                 };
                 let prepared = admitted.and_then(|()| self.prepare_change(&actor, *change, group));
                 match prepared {
@@ -374,16 +301,14 @@ impl Writer {
                 let mut registry = group
                     .registry
                     .take()
-                    .unwrap_or_else(|| self.registry.clone());
+                    .unwrap_or_else(|| Registry::clone(&self.shared.registry()));
                 // Registry changes are not held back by the disk reserve: they are small, and
                 // locking a member out must always be possible.
-                match members::apply(&mut registry, op, &clock::now_rfc3339()) {
+                match rules::registry::apply(&mut registry, op, &clock::now_rfc3339())
+                    .map_err(StoreError::from)
+                {
                     Ok(member) => {
-                        group.writes.push((
-                            T::Members,
-                            member.id.as_bytes().to_vec(),
-                            members::encode(&member),
-                        ));
+                        group.put(Rec::Members, member.id.as_bytes(), members::encode(&member));
                         group.audit(entry);
                         group.durable = true;
                         group.pending.push(pending(reply, member));
@@ -404,6 +329,7 @@ impl Writer {
                 let mut entry = origin.entry("notice.acknowledge");
                 entry.object_id = request.notice_id.clone();
                 let prepared = self
+                    .shared
                     .disk
                     .admit()
                     .and_then(|()| self.prepare_ack(&actor, request, group));
@@ -465,14 +391,15 @@ impl Writer {
                 let mut catalogue = group
                     .catalogue
                     .take()
-                    .unwrap_or_else(|| self.catalogue.clone());
+                    .unwrap_or_else(|| Catalogue::clone(&self.shared.catalogue()));
                 let added = self
+                    .shared
                     .disk
                     .admit()
                     .and_then(|()| super::catalogue::add(&mut catalogue, *framework));
                 match added {
                     Ok((key, value, added)) => {
-                        group.writes.push((T::Catalogue, key, value));
+                        group.put(Rec::Catalogue, &key, value);
                         group.audit(entry);
                         group.durable = true;
                         group.pending.push(pending(reply, added));
@@ -491,218 +418,90 @@ impl Writer {
                 }
             }
             Command::Checkpoint { reply } => group.checkpoints.push(reply),
+            Command::Settled { reply } => group.settled.push(reply),
             Command::Stop { reply } => group.stop = Some(reply),
             #[cfg(test)]
             Command::Pause(release) => drop(release.recv()),
         }
     }
 
-    /// Applies the group, makes it durable if it changes data, then answers its callers and
-    /// publishes its events.
+    /// Applies the group as one batch, then hands it to the commit thread, which makes it
+    /// durable (if it changes data), answers its callers and publishes its events.
     fn commit(&mut self, group: &mut Group) {
         let pending = std::mem::take(&mut group.pending);
-        if group.writes.is_empty() {
-            answer(pending, None);
+        if group.staged.is_empty() {
+            // Answered in order with the groups before it.
+            self.step(Step::Applied(Applied {
+                pending,
+                durable: false,
+                moved: HashMap::new(),
+                events: Vec::new(),
+                last_seq: self.next_seq - 1,
+                held: std::mem::take(&mut group.held),
+            }));
             return;
         }
         if group.audit != self.audit {
-            group
-                .writes
-                .push((T::Meta, AUDIT_STATE_KEY.to_vec(), group.audit.to_bytes()));
+            group.put(Rec::Meta, AUDIT_STATE_KEY, group.audit.to_bytes());
         }
-        if let Err(e) = self.apply(&group.writes) {
+        // One batch, applied atomically to the one tree: after a crash either all of the
+        // group's records are there or none.
+        if let Err(e) = self.trees.all.apply_batch(group.staged.take_batch()) {
             // Whether sled kept any of it in memory is unknown after an I/O error: no further
             // write is attempted, and no number of this group is given to another change.
+            let e = StoreError::from(e);
             self.fail(&e);
             answer(pending, Some(unknown_outcome(&e)));
             return;
+        }
+        // Before the group is durable, so that no reader decides one of its submissions from
+        // a first event alone once its later revision is readable.
+        let revised: Vec<&String> = group
+            .moved
+            .iter()
+            .filter(|(_, h)| h.revision_seqs.len() > 1)
+            .map(|(id, _)| id)
+            .collect();
+        if !revised.is_empty() {
+            let mut set = self
+                .shared
+                .revised
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            set.extend(revised.into_iter().map(|id| Box::from(id.as_str())));
         }
         // Applied: these numbers are used from now on, whatever the flush says, so they are
         // never given to other changes or entries.
         self.next_seq = group.next_seq;
         self.audit = group.audit.clone();
-        self.audit_len.store(
-            self.audit.frontier.size(),
-            std::sync::atomic::Ordering::Release,
-        );
+        self.shared
+            .audit_len
+            .store(self.audit.frontier.size(), Ordering::Release);
         if let Some(registry) = group.registry.take() {
             *self
-                .registry_shared
+                .shared
+                .registry
                 .write()
-                .unwrap_or_else(|p| p.into_inner()) = Arc::new(registry.clone());
-            self.registry = registry;
+                .unwrap_or_else(|p| p.into_inner()) = Arc::new(registry);
             // Wakes open streams at once (they re-check their member).
-            self.registry_generation.send_modify(|g| *g += 1);
+            self.shared.registry_generation.send_modify(|g| *g += 1);
         }
         if let Some(catalogue) = group.catalogue.take() {
             *self
-                .catalogue_shared
+                .shared
+                .catalogue
                 .write()
-                .unwrap_or_else(|p| p.into_inner()) = Arc::new(catalogue.clone());
-            self.catalogue = catalogue;
+                .unwrap_or_else(|p| p.into_inner()) = Arc::new(catalogue);
         }
-        if !group.durable {
-            answer(pending, None);
-            return;
-        }
-        match self.flush() {
-            Ok(()) => {
-                // Durable: live events still buffered are decided against the new heads from
-                // now on, before anyone (the reader who just lost access, say) can be told of
-                // the change by a reply or a read.
-                if group.heads.values().any(|(h, _)| h.revision_seqs.len() > 1) {
-                    self.audience_generation
-                        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-                }
-                let changed = self.refresh_live_heads(group);
-                // The head moves before the events go out live: a subscriber that takes one as a
-                // gap (or a marker) reads storage up to the head, which must then include it.
-                self.head
-                    .store(self.next_seq - 1, std::sync::atomic::Ordering::Release);
-                answer(pending, None);
-                self.publish_live(group, changed);
-            }
-            Err(e) => {
-                self.fail(&e);
-                answer(pending, Some(unknown_outcome(&e)));
-            }
-        }
+        self.step(Step::Applied(Applied {
+            pending,
+            durable: group.durable,
+            moved: std::mem::take(&mut group.moved),
+            events: std::mem::take(&mut group.events),
+            last_seq: self.next_seq - 1,
+            held: std::mem::take(&mut group.held),
+        }));
     }
-
-    /// Gives the live events still out the new heads of the submissions this durable group
-    /// changed, before anyone is told of the change; returns those heads for the group's own
-    /// events (None: nobody to publish to).
-    fn refresh_live_heads(
-        &mut self,
-        group: &Group,
-    ) -> Option<HashMap<String, Arc<SubmissionHead>>> {
-        let receivers = self.live.receiver_count() > 0;
-        // With nobody subscribed and no event out, there is nothing to build.
-        if !receivers && self.live_heads.is_empty() {
-            return None;
-        }
-        let changed: HashMap<String, Arc<SubmissionHead>> = group
-            .heads
-            .iter()
-            .map(|(id, (head, _))| (id.clone(), Arc::new(head.clone())))
-            .collect();
-        for (id, head) in &changed {
-            self.live_heads.update(id, head);
-        }
-        receivers.then_some(changed)
-    }
-
-    /// Publishes a durable group's events to live subscribers, each with its submission's
-    /// current head (`changed`, from [`Writer::refresh_live_heads`]).
-    fn publish_live(
-        &mut self,
-        group: &mut Group,
-        changed: Option<HashMap<String, Arc<SubmissionHead>>>,
-    ) {
-        let Some(changed) = changed else {
-            group.events.clear();
-            return;
-        };
-        for (ev, size) in group.events.drain(..) {
-            // An event too large for the live buffer's share goes as a marker: subscribers read
-            // it from storage, and the buffer's bytes stay bounded.
-            if size > self.live_threshold {
-                let _ = self
-                    .live
-                    .send(Arc::new(super::Committed::marker(ev.sequence)));
-                continue;
-            }
-            let Some(id) = ev.submission.as_ref().map(|s| s.id.as_str()) else {
-                continue;
-            };
-            // An acknowledgement leaves its notice's head as stored.
-            let head = || match changed.get(id) {
-                Some(head) => Some(head.clone()),
-                None => super::read_head(&self.trees.heads, id)
-                    .ok()
-                    .flatten()
-                    .map(Arc::new),
-            };
-            let Some(cell) = self.live_heads.cell(id, head) else {
-                tracing::error!(
-                    id,
-                    "a committed event's submission has no head; not published live"
-                );
-                continue;
-            };
-            // A receiver may have gone since the count: not an error.
-            let _ = self.live.send(Arc::new(super::Committed::new(ev, cell)));
-        }
-    }
-
-    fn flush(&mut self) -> Result<(), StoreError> {
-        match &mut self.sync {
-            Some(sync) => sync.flush(&self.db),
-            None => Ok(self.db.flush().map(drop)?),
-        }
-    }
-
-    /// Flushes (so the entries it covers are durable), then signs and stores a checkpoint of the
-    /// audit log at its current size, unless the latest checkpoint already covers it.
-    fn checkpoint(&mut self) -> Result<Checkpoint, StoreError> {
-        if let Some(reason) = self.failure.get() {
-            return Err(StoreError::Io(reason.clone()));
-        }
-        self.flush()?;
-        let size = self.audit.frontier.size();
-        if let Some((k, v)) = self.trees.checkpoints.last()?
-            && super::key_u64(&k) == size
-        {
-            return codec::unframe(&v, || format!("checkpoint {size}"));
-        }
-        let cp = self
-            .signer
-            .checkpoint(size, &self.audit.frontier.root(), clock::now_rfc3339());
-        self.trees
-            .checkpoints
-            .insert(size.to_be_bytes(), codec::frame(&cp))?;
-        self.flush()?;
-        Ok(cp)
-    }
-
-    fn apply(&self, writes: &[(T, Vec<u8>, Vec<u8>)]) -> Result<(), StoreError> {
-        let t = &self.trees;
-        let trees = [
-            &t.events,
-            &t.heads,
-            &t.by_created,
-            &t.idempotency,
-            &t.members,
-            &t.audit,
-            &t.meta,
-            &t.by_kind,
-            &t.acks,
-            &t.campaigns,
-            &t.verified,
-            &t.catalogue,
-            &t.campaign_notices,
-        ];
-        trees[..]
-            .transaction(|tx| {
-                for (tree, key, value) in writes {
-                    tx[*tree as usize].insert(key.as_slice(), value.as_slice())?;
-                }
-                Ok(())
-            })
-            .map_err(|e: sled::transaction::TransactionError<()>| match e {
-                sled::transaction::TransactionError::Storage(e) => StoreError::from(e),
-                sled::transaction::TransactionError::Abort(()) => {
-                    StoreError::Io("transaction aborted".into())
-                }
-            })
-    }
-}
-
-/// The error for the callers of a group whose commit failed half-way.
-fn unknown_outcome(e: &StoreError) -> StoreError {
-    StoreError::Io(format!(
-        "{e}; the change is not acknowledged and may or may not be kept: retry with the same idempotency_key after the hub restarts"
-    ))
 }
 
 /// The entry for a refused request: the reason in fixed words, never the error's message
@@ -726,6 +525,7 @@ fn refuse(cmd: Command, e: StoreError) {
         Command::CloseCampaign { reply, .. } => drop(reply.send(Err(e))),
         Command::AddFramework { reply, .. } => drop(reply.send(Err(e))),
         Command::Checkpoint { reply } => drop(reply.send(Err(e))),
+        Command::Settled { reply } => drop(reply.send(Err(e))),
         // The writer cannot write them while storage fails: they go to the log instead.
         Command::Audit(entries, _) => {
             tracing::error!(entries = entries.len(), error = %e, "audit entries not written")

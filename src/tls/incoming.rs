@@ -117,6 +117,8 @@ pub struct AcceptLimits {
     pub max_connections: usize,
     /// Time a client has to complete the TLS handshake.
     pub handshake_timeout: Duration,
+    /// Offer HTTP/1.1 besides HTTP/2 (the web portal; gRPC needs HTTP/2).
+    pub http1: bool,
 }
 
 /// Told about every refused handshake: peer, the certificate presented (SHA-256, if any), why.
@@ -156,7 +158,11 @@ pub fn accept(
             };
             let _ = tcp.set_nodelay(true);
             let generation = tls.generation();
-            let acceptor = TlsAcceptor::from(tls.config());
+            let acceptor = TlsAcceptor::from(if limits.http1 {
+                tls.web_config()
+            } else {
+                tls.config()
+            });
             let tls = tls.clone();
             let admission = admission.clone();
             let tx = tx.clone();

@@ -82,6 +82,9 @@ pub struct ServerTlsFiles {
 /// What one load of the TLS files produced.
 pub struct Loaded {
     pub config: Arc<ServerConfig>,
+    /// The same, also offering HTTP/1.1 (the web portal: browsers and their tools may not
+    /// speak HTTP/2).
+    pub web_config: Arc<ServerConfig>,
     /// The client-certificate check, also used to re-check open connections after a reload.
     pub verifier: Arc<presented::ChainVerifier>,
     /// The CRLs in force (file, issuer, nextUpdate).
@@ -136,8 +139,11 @@ pub fn server_config(files: &ServerTlsFiles) -> Result<Loaded, TlsError> {
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(format!("server certificate and key: {e}")))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
+    let mut web_config = config.clone();
+    web_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Loaded {
         config: Arc::new(config),
+        web_config: Arc::new(web_config),
         verifier,
         crls,
     })

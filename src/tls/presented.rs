@@ -111,6 +111,24 @@ impl ChainVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<String, Refusal> {
+        self.verify_path(
+            end_entity,
+            intermediates,
+            now,
+            webpki::KeyUsage::client_auth(),
+        )
+    }
+
+    /// [`ChainVerifier::verify_chain`] with another extended key usage policy: the same
+    /// anchors, CRLs and revocation policies check the certificates of author signatures
+    /// (`crate::provenance`), whose signing certificates need not be client certificates.
+    pub fn verify_path(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        usage: impl webpki::ExtendedKeyUsageValidator,
+    ) -> Result<String, Refusal> {
         let refusal = |error| Refusal {
             error,
             detail: None,
@@ -132,7 +150,7 @@ impl ChainVerifier {
             &self.anchors,
             intermediates,
             now,
-            webpki::KeyUsage::client_auth(),
+            usage,
             revocation,
             None,
         );

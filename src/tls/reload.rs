@@ -92,6 +92,16 @@ impl TlsState {
         self.current().config.clone()
     }
 
+    /// The configuration in force for the web portal: the same, also offering HTTP/1.1.
+    pub fn web_config(&self) -> Arc<ServerConfig> {
+        self.current().web_config.clone()
+    }
+
+    /// The chain verifier in force (bundle, CRLs, revocation policies).
+    pub fn verifier(&self) -> Arc<presented::ChainVerifier> {
+        self.current().verifier.clone()
+    }
+
     /// The CA bundle in force.
     pub fn bundle(&self) -> Arc<Bundle> {
         self.current().verifier.bundle.clone()

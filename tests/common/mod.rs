@@ -34,46 +34,58 @@ pub struct Spec {
     pub communities: &'static [&'static str],
 }
 
+/// The hub's administrator in [`MEMBERS`].
+pub const ADMIN: Spec = Spec {
+    id: "ADMIN",
+    state: "HUB",
+    roles: &[Role::Admin],
+    communities: &[],
+};
+/// A hub administrator who is also auditor and reader, as the dev set-up's HUB-ADMIN.
+pub const HUB_ADMIN: Spec = Spec {
+    id: "HUB-ADMIN",
+    state: "HUB",
+    roles: &[Role::Admin, Role::Auditor, Role::Subscriber],
+    communities: &[],
+};
+pub const EE_MFA: Spec = Spec {
+    id: "EE-MFA",
+    state: "EE",
+    roles: &[Role::Publisher, Role::Subscriber],
+    communities: &["OSCE", "UN"],
+};
+pub const EE_CERT: Spec = Spec {
+    id: "EE-CERT",
+    state: "EE",
+    roles: &[Role::Publisher, Role::Subscriber],
+    communities: &["OSCE", "UN"],
+};
+pub const CL_MINREL: Spec = Spec {
+    id: "CL-MINREL",
+    state: "CL",
+    roles: &[Role::Publisher, Role::Subscriber],
+    communities: &["OAS", "UN"],
+};
+/// A CSIRT that only reads.
+pub const CL_CSIRT: Spec = Spec {
+    id: "CL-CSIRT",
+    state: "CL",
+    roles: &[Role::Subscriber],
+    communities: &["OAS", "UN"],
+};
+pub const AUDITOR: Spec = Spec {
+    id: "AUDITOR",
+    state: "HUB",
+    roles: &[Role::Auditor],
+    communities: &[],
+};
+
 /// The members most tests use: an admin, two publishers of different states and communities,
 /// a subscriber-only CSIRT, and an auditor.
-pub const MEMBERS: &[Spec] = &[
-    Spec {
-        id: "ADMIN",
-        state: "HUB",
-        roles: &[Role::Admin],
-        communities: &[],
-    },
-    Spec {
-        id: "EE-MFA",
-        state: "EE",
-        roles: &[Role::Publisher, Role::Subscriber],
-        communities: &["OSCE", "UN"],
-    },
-    Spec {
-        id: "EE-CERT",
-        state: "EE",
-        roles: &[Role::Publisher, Role::Subscriber],
-        communities: &["OSCE", "UN"],
-    },
-    Spec {
-        id: "CL-MINREL",
-        state: "CL",
-        roles: &[Role::Publisher, Role::Subscriber],
-        communities: &["OAS", "UN"],
-    },
-    Spec {
-        id: "CL-CSIRT",
-        state: "CL",
-        roles: &[Role::Subscriber],
-        communities: &["OAS", "UN"],
-    },
-    Spec {
-        id: "AUDITOR",
-        state: "HUB",
-        roles: &[Role::Auditor],
-        communities: &[],
-    },
-];
+pub const MEMBERS: &[Spec] = &[ADMIN, EE_MFA, EE_CERT, CL_MINREL, CL_CSIRT, AUDITOR];
+
+/// The web portal tests' members: [`MEMBERS`] with [`HUB_ADMIN`] as administrator.
+pub const PORTAL_MEMBERS: &[Spec] = &[HUB_ADMIN, EE_MFA, EE_CERT, CL_MINREL, CL_CSIRT, AUDITOR];
 
 pub struct TestHub {
     pub dir: tempfile::TempDir,
@@ -95,6 +107,21 @@ impl TestHub {
     /// A hub with [`MEMBERS`] registered.
     pub async fn start() -> TestHub {
         Self::start_with(MEMBERS).await
+    }
+
+    /// A hub with [`PORTAL_MEMBERS`], the web portal on 127.0.0.1:0 and a CRL (revoking
+    /// nothing yet) in force; also the CRL's path, for tests that revoke.
+    pub async fn start_portal() -> (TestHub, PathBuf) {
+        let mut crl_path = None;
+        let t = Self::start_with_ca(PORTAL_MEMBERS, |config, ca| {
+            config.web_listen = Some("127.0.0.1:0".parse().unwrap());
+            let path = config.tls.client_ca.with_file_name("ca.crl.pem");
+            std::fs::write(&path, ca.crl(&[], 1, 7).unwrap()).unwrap();
+            config.tls.crls = vec![path.clone()];
+            crl_path = Some(path);
+        })
+        .await;
+        (t, crl_path.unwrap())
     }
 
     pub async fn start_with(members: &[Spec]) -> TestHub {
@@ -122,6 +149,7 @@ impl TestHub {
         write(&p("server-key.pem"), &server.key_pem);
         let config = Config {
             metrics_listen: None,
+            web_listen: None,
             log: Default::default(),
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: p("data"),
@@ -140,9 +168,15 @@ impl TestHub {
                 fsync: true,
                 live_buffer: 4096,
                 check_on_start: true,
+                // Unbounded in tests, with no tail pass unless a test asks for one.
+                background_check: cbm_hub::store::BackgroundCheck {
+                    bytes_per_second: 0,
+                    interval: std::time::Duration::from_secs(3600),
+                },
                 // Tests run on whatever disk holds /tmp: no reserve.
                 min_free_bytes: 0,
                 noise_entries_per_minute: 60,
+                compression_level: cbm_hub::store::DEFAULT_COMPRESSION_LEVEL,
             },
         };
         let mut config = config;
@@ -165,6 +199,7 @@ impl TestHub {
                 }],
                 created_at: String::new(),
                 updated_at: String::new(),
+                require_signed: false,
             };
             store
                 .member(MemberOp::Register(member), Default::default())
@@ -256,6 +291,7 @@ pub async fn publish(
         .publish(cbm_hub::pb::PublishRequest {
             content: Some(content),
             idempotency_key: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -268,14 +304,52 @@ pub async fn connect(
     ca_pem: &str,
     cert: &Issued,
 ) -> Result<Channel, tonic::transport::Error> {
+    connect_tuned(addr, ca_pem, cert, |e| e).await
+}
+
+/// As [`connect`], with the endpoint adjusted by `tune` (HTTP/2 windows, say).
+pub async fn connect_tuned(
+    addr: std::net::SocketAddr,
+    ca_pem: &str,
+    cert: &Issued,
+    tune: impl FnOnce(Endpoint) -> Endpoint,
+) -> Result<Channel, tonic::transport::Error> {
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(ca_pem))
         .identity(Identity::from_pem(&cert.cert_pem, &cert.key_pem))
         .domain_name("localhost");
-    Endpoint::from_shared(format!("https://{addr}"))
+    let endpoint = Endpoint::from_shared(format!("https://{addr}"))
         .unwrap()
         .tls_config(tls)?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .connect()
+        .connect_timeout(std::time::Duration::from_secs(5));
+    tune(endpoint).connect().await
+}
+
+/// GET `path` over plain HTTP/1.1: (status code, content type, body).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, request.as_bytes())
         .await
+        .unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut tcp, &mut raw),
+    )
+    .await
+    .expect("answered in time")
+    .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP response");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type: ")
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_string())
 }

@@ -35,7 +35,11 @@ pub fn init(home: &Path) {
 pub struct HubProcess {
     pub child: Child,
     pub port: u16,
+    /// Where metrics are served, when started with `--metrics-listen`.
+    pub metrics: Option<std::net::SocketAddr>,
     home: PathBuf,
+    /// The lines of stdout after the address line.
+    lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl HubProcess {
@@ -74,10 +78,23 @@ impl HubProcess {
             {
                 let addr = rest.split_whitespace().next().unwrap();
                 let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+                // Printed right after the address when the endpoint is on.
+                // Printed after the address (the web portal's line may come first).
+                let metrics = extra.contains(&"--metrics-listen").then(|| {
+                    (0..8)
+                        .find_map(|_| {
+                            let line = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+                            let url = line.strip_prefix("cbm-hub metrics on http://")?;
+                            Some(url.trim_end_matches("/metrics").parse().unwrap())
+                        })
+                        .expect("serve printed no metrics address")
+                });
                 return HubProcess {
                     child,
                     port,
+                    metrics,
                     home: home.to_path_buf(),
+                    lines: rx,
                 };
             }
             if let Ok(Some(status)) = child.try_wait() {
@@ -87,6 +104,19 @@ impl HubProcess {
         let _ = child.kill();
         let _ = child.wait();
         panic!("serve did not report its address");
+    }
+
+    /// The port of the web portal, from the line `serve` prints after its address.
+    pub fn web_port(&self) -> u16 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100))
+                && let Some(rest) = line.strip_prefix("cbm-hub web portal on https://localhost:")
+            {
+                return rest.trim_end_matches('/').parse().unwrap();
+            }
+        }
+        panic!("serve did not print the web portal's address");
     }
 
     /// SIGKILL: no chance to flush or clean up.
@@ -210,4 +240,24 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Bounded {
         out: out.join().unwrap(),
         err: err.join().unwrap(),
     }
+}
+
+/// The shell block README.md marks as run by the test `test` (e.g. `tests/own_pki.rs`).
+pub fn readme_block(test: &str) -> String {
+    let readme = include_str!("../../README.md");
+    let marker = format!("<!-- {test} runs this block as it stands -->");
+    let after = &readme[readme.find(&marker).expect("the marker in README.md") + marker.len()..];
+    let start = after.find("```sh\n").unwrap() + "```sh\n".len();
+    after[start..start + after[start..].find("```").unwrap()].to_string()
+}
+
+/// Runs a shell script in `dir` (bash, errexit, 60 s at most); it must succeed.
+pub fn sh(dir: &Path, script: &str) {
+    let r = run_bounded(
+        Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .current_dir(dir),
+        Duration::from_secs(60),
+    );
+    assert!(r.success(), "{script}\n{}{}", r.out, r.err);
 }

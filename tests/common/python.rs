@@ -31,10 +31,19 @@ pub fn run(cmd: &mut Command, limit: Duration) -> String {
 
 /// The virtualenv with `requirements.txt` installed; its python.
 pub fn venv() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("python-client-venv");
+    venv_with(
+        "python-client-venv",
+        &Path::new(CLIENT_DIR).join("requirements.txt"),
+    )
+}
+
+/// The virtualenv `target/tmp/NAME` with `requirements` installed; its python. Rebuilt only
+/// when the requirements change.
+pub fn venv_with(name: &str, requirements: &Path) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let python = dir.join("bin/python");
     let stamp = dir.join("installed-requirements.txt");
-    let wanted = std::fs::read_to_string(Path::new(CLIENT_DIR).join("requirements.txt")).unwrap();
+    let wanted = std::fs::read_to_string(requirements).unwrap();
     // The stamp is written last, so an interrupted install is redone from scratch.
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&wanted) {
         return python;
@@ -55,7 +64,7 @@ pub fn venv() -> PathBuf {
                 "--no-input",
             ])
             .args(["--timeout", "60", "-r"])
-            .arg(Path::new(CLIENT_DIR).join("requirements.txt")),
+            .arg(requirements),
         Duration::from_secs(600),
     );
     std::fs::write(&stamp, wanted).unwrap();

@@ -1,6 +1,18 @@
 //! Valid submission content of every kind, and broken variants with the field they break.
 use cbm_hub::pb::{self, SubmissionContent, submission_content::Body};
 
+/// An attachment of `bytes` bytes (a pattern seeded by `fill`) with its correct SHA-256.
+pub fn attachment(name: &str, fill: u8, bytes: usize) -> pb::Attachment {
+    use sha2::{Digest, Sha256};
+    let content: Vec<u8> = (0..bytes).map(|i| fill ^ (i % 251) as u8).collect();
+    pb::Attachment {
+        name: name.into(),
+        media_type: "application/octet-stream".into(),
+        sha256: hex::encode(Sha256::digest(&content)),
+        content: content.into(),
+    }
+}
+
 pub fn envelope(title: &str, tlp: &str, body: Body) -> SubmissionContent {
     SubmissionContent {
         title: title.into(),

@@ -123,7 +123,7 @@ pub fn wait_cursor(cursor: &Path, sequence: u64) {
     while Instant::now() < deadline {
         let at = std::fs::read_to_string(cursor)
             .ok()
-            .and_then(|t| t.trim().parse::<u64>().ok());
+            .and_then(|t| t.lines().next()?.trim().parse::<u64>().ok());
         if at.is_some_and(|at| at >= sequence) {
             return;
         }

@@ -14,6 +14,7 @@ fn member(id: &str, roles: &[Role], communities: &[&str]) -> Member {
         bindings: vec![],
         created_at: String::new(),
         updated_at: String::new(),
+        require_signed: false,
     }
 }
 

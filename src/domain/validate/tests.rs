@@ -15,6 +15,7 @@ fn ctx_parts() -> (Registry, Catalogue) {
         bindings: vec![],
         created_at: String::new(),
         updated_at: String::new(),
+        require_signed: false,
     };
     (
         Registry::new([member("EE-MFA"), member("CL-MINREL")]),

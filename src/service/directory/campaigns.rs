@@ -37,6 +37,9 @@ pub async fn start(
         Ok(who) => who,
         Err(status) => return Err(caller.refuse(NAME, "", status).await),
     };
+    if let Err(status) = signatures_not_required(&who.member) {
+        return Err(caller.refuse(NAME, "", status).await);
+    }
     let prepared = match prepare(&svc.store, &who.member, &r) {
         Ok(p) => p,
         Err(status) => return Err(caller.refuse(NAME, "", status).await),
@@ -64,6 +67,20 @@ pub async fn start(
     })
     .await
     .map_err(|e| Status::internal(e.to_string()))?
+}
+
+/// A campaign's notices are written by the hub and published with the starting admin as their
+/// publisher, so they cannot carry that admin's signature: an admin that must sign everything
+/// it publishes (`require_signed`) cannot start one, as it cannot publish unsigned.
+fn signatures_not_required(admin: &Member) -> Result<(), Status> {
+    if !admin.require_signed {
+        return Ok(());
+    }
+    Err(Status::failed_precondition(format!(
+        "{}; a ping campaign's notices are written by the hub and cannot carry your signature: \
+         start the campaign as an admin that does not require signatures",
+        crate::provenance::ProvenanceError::Required(admin.id.clone())
+    )))
 }
 
 struct Prepared {

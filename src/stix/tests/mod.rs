@@ -42,6 +42,7 @@ fn submission(id: &str, kind: &str, c: pb::SubmissionContent) -> pb::Submission 
         sequence: 7,
         content: Some(c),
         withdrawal_reason: String::new(),
+        ..Default::default()
     }
 }
 

@@ -28,6 +28,10 @@ pub struct StoredEvent {
     /// For `acknowledged`: the acknowledgement.
     #[prost(message, optional, tag = "5")]
     pub acknowledgement: Option<pb::Acknowledgement>,
+    /// Sequence of the audit entry recording a publication, revision or withdrawal (the
+    /// leaf its receipt proves); 0 for other events and for events stored before receipts.
+    #[prost(uint64, tag = "6")]
+    pub audit_sequence: u64,
 }
 
 pub use crate::domain::audience::AudienceRecord;

@@ -1,0 +1,108 @@
+//! No split views: `subscribe` keeps, in its cursor file, the latest audit checkpoint the hub
+//! signed for it and the hub's key, and at every (re)connection asks the hub to prove that its
+//! log extends that checkpoint (RFC 6962 consistency proof). A hub that rewrote or forked its
+//! history since cannot: the subscriber stops, loudly.
+//!
+//! The cursor file: line 1 the last sequence received (as before), then `checkpoint JSON`
+//! (the cbm.v1 Checkpoint) and `hub-key HEX` once known. Readers of the first line alone still
+//! read it.
+use std::path::Path;
+
+use anyhow::Context;
+use tonic::transport::Channel;
+
+use crate::{
+    audit::check_served,
+    domain::budget::MESSAGE_CEILING,
+    pb::{self, audit_client::AuditClient},
+};
+
+/// What the subscriber has seen of the hub's log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Seen {
+    /// The latest checkpoint it verified.
+    pub checkpoint: Option<pb::Checkpoint>,
+    /// The hub's key (raw Ed25519), pinned at first contact or given with `--hub-key`.
+    pub key: Option<Vec<u8>>,
+}
+
+/// The hub showed a history that does not extend the one seen before: never retried.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "split view: the hub's audit log does not extend the checkpoint this subscriber saw ({0}); its history was rewritten or forked. Not resuming."
+)]
+pub struct SplitView(pub String);
+
+/// The cursor file: the sequence, and what was seen of the log.
+pub fn read(path: &Path) -> anyhow::Result<(Option<u64>, Seen)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((None, Seen::default())),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or("").trim();
+    let seq = first
+        .parse()
+        .with_context(|| format!("{}: not a sequence number", path.display()))?;
+    let mut seen = Seen::default();
+    for line in lines {
+        if let Some(json) = line.strip_prefix("checkpoint ") {
+            seen.checkpoint = Some(
+                serde_json::from_str(json)
+                    .with_context(|| format!("{}: damaged checkpoint line", path.display()))?,
+            );
+        } else if let Some(key) = line.strip_prefix("hub-key ") {
+            seen.key = Some(
+                hex::decode(key.trim())
+                    .with_context(|| format!("{}: damaged hub-key line", path.display()))?,
+            );
+        }
+    }
+    Ok((Some(seq), seen))
+}
+
+/// Replaces the cursor file atomically (write, then rename), so a crash leaves the old or the
+/// new value, never a torn one.
+pub fn write(path: &Path, seq: u64, seen: &Seen) -> anyhow::Result<()> {
+    let mut text = format!("{seq}\n");
+    if let Some(c) = &seen.checkpoint {
+        text.push_str(&format!("checkpoint {}\n", serde_json::to_string(c)?));
+    }
+    if let Some(k) = &seen.key {
+        text.push_str(&format!("hub-key {}\n", hex::encode(k)));
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
+}
+
+/// Asks the hub for a fresh checkpoint and the proof that it extends the one seen; updates
+/// `seen`. Fails with [`SplitView`] when the hub cannot prove it (or changed its key).
+pub async fn check(channel: Channel, seen: &mut Seen) -> anyhow::Result<()> {
+    let mut audit = AuditClient::new(channel).max_decoding_message_size(MESSAGE_CEILING);
+    let from = seen.checkpoint.as_ref().map_or(0, |c| c.tree_size);
+    let served = audit
+        .consistency_proof(pb::ConsistencyProofRequest {
+            from_size: from,
+            to_size: 0,
+        })
+        .await?
+        .into_inner();
+    let key = match &seen.key {
+        Some(k) if *k != served.public_key.as_ref() => {
+            return Err(SplitView(format!(
+                "the hub now signs with key {}, not the pinned {}",
+                crate::audit::signing::key_id(&served.public_key),
+                crate::audit::signing::key_id(k)
+            ))
+            .into());
+        }
+        Some(k) => k.clone(),
+        None => served.public_key.to_vec(),
+    };
+    let later = check_served(&key, seen.checkpoint.as_ref(), &served).map_err(SplitView)?;
+    seen.key = Some(key);
+    seen.checkpoint = Some(later);
+    Ok(())
+}
