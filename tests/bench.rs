@@ -76,6 +76,21 @@ fn quick_bench_runs_every_section() {
         let r = &rows(level)[0];
         assert!(r[2].parse::<f64>().unwrap() > 0.0, "{text}");
     }
+    // Provenance: plain, receipt and signed publishes all answered, none refused.
+    let signed: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("publish with provenance"))
+        .skip(2)
+        .take(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(signed.len(), 2, "{text}");
+    for r in &signed {
+        assert!(!r.contains(&"err"), "a refused publish: {text}");
+        for rate in &r[1..4] {
+            assert!(rate.parse::<f64>().unwrap() > 0.0, "{text}");
+        }
+    }
     // Fan-out: every subscriber got every message from the hub and the baseline.
     let fan = rows("10");
     assert_eq!(fan.len(), 4, "{text}");

@@ -76,19 +76,14 @@ pub struct Round {
     pub cpu: cpu::Used,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Call {
     NoOp,
-    Publish,
+    /// Publishes of these requests, in turn.
+    Publish(std::sync::Arc<Vec<pb::PublishRequest>>),
 }
 
-async fn round(
-    channels: &[Channel],
-    in_flight: usize,
-    duration: Duration,
-    call: Call,
-    payloads: &[pb::SubmissionContent],
-) -> Round {
+async fn round(channels: &[Channel], in_flight: usize, duration: Duration, call: &Call) -> Round {
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let cpu_before = cpu::snapshot();
@@ -96,21 +91,17 @@ async fn round(
     for t in 0..in_flight {
         let mut client = HubClient::new(channels[t % channels.len()].clone())
             .max_decoding_message_size(MESSAGE_CEILING);
-        let payloads = payloads.to_vec();
+        let call = call.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
             let mut i = t;
             while Instant::now() < deadline {
                 let t0 = Instant::now();
-                let ok = match call {
+                let ok = match &call {
                     Call::NoOp => client.who_am_i(pb::WhoAmIRequest {}).await.is_ok(),
-                    Call::Publish => {
-                        let req = pb::PublishRequest {
-                            content: Some(payloads[i % payloads.len()].clone()),
-                            idempotency_key: String::new(),
-                            ..Default::default()
-                        };
+                    Call::Publish(requests) => {
+                        let req = requests[i % requests.len()].clone();
                         client.publish(req).await.is_ok()
                     }
                 };
@@ -153,19 +144,111 @@ pub async fn publish(
     levels: &[usize],
     duration: Duration,
 ) -> anyhow::Result<Vec<(usize, Round, Round)>> {
-    let payloads = payloads()?;
+    let plain = Call::Publish(std::sync::Arc::new(plain_requests()?));
+    let channels = publisher_channels(hub).await?;
+    let mut out = Vec::new();
+    for &n in levels {
+        let conns = &channels[..n.min(channels.len())];
+        let noop = round(conns, n, duration, &Call::NoOp).await;
+        let publish = round(conns, n, duration, &plain).await;
+        out.push((n, noop, publish));
+    }
+    Ok(out)
+}
+
+/// Four connections as the publisher (HTTP/2 multiplexes the calls in flight over them).
+async fn publisher_channels(hub: &BenchHub) -> anyhow::Result<Vec<Channel>> {
     let mut channels = Vec::new();
     for _ in 0..4 {
         channels.push(hub.channel(PUBLISHER).await?);
     }
+    Ok(channels)
+}
+
+/// Unsigned publications of [`payloads`], no receipt asked.
+fn plain_requests() -> anyhow::Result<Vec<pb::PublishRequest>> {
+    Ok(payloads()?
+        .into_iter()
+        .map(|c| pb::PublishRequest {
+            content: Some(c),
+            ..Default::default()
+        })
+        .collect())
+}
+
+/// One level of the provenance comparison: the same payloads published plain, with a receipt
+/// asked (`want_receipt`), and signed by the publisher's mTLS key (COSE_Sign1, ES256, which
+/// the hub checks at the door and answers with a receipt).
+pub struct SignedRounds {
+    pub in_flight: usize,
+    pub plain: Round,
+    pub receipt: Round,
+    pub signed: Round,
+}
+
+/// Publishing with provenance against plain publishing, in the same run on the same
+/// connections. Signatures are made before the rounds (signing is the client's cost, not the
+/// hub's); a publication's claim (`publish 1`) names no id, so one signature per payload
+/// serves every round.
+pub async fn signed(
+    hub: &BenchHub,
+    levels: &[usize],
+    duration: Duration,
+) -> anyhow::Result<Vec<SignedRounds>> {
+    let key = publisher_signing_key(hub)?;
+    let plain = plain_requests()?;
+    let receipt: Vec<_> = plain
+        .iter()
+        .map(|r| pb::PublishRequest {
+            want_receipt: true,
+            ..r.clone()
+        })
+        .collect();
+    let claim = crate::provenance::statement::change_claim("", 1);
+    let mut signed = Vec::new();
+    for r in &plain {
+        let bytes = prost::Message::encode_to_vec(r.content.as_ref().expect("content"));
+        let signature = key
+            .sign_change(&bytes, Some(&claim))
+            .map_err(anyhow::Error::msg)?;
+        signed.push(pb::PublishRequest {
+            signature: signature.into(),
+            ..r.clone()
+        });
+    }
+    let (plain, receipt, signed) = (
+        Call::Publish(std::sync::Arc::new(plain)),
+        Call::Publish(std::sync::Arc::new(receipt)),
+        Call::Publish(std::sync::Arc::new(signed)),
+    );
+    let channels = publisher_channels(hub).await?;
     let mut out = Vec::new();
     for &n in levels {
         let conns = &channels[..n.min(channels.len())];
-        let noop = round(conns, n, duration, Call::NoOp, &payloads).await;
-        let publish = round(conns, n, duration, Call::Publish, &payloads).await;
-        out.push((n, noop, publish));
+        out.push(SignedRounds {
+            in_flight: n,
+            plain: round(conns, n, duration, &plain).await,
+            receipt: round(conns, n, duration, &receipt).await,
+            signed: round(conns, n, duration, &signed).await,
+        });
     }
     Ok(out)
+}
+
+/// The publisher's mTLS key and certificate as a COSE signing key (bound to it by its
+/// certificate hash, as any member's own key is).
+fn publisher_signing_key(hub: &BenchHub) -> anyhow::Result<crate::provenance::cose::SigningKey> {
+    use rustls_pki_types::pem::PemObject;
+    let (_, cert_pem, key_pem) = hub
+        .target
+        .certs
+        .iter()
+        .find(|(id, _, _)| id == PUBLISHER)
+        .ok_or_else(|| anyhow::anyhow!("no publisher certificate"))?;
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key_pem.as_bytes())?;
+    let chain = rustls_pki_types::CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::provenance::cose::SigningKey::new(&key, chain).map_err(anyhow::Error::msg)
 }
 
 /// Replay: a reader resuming from sequence 0 over everything stored, with half of the feed

@@ -14,6 +14,7 @@ use crate::bench::{
 const SECTIONS: &[&str] = &[
     "floor",
     "publish",
+    "signed",
     "fanout",
     "handshake",
     "replay",
@@ -43,8 +44,8 @@ pub struct BenchArgs {
     /// (comma-separated).
     #[arg(long, value_delimiter = ',', default_values_t = [100_000u64, 1_000_000])]
     pub events: Vec<u64>,
-    /// Run only these sections (comma-separated): floor, publish, fanout, handshake, replay,
-    /// idle, large, restart, disk, memory.
+    /// Run only these sections (comma-separated): floor, publish, signed, fanout, handshake,
+    /// replay, idle, large, restart, disk, memory.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// sled page cache of the benchmark hubs, in MiB (the hub's default: 128). A small cache
@@ -134,7 +135,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<()> {
     if wanted("floor") {
         floor_section(&plan, a.cache_mb).await?;
     }
-    if ["publish", "fanout", "handshake", "replay"]
+    if ["publish", "signed", "fanout", "handshake", "replay"]
         .iter()
         .any(|s| wanted(s))
     {
@@ -224,6 +225,58 @@ async fn large_section(plan: &Plan, cache_mb: u64, quick: bool) -> anyhow::Resul
     }
     println!(
         "(+N: above the RSS with everything stored; the hub's message limit is 4 MiB, so the large items are the largest content it accepts)"
+    );
+    Ok(())
+}
+
+/// What provenance costs a publish: plain, with a receipt, signed (which carries a receipt).
+async fn signed(hub: &BenchHub, plan: &Plan) -> anyhow::Result<()> {
+    println!();
+    println!(
+        "publish with provenance vs plain publish (same payloads, same 4 connections, same run): receipt = want_receipt (inclusion proof against a signed checkpoint); signed = COSE_Sign1 ES256 by the publisher's mTLS key, checked at the door, answered with a receipt"
+    );
+    println!(
+        "{:>9}  {:>8}  {:>10}  {:>10}  {:>10}  {:>7}  {:>7}  {:>9}  {:>9}  {:>9}  {:>9}  cpu/op plain, rcpt, signed",
+        "in flight",
+        "",
+        "plain/s",
+        "receipt/s",
+        "signed/s",
+        "rcpt x",
+        "sign x",
+        "plain p50",
+        "rcpt p50",
+        "sign p50",
+        "sign p99",
+    );
+    // One caller, and the level where publishing peaks (64; 16 in a quick run).
+    let levels = [plan.levels[0], plan.levels[plan.levels.len().min(3) - 1]];
+    for r in bench::signed(hub, &levels, plan.round).await? {
+        let errors = r.plain.errors + r.receipt.errors + r.signed.errors;
+        println!(
+            "{:>9}  {:>8}  {:>10.0}  {:>10.0}  {:>10.0}  {:>7.2}  {:>7.2}  {:>9.2}  {:>9.2}  {:>9.2}  {:>9.2}  {:.0}, {:.0}, {:.0} us",
+            r.in_flight,
+            if errors == 0 {
+                String::new()
+            } else {
+                format!("{errors} err")
+            },
+            r.plain.per_second,
+            r.receipt.per_second,
+            r.signed.per_second,
+            r.receipt.per_second / r.plain.per_second.max(1.0),
+            r.signed.per_second / r.plain.per_second.max(1.0),
+            ms(r.plain.p50_us),
+            ms(r.receipt.p50_us),
+            ms(r.signed.p50_us),
+            ms(r.signed.p99_us),
+            r.plain.cpu.us_per_call,
+            r.receipt.cpu.us_per_call,
+            r.signed.cpu.us_per_call,
+        );
+    }
+    println!(
+        "(x: per second / plain per second; latencies in ms; cpu on both sides of the shared cores)"
     );
     Ok(())
 }
@@ -366,6 +419,9 @@ async fn in_process(
     let hub = BenchHub::start_with(a.cache_mb).await?;
     if wanted("publish") {
         publish(&hub, plan).await?;
+    }
+    if wanted("signed") {
+        signed(&hub, plan).await?;
     }
     if wanted("fanout") {
         fanout_section(&hub, plan).await?;

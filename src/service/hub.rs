@@ -313,7 +313,8 @@ impl Hub for HubService {
                 claimed(&signature, &statement::change_claim("", 1))?;
                 Ok(
                     Change::new(ChangeOp::Publish { content, kind }, idempotency_key)
-                        .signed(signature),
+                        .signed(signature)
+                        .with_receipt(wanted),
                 )
             })
             .await;
@@ -356,7 +357,9 @@ impl Hub for HubService {
                     kind,
                     expected_revision,
                 };
-                Ok(Change::new(op, idempotency_key).signed(signature))
+                Ok(Change::new(op, idempotency_key)
+                    .signed(signature)
+                    .with_receipt(wanted))
             })
             .await;
         self.with_receipt(result, wanted).await
@@ -398,7 +401,9 @@ impl Hub for HubService {
                     reason: r.reason.clone(),
                     expected_revision,
                 };
-                Ok(Change::new(op, idempotency_key).signed(signature))
+                Ok(Change::new(op, idempotency_key)
+                    .signed(signature)
+                    .with_receipt(wanted))
             })
             .await;
         self.with_receipt(result, wanted).await

@@ -10,7 +10,10 @@ use crate::{
     domain::member::Member,
     pb,
     provenance::{ProvenanceError, cose::Signature, receipt, signer},
-    store::{Store, records::SubmissionHead},
+    store::{
+        Store,
+        records::{StoredEvent, SubmissionHead},
+    },
     tls::reload::TlsState,
 };
 
@@ -44,64 +47,78 @@ pub fn check_signature(
 /// proved against a signed checkpoint that covers its audit entry (one is signed now if the
 /// latest does not: signing makes the log durable up to it).
 pub async fn build(store: &Store, head: SubmissionHead, seq: u64) -> Result<pb::Receipt, Status> {
-    let (event, audit_seq) = {
+    // One trip to the blocking pool in the common case: the change's own group signed a
+    // checkpoint covering it (see `Change::with_receipt`), or a later one did.
+    let prepared = {
         let store = store.clone();
-        let head = head.clone();
         blocking(move || {
             let event = store.event(seq)?;
             let audit_seq = store.audit_sequence_of(&event, &head)?;
-            Ok((event, audit_seq))
+            let covering = store
+                .latest_checkpoint()?
+                .filter(|c| c.tree_size >= audit_seq);
+            match covering {
+                Some(checkpoint) => complete(&store, event, audit_seq, seq, checkpoint).map(Ok),
+                None => Ok(Err((event, audit_seq))),
+            }
         })
         .await?
     };
-    let latest = {
-        let store = store.clone();
-        blocking(move || Ok(store.latest_checkpoint()?)).await?
-    };
-    let checkpoint = match latest {
-        Some(c) if c.tree_size >= audit_seq => c,
-        _ => store.checkpoint().await?,
-    };
-    let store = store.clone();
-    blocking(move || {
-        let submission = event.submission.unwrap_or_default();
-        let (entry, leaf) = store.audit_leaf(audit_seq)?;
-        if entry.feed_sequence != seq || entry.object_id != submission.id {
-            return Err(Status::data_loss(format!(
-                "audit entry {audit_seq} does not record feed sequence {seq}"
-            )));
+    match prepared {
+        Ok(receipt) => Ok(receipt),
+        Err((event, audit_seq)) => {
+            let checkpoint = store.checkpoint().await?;
+            let store = store.clone();
+            blocking(move || complete(&store, event, audit_seq, seq, checkpoint)).await
         }
-        let proof = store.audit_inclusion(audit_seq - 1, checkpoint.tree_size)?;
-        let (signature_sha256, signer_cert_sha256) = if submission.signature.is_empty() {
-            (String::new(), String::new())
-        } else {
-            // The hub checked this signature and its signer's binding when it accepted it.
-            let signer = Signature::parse(&submission.signature)
-                .map(|s| hex::encode(Sha256::digest(s.signer().as_ref())))
-                .map_err(|e| Status::data_loss(format!("stored signature: {e}")))?;
-            (hex::encode(Sha256::digest(&submission.signature)), signer)
-        };
-        let mut r = pb::Receipt {
-            hub_id: store.hub_id(),
-            submission_id: submission.id.clone(),
-            revision: submission.revision,
-            content_hash: submission.content_hash.clone(),
-            publisher: submission.publisher.clone(),
-            sequence: submission.sequence,
-            accepted_at: submission.updated_at.clone(),
-            leaf_index: audit_seq - 1,
-            leaf_hash: hex::encode(leaf),
-            action: event.action.clone(),
-            signature_sha256,
-            signer_cert_sha256,
-            hub_signature: Default::default(),
-            inclusion_proof: proof.iter().map(hex::encode).collect(),
-            checkpoint: Some(checkpoint),
-        };
-        r.hub_signature = store.sign_receipt(&receipt::signed_text(&r)).into();
-        Ok(r)
-    })
-    .await
+    }
+}
+
+/// The receipt of `event` (feed sequence `seq`, recorded by audit entry `audit_seq`), proved
+/// against `checkpoint`, which covers that entry.
+fn complete(
+    store: &Store,
+    event: StoredEvent,
+    audit_seq: u64,
+    seq: u64,
+    checkpoint: pb::Checkpoint,
+) -> Result<pb::Receipt, Status> {
+    let submission = event.submission.unwrap_or_default();
+    let (entry, leaf) = store.audit_leaf(audit_seq)?;
+    if entry.feed_sequence != seq || entry.object_id != submission.id {
+        return Err(Status::data_loss(format!(
+            "audit entry {audit_seq} does not record feed sequence {seq}"
+        )));
+    }
+    let proof = store.audit_inclusion(audit_seq - 1, checkpoint.tree_size)?;
+    let (signature_sha256, signer_cert_sha256) = if submission.signature.is_empty() {
+        (String::new(), String::new())
+    } else {
+        // The hub checked this signature and its signer's binding when it accepted it.
+        let signer = Signature::parse(&submission.signature)
+            .map(|s| hex::encode(Sha256::digest(s.signer().as_ref())))
+            .map_err(|e| Status::data_loss(format!("stored signature: {e}")))?;
+        (hex::encode(Sha256::digest(&submission.signature)), signer)
+    };
+    let mut r = pb::Receipt {
+        hub_id: store.hub_id(),
+        submission_id: submission.id.clone(),
+        revision: submission.revision,
+        content_hash: submission.content_hash.clone(),
+        publisher: submission.publisher.clone(),
+        sequence: submission.sequence,
+        accepted_at: submission.updated_at.clone(),
+        leaf_index: audit_seq - 1,
+        leaf_hash: hex::encode(leaf),
+        action: event.action.clone(),
+        signature_sha256,
+        signer_cert_sha256,
+        hub_signature: Default::default(),
+        inclusion_proof: proof.iter().map(hex::encode).collect(),
+        checkpoint: Some(checkpoint),
+    };
+    r.hub_signature = store.sign_receipt(&receipt::signed_text(&r)).into();
+    Ok(r)
 }
 
 /// Runs store reads off the async workers.

@@ -1,4 +1,6 @@
 //! Reading the audit log and its checkpoints, and verifying them; loading the log's state.
+use std::sync::atomic::Ordering;
+
 use super::{Store, StoreError, codec, key_after, key_u64, keyspace::Trees, writer};
 use crate::{
     audit::{Coverage, LogState, Verifier},
@@ -101,7 +103,16 @@ impl Store {
 
     /// The latest signed checkpoint, if any.
     pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, StoreError> {
-        match self.inner.trees.checkpoints.last()? {
+        // Only a durable one (see `Shared::audit_durable`).
+        let durable = self.inner.shared.audit_durable.load(Ordering::Acquire);
+        match self
+            .inner
+            .trees
+            .checkpoints
+            .range(0u64.to_be_bytes()..durable.saturating_add(1).to_be_bytes())
+            .next_back()
+            .transpose()?
+        {
             None => Ok(None),
             Some((k, v)) => codec::unframe(&v, || format!("checkpoint {}", key_u64(&k))).map(Some),
         }

@@ -3,9 +3,12 @@
 //! A proof needs the hashes of O(log n) subtrees. Subtrees of [`CHUNK`] leaves or more are
 //! built from the roots of aligned blocks of `CHUNK` leaves, cached in memory as they are
 //! first needed (entries never change once written, and the cache is only ever extended);
-//! smaller ones are hashed from the entries themselves. A first proof after a start reads
-//! the log once; later ones read at most a few blocks' worth of entries.
-use std::sync::Mutex;
+//! smaller ones are hashed from the leaf hashes of their block, kept for the few blocks last
+//! used (a receipt's proof is nearly always of the newest entries, and re-reading and decoding
+//! up to a block of entries per receipt under the cache's lock serialised every signed
+//! publish). A first proof after a start reads the log once; later ones read only entries
+//! written since.
+use std::{collections::VecDeque, sync::Mutex};
 
 use super::{Store, StoreError};
 use crate::audit::{
@@ -17,9 +20,61 @@ use crate::audit::{
 /// Leaves per cached block (a power of two).
 const CHUNK: u64 = 256;
 
-/// Roots of the complete blocks of `CHUNK` leaves, in order.
+/// Blocks whose leaf hashes are kept.
+const RECENT_BLOCKS: usize = 8;
+
 #[derive(Default)]
-pub(super) struct BlockRoots(Mutex<Vec<Hash>>);
+pub(super) struct BlockRoots(Mutex<Blocks>);
+
+#[derive(Default)]
+pub(super) struct Blocks {
+    /// Roots of the complete blocks of `CHUNK` leaves, in order.
+    roots: Vec<Hash>,
+    /// (block, the tree over its first entries, as many as read so far), most recently used
+    /// last.
+    recent: VecDeque<(u64, BlockTree)>,
+}
+
+/// The hashes of every complete aligned subtree of one block's leaves read so far:
+/// `levels[h][i]` is the root of the 2^h leaves from `i * 2^h` (level 0: the leaf hashes).
+/// Any range's tree hash is then O(log CHUNK) node hashes.
+#[derive(Default)]
+struct BlockTree {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl BlockTree {
+    fn len(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    fn push(&mut self, leaf: Hash) {
+        let mut node = leaf;
+        let mut h = 0;
+        loop {
+            if self.levels.len() == h {
+                self.levels.push(Vec::new());
+            }
+            self.levels[h].push(node);
+            let n = self.levels[h].len();
+            if n % 2 == 1 {
+                return;
+            }
+            node = node_hash(&self.levels[h][n - 2], &self.levels[h][n - 1]);
+            h += 1;
+        }
+    }
+
+    /// The RFC 6962 tree hash of leaves `a..b` (block-relative, `a < b <= len`).
+    fn root(&self, a: u64, b: u64) -> Hash {
+        let n = b - a;
+        if n.is_power_of_two() && a % n == 0 {
+            return self.levels[n.trailing_zeros() as usize][(a / n) as usize];
+        }
+        let k = split(n);
+        node_hash(&self.root(a, a + k), &self.root(a + k, b))
+    }
+}
 
 /// A consistency proof with the roots it connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,17 +127,21 @@ impl Store {
     }
 
     /// The Merkle tree hash of leaves `a..b` (0-based), as RFC 6962 splits them.
-    fn range_hash(&self, blocks: &mut Vec<Hash>, a: u64, b: u64) -> Result<Hash, StoreError> {
+    fn range_hash(&self, blocks: &mut Blocks, a: u64, b: u64) -> Result<Hash, StoreError> {
         let n = b - a;
+        if n <= CHUNK && a / CHUNK == (b - 1) / CHUNK {
+            // Within one block (every RFC 6962 split of a prefix of CHUNK leaves or fewer is).
+            return self.block_leaves_root(blocks, a, b);
+        }
         if n <= CHUNK || a % CHUNK != 0 {
-            // Small, or (never in RFC 6962 splits of a prefix) unaligned: hash the leaves.
+            // Never in RFC 6962 splits of a prefix: hash the leaves.
             return self.leaves_root(a, b);
         }
         if n.is_power_of_two() && a % n == 0 {
             // An aligned perfect subtree of whole blocks.
-            self.fill_blocks(blocks, b / CHUNK)?;
+            self.fill_blocks(&mut blocks.roots, b / CHUNK)?;
             return Ok(perfect_root(
-                &blocks[(a / CHUNK) as usize..(b / CHUNK) as usize],
+                &blocks.roots[(a / CHUNK) as usize..(b / CHUNK) as usize],
             ));
         }
         let k = split(n);
@@ -95,6 +154,44 @@ impl Store {
     /// Reads leaves `a..b` from the log and returns their tree hash.
     fn leaves_root(&self, a: u64, b: u64) -> Result<Hash, StoreError> {
         let mut f = Frontier::default();
+        for leaf in self.read_leaves(a, b)? {
+            f.push(leaf);
+        }
+        Ok(f.root())
+    }
+
+    /// The tree hash of leaves `a..b` of one block, from its kept leaf hashes (read from the
+    /// log as far as needed).
+    fn block_leaves_root(&self, blocks: &mut Blocks, a: u64, b: u64) -> Result<Hash, StoreError> {
+        let block = a / CHUNK;
+        let at = match blocks.recent.iter().position(|(n, _)| *n == block) {
+            Some(at) => at,
+            None => {
+                if blocks.recent.len() == RECENT_BLOCKS {
+                    blocks.recent.pop_front();
+                }
+                blocks.recent.push_back((block, BlockTree::default()));
+                blocks.recent.len() - 1
+            }
+        };
+        let (_, tree) = &mut blocks.recent[at];
+        let start = block * CHUNK;
+        let have = start + tree.len();
+        if have < b {
+            for leaf in self.read_leaves(have, b)? {
+                tree.push(leaf);
+            }
+        }
+        let root = tree.root(a - start, b - start);
+        // Most recently used last.
+        let used = blocks.recent.remove(at).expect("just found");
+        blocks.recent.push_back(used);
+        Ok(root)
+    }
+
+    /// The leaf hashes of entries `a..b` (0-based) of the log.
+    fn read_leaves(&self, a: u64, b: u64) -> Result<Vec<Hash>, StoreError> {
+        let mut out = Vec::with_capacity((b - a) as usize);
         for (i, entry) in self.audit_after(a).take((b - a) as usize).enumerate() {
             let entry = entry?;
             if entry.sequence != a + i as u64 + 1 {
@@ -104,14 +201,14 @@ impl Store {
                     entry.sequence
                 )));
             }
-            f.push(leaf_of(&entry));
+            out.push(leaf_of(&entry));
         }
-        if f.size() != b - a {
+        if (out.len() as u64) != b - a {
             return Err(StoreError::Corrupt(format!(
                 "the audit log ends before entry {b}"
             )));
         }
-        Ok(f.root())
+        Ok(out)
     }
 
     /// Extends the cached block roots to at least `count` blocks.
@@ -193,6 +290,57 @@ mod tests {
                     "{from} -> {to}"
                 );
             }
+        }
+        store.close();
+    }
+
+    /// Inclusion proofs from the kept block trees, while the log grows (a block kept partial,
+    /// then extended) and across more blocks than are kept, against roots computed from the
+    /// stored entries alone.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn inclusion_proofs_verify_while_the_log_grows_and_blocks_are_evicted() {
+        use crate::provenance::receipt::verify_inclusion;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path(),
+            StoreOptions {
+                fsync: false,
+                check_on_start: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let entries = |n: u64| (0..n).map(|_| Origin::hub().entry("test.entry")).collect();
+        let check = |size: u64| {
+            let leaves: Vec<Hash> = store
+                .audit_after(0)
+                .take(size as usize)
+                .map(|e| leaf_of(&e.unwrap()))
+                .collect();
+            let mut f = Frontier::default();
+            leaves.iter().for_each(|l| f.push(*l));
+            let root = f.root();
+            let step = (size / 97).max(1);
+            let mut indexes: Vec<u64> = (0..size).step_by(step as usize).collect();
+            indexes.extend([size - 1, size.saturating_sub(2)]);
+            for i in indexes {
+                let proof = store.audit_inclusion(i, size).unwrap();
+                assert!(
+                    verify_inclusion(i, size, &leaves[i as usize], &proof, &root),
+                    "leaf {i} of {size}"
+                );
+            }
+        };
+        let first = 2 * CHUNK + 10;
+        store.audit(entries(first)).await;
+        store.checkpoint().await.unwrap();
+        check(first);
+        check(first - 3);
+        let n = (RECENT_BLOCKS as u64 + 3) * CHUNK + 37;
+        store.audit(entries(n - first)).await;
+        store.checkpoint().await.unwrap();
+        for size in [first + 1, first + CHUNK, n - CHUNK - 1, n, 5, 1] {
+            check(size);
         }
         store.close();
     }

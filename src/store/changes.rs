@@ -35,6 +35,10 @@ pub struct Change {
     /// The author signature, checked by the caller (`crate::provenance`), kept with the
     /// revision the change produces; empty when unsigned.
     pub signature: Vec<u8>,
+    /// The caller will give a receipt for this change: the group that applies it signs a
+    /// checkpoint covering it in the same flush (see `Committer::commit`), so the receipt
+    /// costs no flush of its own.
+    pub receipt: bool,
 }
 
 impl Change {
@@ -61,7 +65,14 @@ impl Change {
             content_hash,
             content_bytes: encoded.as_ref().map_or(0, Vec::len),
             signature: Vec::new(),
+            receipt: false,
         }
+    }
+
+    /// The change, to be answered with a receipt when `wanted`.
+    pub fn with_receipt(mut self, wanted: bool) -> Change {
+        self.receipt = wanted;
+        self
     }
 
     /// The change with its author signature (already checked).

@@ -38,7 +38,8 @@ pub(super) enum Step {
     /// before is durable.
     Checkpoint {
         audit: LogState,
-        reply: Option<oneshot::Sender<Result<Checkpoint, StoreError>>>,
+        /// Everyone who asked for it in one group (none for the final one at a stop).
+        replies: Vec<oneshot::Sender<Result<Checkpoint, StoreError>>>,
     },
     /// Nothing more comes; answered once everything before is done.
     Stop(oneshot::Sender<()>),
@@ -59,6 +60,12 @@ pub(super) struct Applied {
     pub last_seq: u64,
     /// The queue budget its commands hold, given back once it is answered.
     pub held: Vec<QueuedBytes>,
+    /// The audit log state after the group, when a change of it is answered with a receipt:
+    /// a checkpoint of it is signed and stored before the flush that makes the group durable,
+    /// so the receipt finds it covering its entry without another flush.
+    pub checkpoint: Option<LogState>,
+    /// Entries in the audit log once the group is applied.
+    pub audit_len: u64,
 }
 
 pub(super) struct Committer {
@@ -125,15 +132,15 @@ impl Committer {
                     }
                     self.commit(batch);
                 }
-                Step::Checkpoint { audit, reply } => {
+                Step::Checkpoint { audit, replies } => {
                     let signed = self.checkpoint(&audit);
-                    match reply {
-                        Some(reply) => drop(reply.send(signed)),
-                        None => {
-                            if let Err(e) = signed {
-                                tracing::error!(error = %e, "final audit checkpoint failed");
-                            }
-                        }
+                    if replies.is_empty()
+                        && let Err(e) = &signed
+                    {
+                        tracing::error!(error = %e, "final audit checkpoint failed");
+                    }
+                    for reply in replies {
+                        let _ = reply.send(signed.clone());
                     }
                 }
                 Step::Stop(reply) => {
@@ -147,7 +154,19 @@ impl Committer {
     fn commit(&mut self, batch: Vec<Applied>) {
         let failed = match self.shared.failure.get() {
             Some(reason) => Some(StoreError::Io(reason.clone())),
-            None if batch.iter().any(|a| a.durable) => self.flush().err().inspect(|e| self.fail(e)),
+            None if batch.iter().any(|a| a.durable) => {
+                // The latest state a group asked a checkpoint of covers every group before it;
+                // stored before the flush, it is durable with them (sled recovers a prefix of
+                // its writes, so never without the entries it covers).
+                let covering = batch.iter().rev().find_map(|a| a.checkpoint.as_ref());
+                let signed = covering.map_or(Ok(()), |audit| self.sign_and_store(audit).map(drop));
+                let flushed = signed.and_then(|()| self.flush());
+                if flushed.is_ok() {
+                    let len = batch.iter().map(|a| a.audit_len).max().unwrap_or(0);
+                    self.shared.audit_durable.fetch_max(len, Ordering::AcqRel);
+                }
+                flushed.err().inspect(|e| self.fail(e))
+            }
             None => None,
         };
         if let Some(e) = failed {
@@ -288,6 +307,17 @@ impl Committer {
             return Err(StoreError::Io(reason.clone()));
         }
         self.flush().inspect_err(|e| self.fail(e))?;
+        let cp = self.sign_and_store(audit)?;
+        self.flush().inspect_err(|e| self.fail(e))?;
+        self.shared
+            .audit_durable
+            .fetch_max(audit.frontier.size(), Ordering::AcqRel);
+        Ok(cp)
+    }
+
+    /// Signs and stores (not yet durably) a checkpoint of the audit log at `audit`'s size,
+    /// unless the latest checkpoint is of that size already.
+    fn sign_and_store(&mut self, audit: &LogState) -> Result<Checkpoint, StoreError> {
         let size = audit.frontier.size();
         if let Some((k, v)) = self.trees.checkpoints.last()?
             && super::key_u64(&k) == size
@@ -301,7 +331,6 @@ impl Committer {
         self.trees
             .checkpoints
             .insert(size.to_be_bytes(), codec::frame(&cp))?;
-        self.flush().inspect_err(|e| self.fail(e))?;
         Ok(cp)
     }
 }

@@ -57,6 +57,9 @@ pub(super) struct Group {
     pub durable: bool,
     pub next_seq: u64,
     pub checkpoints: Vec<oneshot::Sender<Result<Checkpoint, StoreError>>>,
+    /// A change of the group will be answered with a receipt: a checkpoint covering the group
+    /// is signed in its flush.
+    pub receipt: bool,
     /// Answered as soon as the group is applied (readable), before its flush.
     pub settled: Vec<oneshot::Sender<Result<(), StoreError>>>,
     pub stop: Option<oneshot::Sender<()>>,
@@ -77,6 +80,7 @@ impl Group {
             durable: false,
             next_seq,
             checkpoints: Vec::new(),
+            receipt: false,
             settled: Vec::new(),
             stop: None,
             held: Vec::new(),

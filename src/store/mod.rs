@@ -306,6 +306,7 @@ impl Store {
             audience_generation: AtomicU64::new(0),
             registry_generation: tokio::sync::watch::Sender::new(0),
             audit_len: AtomicU64::new(audit.frontier.size()),
+            audit_durable: AtomicU64::new(audit.frontier.size()),
             live,
             failure: Arc::new(std::sync::OnceLock::new()),
             signer,

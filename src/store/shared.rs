@@ -27,6 +27,10 @@ pub(crate) struct Shared {
     pub registry_generation: tokio::sync::watch::Sender<u64>,
     /// Entries in the audit log (applied), for metrics.
     pub audit_len: AtomicU64,
+    /// Entries of the audit log made durable by a flush: a checkpoint beyond them (signed and
+    /// stored in the instant before its flush) is not shown, since a crash could take it and
+    /// its entries, and a later checkpoint of that size would then look like a fork.
+    pub audit_durable: AtomicU64,
     /// Committed events, in sequence order, for live subscribers.
     pub live: broadcast::Sender<Arc<Committed>>,
     /// Why storage failed, once it has; writes are refused from then on. An `Arc` of its own

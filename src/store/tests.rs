@@ -190,3 +190,96 @@ fn settled_returns_once_entries_queued_before_it_are_readable() {
     assert_eq!(len, before + 1, "the entry queued before is applied");
     store.close_and_release().unwrap();
 }
+
+/// A change to be answered with a receipt is covered by a checkpoint signed in its own group's
+/// flush (no flush of its own for the receipt); a change without is not, and a checkpoint only
+/// shows once it is durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_answered_with_a_receipt_is_checkpointed_in_its_own_flush() {
+    use crate::domain::{
+        member::{Binding, BoundCertificate, MemberStatus, Role},
+        validate::{self, Context},
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), options()).unwrap();
+    let member = crate::domain::member::Member {
+        id: "EE-MFA".into(),
+        state: "EE".into(),
+        display_name: "EE-MFA".into(),
+        roles: [Role::Publisher].into_iter().collect(),
+        communities: vec![],
+        status: MemberStatus::Active,
+        bindings: vec![BoundCertificate {
+            binding: Binding::CertSha256("00".repeat(32)),
+            note: String::new(),
+            issuer: None,
+        }],
+        created_at: String::new(),
+        updated_at: String::new(),
+        require_signed: false,
+    };
+    let actor = Arc::new(
+        store
+            .member(MemberOp::Register(member), Default::default())
+            .await
+            .unwrap(),
+    );
+    let content =
+        crate::cli::content_from_yaml(include_str!("../../examples/policy_document.yaml")).unwrap();
+    let kind = validate::content(
+        &Context {
+            registry: &store.registry(),
+            catalogue: &store.catalogue(),
+            now: time::OffsetDateTime::now_utc(),
+            previous: None,
+        },
+        &content,
+        "content",
+    )
+    .unwrap()
+    .kind;
+    let publish = |receipt: bool| {
+        let op = ChangeOp::Publish {
+            content: content.clone(),
+            kind,
+        };
+        Change::new(op, None).with_receipt(receipt)
+    };
+    let covered = || {
+        store
+            .latest_checkpoint()
+            .unwrap()
+            .map_or(0, |c| c.tree_size)
+    };
+    store
+        .change(actor.clone(), Default::default(), publish(false))
+        .await
+        .unwrap();
+    assert!(covered() < store.audit_len(), "no checkpoint per change");
+    store
+        .change(actor.clone(), Default::default(), publish(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        covered(),
+        store.audit_len(),
+        "signed with the change's group"
+    );
+    // A checkpoint stored but not yet flushed is not shown.
+    let durable = store.inner.shared.audit_durable.load(Ordering::Acquire);
+    store
+        .inner
+        .shared
+        .audit_durable
+        .store(durable - 1, Ordering::Release);
+    assert!(
+        covered() < durable,
+        "a checkpoint beyond the durable entries shows"
+    );
+    store
+        .inner
+        .shared
+        .audit_durable
+        .store(durable, Ordering::Release);
+    store.close();
+}

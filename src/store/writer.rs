@@ -195,10 +195,10 @@ impl Writer {
             for reply in group.settled.drain(..) {
                 let _ = reply.send(applied.clone());
             }
-            for reply in group.checkpoints.drain(..) {
+            if !group.checkpoints.is_empty() {
                 self.step(Step::Checkpoint {
                     audit: self.audit.clone(),
-                    reply: Some(reply),
+                    replies: std::mem::take(&mut group.checkpoints),
                 });
             }
             if let Some(stop) = group.stop.take() {
@@ -215,7 +215,7 @@ impl Writer {
     fn stop(&mut self, reply: oneshot::Sender<()>) {
         self.step(Step::Checkpoint {
             audit: self.audit.clone(),
-            reply: None,
+            replies: Vec::new(),
         });
         self.step(Step::Stop(reply));
         if let Some(committer) = self.committer.take() {
@@ -230,8 +230,8 @@ impl Writer {
             tracing::error!("the commit thread has gone");
             match step {
                 Step::Applied(a) => answer(a.pending, Some(StoreError::Closed)),
-                Step::Checkpoint { reply, .. } => {
-                    if let Some(reply) = reply {
+                Step::Checkpoint { replies, .. } => {
+                    for reply in replies {
                         let _ = reply.send(Err(StoreError::Closed));
                     }
                 }
@@ -260,6 +260,7 @@ impl Writer {
                 reply,
             } => {
                 group.held.push(bytes);
+                group.receipt |= change.receipt;
                 let action = change.op.action();
                 let mut entry = origin.entry(action);
                 entry.object_id = change.op.object_id().to_string();
@@ -438,6 +439,8 @@ impl Writer {
                 events: Vec::new(),
                 last_seq: self.next_seq - 1,
                 held: std::mem::take(&mut group.held),
+                checkpoint: None,
+                audit_len: self.audit.frontier.size(),
             }));
             return;
         }
@@ -500,6 +503,8 @@ impl Writer {
             events: std::mem::take(&mut group.events),
             last_seq: self.next_seq - 1,
             held: std::mem::take(&mut group.held),
+            checkpoint: group.receipt.then(|| self.audit.clone()),
+            audit_len: self.audit.frontier.size(),
         }));
     }
 }
