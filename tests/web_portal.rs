@@ -311,6 +311,25 @@ async fn each_member_sees_its_audience_and_every_read_is_audited_like_grpc() {
     assert_page(&log, "audit");
     assert!(log.body.contains("The audit log verifies"), "{}", log.body);
     assert!(log.body.contains("submission.get") && log.body.contains(&amber.id));
+    // The page continues the last whole verification with the entries since, says when the
+    // whole log was read, and links to reading it all now.
+    assert!(
+        log.body
+            .contains("Every entry and checkpoint was read and verified at"),
+        "{}",
+        log.body
+    );
+    let whole_link = "/audit?member=CL-CSIRT&#38;outcome=refused&#38;verify=whole";
+    assert!(log.body.contains(whole_link), "{}", log.body);
+    let whole = auditor
+        .get("/audit?member=CL-CSIRT&outcome=refused&verify=whole")
+        .await;
+    assert_page(&whole, "audit");
+    assert!(
+        whole.body.contains("The audit log verifies"),
+        "{}",
+        whole.body
+    );
     // Auditors see metadata, not content.
     assert!(!log.body.contains("only EE-CERT reads"));
     t.stop().await;

@@ -27,6 +27,9 @@ pub enum Coverage {
     Optional,
 }
 
+/// Cloned to keep a store's verification and continue it later with the entries written since
+/// (`Store::verify_audit_recent`).
+#[derive(Clone)]
 pub struct Verifier {
     public_key: Vec<u8>,
     /// Key id of the pinned key: checkpoints naming another are refused at once.

@@ -129,7 +129,26 @@ fn scan<T: prost::Message>(
     Ok((items, String::new()))
 }
 
+/// How long the portal's audit page continues a whole verification with the entries written
+/// since before it reads the whole log again.
+pub const WHOLE_VERIFICATION_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl AuditService {
+    /// `Verify` for the portal's audit page, audited as `Verify` is: the last whole
+    /// verification continued with the entries written since while it is younger than
+    /// `max_age` (`Store::verify_audit_recent`). Returns the report and when the whole log was
+    /// last verified.
+    pub async fn verify_recent(
+        &self,
+        req: Request<pb::VerifyRequest>,
+        max_age: std::time::Duration,
+    ) -> Result<(pb::VerifyReport, String), Status> {
+        self.audited(&req, "audit.verify", "", Action::Audit, move |store, _| {
+            Ok(store.verify_audit_recent(max_age)?)
+        })
+        .await
+    }
+
     /// Runs `work` for an authenticated caller holding `action`'s roles, auditing the call.
     async fn audited<T, R: Send + 'static>(
         &self,

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 
 pub use admin::AdminService;
-pub use audit::AuditService;
+pub use audit::{AuditService, WHOLE_VERIFICATION_EVERY};
 pub use catalogue::CatalogueService;
 pub use directory::DirectoryService;
 pub use feed::FeedService;

@@ -121,16 +121,87 @@ impl Store {
     /// Verifies the stored audit log against its chain and signed checkpoints. Entries after
     /// the latest checkpoint are normal here (one is signed every interval while the log grows).
     pub fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
-        let mut verifier = Verifier::new(self.audit_public_key(), Coverage::Optional);
-        let damaged = |m: String| VerifyReport {
-            ok: false,
-            problem: format!("stored entry damaged: {m}"),
-            ..Default::default()
+        let verifier = Verifier::new(self.audit_public_key(), Coverage::Optional);
+        Ok(match self.continue_verify(verifier, 0)? {
+            Run::Damaged(report) => report,
+            Run::Done { report, .. } => report,
+        })
+    }
+
+    /// The same, continuing the last whole verification that passed with the entries and
+    /// checkpoints written since, while it is younger than `max_age` (a whole verification
+    /// reads every entry: seconds for a log of millions, on every view of the portal's audit
+    /// page otherwise). Returns the report and when the whole log was last verified.
+    pub fn verify_audit_recent(
+        &self,
+        max_age: std::time::Duration,
+    ) -> Result<(VerifyReport, String), StoreError> {
+        // Held throughout: concurrent views wait for one verification instead of each
+        // reading the whole log.
+        let mut kept = self
+            .inner
+            .audit_verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (run, whole_at, whole) = match kept.take() {
+            Some(v) if v.whole.elapsed() < max_age => (
+                self.continue_verify(v.verifier, v.size)?,
+                v.whole_at,
+                v.whole,
+            ),
+            _ => {
+                let verifier = Verifier::new(self.audit_public_key(), Coverage::Optional);
+                let at = crate::domain::clock::now_rfc3339();
+                let whole = std::time::Instant::now();
+                (self.continue_verify(verifier, 0)?, at, whole)
+            }
+        };
+        match run {
+            Run::Damaged(report) => Ok((report, whole_at)),
+            Run::Done {
+                report,
+                resume,
+                size,
+            } => {
+                // Only a log that verifies is continued: a problem is found again (and
+                // reported) by every later view.
+                if report.ok {
+                    *kept = Some(Verified {
+                        verifier: *resume,
+                        size,
+                        whole_at: whole_at.clone(),
+                        whole,
+                    });
+                }
+                Ok((report, whole_at))
+            }
+        }
+    }
+
+    /// Feeds `verifier`, which has verified the first `size` entries and every checkpoint of
+    /// at most that size, with the rest of the log as it stands when called: the entries and
+    /// checkpoints up to the entries applied then. (Bounded so that entries and checkpoints
+    /// written while it reads, which its iterators may or may not see, cannot look like a
+    /// truncation or a moved checkpoint.)
+    fn continue_verify(&self, mut verifier: Verifier, mut size: u64) -> Result<Run, StoreError> {
+        let limit = self.audit_len();
+        let damaged = |m: String| {
+            Run::Damaged(VerifyReport {
+                ok: false,
+                problem: format!("stored entry damaged: {m}"),
+                ..Default::default()
+            })
         };
         // Each checkpoint is fed right after the last entry it covers: memory stays flat.
-        let mut checkpoints = self.checkpoints_from(0).peekable();
-        let mut entries = self.audit_after(0);
-        let mut size = 0;
+        // Those of at most `size` entries were fed already (all of them when starting at 0).
+        let first = if size == 0 { 0 } else { size + 1 };
+        let mut checkpoints = self
+            .checkpoints_from(first)
+            .take_while(|c| c.as_ref().map_or(true, |c| c.tree_size <= limit))
+            .peekable();
+        let mut entries = self
+            .audit_after(size)
+            .take(limit.saturating_sub(size) as usize);
         loop {
             while let Some(c) =
                 checkpoints.next_if(|c| c.as_ref().map_or(true, |c| c.tree_size <= size))
@@ -153,6 +224,7 @@ impl Store {
                 Some(Err(e)) => return Err(e),
             }
         }
+        let resume = Box::new(verifier.clone());
         // Checkpoints beyond the last entry: the verifier reports the truncation.
         for c in checkpoints {
             match c {
@@ -161,8 +233,35 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        Ok(verifier.finish())
+        Ok(Run::Done {
+            report: verifier.finish(),
+            resume,
+            size,
+        })
     }
+}
+
+/// A whole verification of the store's audit log that passed, kept to be continued.
+pub(super) struct Verified {
+    /// The verifier after the first `size` entries and the checkpoints up to them.
+    verifier: Verifier,
+    size: u64,
+    /// When the whole log was last read (RFC 3339, and for its age).
+    whole_at: String,
+    whole: std::time::Instant,
+}
+
+/// The outcome of feeding a verifier the stored log.
+enum Run {
+    /// A stored record could not be read.
+    Damaged(VerifyReport),
+    Done {
+        report: VerifyReport,
+        /// The verifier after the last entry, to continue from (boxed: it is large next to
+        /// a report).
+        resume: Box<Verifier>,
+        size: u64,
+    },
 }
 
 impl StoreError {
@@ -244,5 +343,89 @@ mod tests {
         assert_eq!(kept, ids, "every id kept, in order");
         assert!(store.verify_audit().unwrap().ok);
         store.close();
+    }
+
+    /// The portal's verification continues the last whole one with the entries written since:
+    /// it counts them, catches an entry rewritten after it, and a whole verification (asked
+    /// for, or once the last is too old) catches one rewritten inside what was verified.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_continued_verification_checks_new_entries_and_a_whole_one_everything() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            fsync: false,
+            check_on_start: false,
+            ..Default::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        let entries = |n: usize| (0..n).map(|_| Origin::hub().entry("test.entry")).collect();
+        let rewrite = |seq: u64| {
+            let mut e = store.audit_after(seq - 1).next().unwrap().unwrap();
+            e.detail = "rewritten".into();
+            store
+                .inner
+                .trees
+                .audit
+                .insert(seq.to_be_bytes(), crate::store::codec::frame(&e))
+                .unwrap();
+        };
+        let keep = Duration::from_secs(3600);
+        store.audit(entries(40)).await;
+        store.checkpoint().await.unwrap();
+        let (first, whole_at) = store.verify_audit_recent(keep).unwrap();
+        assert!(first.ok && first.entries == 40, "{first:?}");
+
+        // Continued: the new entries and checkpoint are verified and counted, the whole log
+        // is not read again.
+        store.audit(entries(25)).await;
+        store.checkpoint().await.unwrap();
+        let (next, at) = store.verify_audit_recent(keep).unwrap();
+        assert!(
+            next.ok && next.entries == 65 && next.checkpoints == 2,
+            "{next:?}"
+        );
+        assert_eq!((next.covered, &at), (65, &whole_at));
+
+        // An entry rewritten after the last verification is caught by the next view.
+        store.audit(entries(10)).await;
+        store.settled().await.unwrap();
+        rewrite(70);
+        let (caught, _) = store.verify_audit_recent(keep).unwrap();
+        assert!(!caught.ok && caught.first_bad_entry == 70, "{caught:?}");
+        assert!(!store.verify_audit().unwrap().ok);
+    }
+
+    /// An entry rewritten inside what a kept verification covers: only a whole verification
+    /// reads it again, and it does.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_whole_verification_catches_what_a_continued_one_has_passed() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            fsync: false,
+            check_on_start: false,
+            ..Default::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        store
+            .audit((0..30).map(|_| Origin::hub().entry("test.entry")).collect())
+            .await;
+        store.checkpoint().await.unwrap();
+        let keep = Duration::from_secs(3600);
+        assert!(store.verify_audit_recent(keep).unwrap().0.ok);
+        // Not read again while the kept verification is young: the rewrite passes unseen.
+        let mut e = store.audit_after(9).next().unwrap().unwrap();
+        e.detail = "rewritten".into();
+        store
+            .inner
+            .trees
+            .audit
+            .insert(10u64.to_be_bytes(), crate::store::codec::frame(&e))
+            .unwrap();
+        assert!(store.verify_audit_recent(keep).unwrap().0.ok);
+        let (whole, _) = store.verify_audit_recent(Duration::ZERO).unwrap();
+        assert!(!whole.ok && whole.first_bad_entry == 10, "{whole:?}");
+        // A failed verification is not kept: every later view reads the whole log again.
+        assert!(!store.verify_audit_recent(keep).unwrap().0.ok);
     }
 }

@@ -197,6 +197,8 @@ struct Inner {
     path: PathBuf,
     /// Cached roots of blocks of audit entries, for consistency proofs.
     audit_blocks: audit_proof::BlockRoots,
+    /// The last verification of the whole audit log that passed, to continue from.
+    audit_verified: std::sync::Mutex<Option<audit_log::Verified>>,
     /// Unauthenticated refusals, counted until they are written as aggregate entries.
     noise: crate::audit::noise::Noise,
     /// Bytes of content and audit entries queued for the writer or in its current group.
@@ -343,6 +345,7 @@ impl Store {
                 writer_thread: std::sync::Mutex::new(Some(handle)),
                 path: dir.to_path_buf(),
                 audit_blocks: Default::default(),
+                audit_verified: Default::default(),
                 noise: crate::audit::noise::Noise::new(options.noise_entries_per_minute),
                 queued_bytes: ByteQueue::new(budget::WRITER_QUEUE_BYTES),
                 sync_observer,

@@ -109,6 +109,11 @@ struct AuditPage {
     l: Layout,
     report: pb::VerifyReport,
     covered_at: String,
+    /// When the whole log was last read and verified (the report continues it with the
+    /// entries since; see `AuditService::verify_recent`).
+    whole_at: String,
+    /// The link that verifies the whole log now.
+    verify_whole: String,
     member: String,
     action: String,
     object: String,
@@ -124,12 +129,18 @@ struct AuditPage {
 pub async fn log(ctx: Ctx) -> PageResult {
     let l = ctx.layout(text::AUDIT_TITLE, "audit").await?;
     let p = &ctx.params;
-    let report = ctx
+    // `?verify=whole` reads the whole log now; otherwise the last whole verification (at most
+    // five minutes old) is continued with the entries written since.
+    let max_age = if p.get("verify") == "whole" {
+        std::time::Duration::ZERO
+    } else {
+        crate::service::WHOLE_VERIFICATION_EVERY
+    };
+    let (report, whole_at) = ctx
         .s
         .audit
-        .verify(ctx.req(pb::VerifyRequest {}))
-        .await?
-        .into_inner();
+        .verify_recent(ctx.req(pb::VerifyRequest {}), max_age)
+        .await?;
     let page = ctx
         .s
         .audit
@@ -166,6 +177,8 @@ pub async fn log(ctx: Ctx) -> PageResult {
     let next = (!page.next_page_token.is_empty()).then(|| p.with("page", &page.next_page_token));
     Ok(html(&AuditPage {
         covered_at: when(&report.covered_at),
+        whole_at: when(&whole_at),
+        verify_whole: p.with("verify", "whole"),
         report,
         member: p.get("member").into(),
         action: p.get("action").into(),
