@@ -360,7 +360,11 @@ async fn the_hub_proves_its_log_extends_a_saved_checkpoint_and_a_bad_proof_is_re
     let t = TestHub::start().await;
     let key = t.store().audit_public_key();
     let mut audit = AuditClient::new(t.channel("AUDITOR").await);
-    let ask = |from_size, to_size| pb::ConsistencyProofRequest { from_size, to_size };
+    let ask = |from_size, to_size| pb::ConsistencyProofRequest {
+        from_size,
+        to_size,
+        cover_sequence: 0,
+    };
     let first = audit
         .consistency_proof(ask(0, 0))
         .await
@@ -537,6 +541,7 @@ async fn asking_for_the_whole_log_again_and_again_signs_no_checkpoint_per_call()
             .consistency_proof(pb::ConsistencyProofRequest {
                 from_size: seen.as_ref().map_or(0, |c| c.tree_size),
                 to_size: 0,
+                cover_sequence: 0,
             })
             .await
             .unwrap()
@@ -555,5 +560,59 @@ async fn asking_for_the_whole_log_again_and_again_signs_no_checkpoint_per_call()
         distinct.len(),
         started.elapsed()
     );
+
+    // A subscriber asks with the last sequence it received: the checkpoint served covers that
+    // event's audit entry (signed for the call when the latest does not), once, not per call.
+    let response = t
+        .hub("EE-MFA")
+        .await
+        .publish(PublishRequest {
+            content: Some(samples::envelope("n", "TLP:CLEAR", samples::notice())),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let entry = t
+        .store()
+        .audit_after(0)
+        .map(|e| e.unwrap())
+        .find(|e| e.feed_sequence == response.sequence && e.action == "submission.publish")
+        .unwrap()
+        .sequence;
+    let mut covering = Vec::new();
+    for _ in 0..10 {
+        let served = ee
+            .consistency_proof(pb::ConsistencyProofRequest {
+                from_size: seen.as_ref().map_or(0, |c| c.tree_size),
+                to_size: 0,
+                cover_sequence: response.sequence,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let c = check_served(&key, seen.as_ref(), &served).unwrap();
+        assert!(
+            c.tree_size >= entry,
+            "{} does not cover entry {entry}",
+            c.tree_size
+        );
+        if !covering.contains(&c) {
+            covering.push(c.clone());
+        }
+        seen = Some(c);
+    }
+    assert!(covering.len() <= 2, "{covering:?}");
+    // A sequence the feed does not reach (a subscriber of a hub rolled back) is named.
+    let e = ee
+        .consistency_proof(pb::ConsistencyProofRequest {
+            from_size: 0,
+            to_size: 0,
+            cover_sequence: response.sequence + 1000,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    assert!(e.message().starts_with("cover_sequence"), "{}", e.message());
     t.stop().await;
 }

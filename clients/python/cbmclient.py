@@ -18,6 +18,8 @@ import hashlib
 import json
 import os
 import pathlib
+import sys
+import time
 import tomllib
 from typing import Iterator
 
@@ -120,13 +122,15 @@ class Cursor:
     audit checkpoint verified and the hub's key.
 
     The first line holds the number, as `cbm-hub subscribe --cursor-file` writes it; then
-    `checkpoint JSON` and `hub-key HEX`, the same lines as the CLI's, so either client can
-    resume the other's position and check the other's checkpoint.
+    `checkpoint JSON`, `covered SEQ` (the sequence that checkpoint covers) and `hub-key HEX`,
+    the same lines as the CLI's, so either client can resume the other's position and check
+    the other's checkpoint.
     """
 
     def __init__(self, path: str | os.PathLike):
         self.path = pathlib.Path(path)
         self.checkpoint: audit_pb2.Checkpoint | None = None
+        self.covered = 0
         self.hub_key: bytes | None = None
 
     def load(self) -> int:
@@ -140,6 +144,8 @@ class Cursor:
         for line in lines[1:]:
             if line.startswith("checkpoint "):
                 self.checkpoint = json_format.Parse(line[len("checkpoint "):], audit_pb2.Checkpoint())
+            elif line.startswith("covered "):
+                self.covered = int(line[len("covered "):].strip())
             elif line.startswith("hub-key "):
                 self.hub_key = bytes.fromhex(line[len("hub-key "):].strip())
         try:
@@ -154,6 +160,7 @@ class Cursor:
             as_json = json_format.MessageToJson(
                 self.checkpoint, preserving_proto_field_name=True, indent=None)
             text += f"checkpoint {as_json}\n"
+            text += f"covered {self.covered}\n"
         if self.hub_key is not None:
             text += f"hub-key {self.hub_key.hex()}\n"
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -212,13 +219,25 @@ def _signed(key: bytes, c: audit_pb2.Checkpoint) -> bool:
         return False
 
 
-def check_history(channel: grpc.Channel, cursor: Cursor) -> None:
+def check_history(channel: grpc.Channel, cursor: Cursor, received: int = 0) -> None:
     """Asks the hub to prove that its audit log extends the checkpoint the cursor saw (RFC 6962
-    consistency proof to a fresh signed checkpoint) and keeps the new one in the cursor.
-    Raises SplitView when the hub cannot: its history was rewritten or forked since."""
+    consistency proof to a fresh signed checkpoint covering the feed up to `received`, the last
+    sequence received) and keeps the new one in the cursor. Raises SplitView when the hub
+    cannot: its history was rewritten, forked or truncated since."""
     earlier = cursor.checkpoint
-    served = audit_pb2_grpc.AuditStub(channel).ConsistencyProof(
-        audit_pb2.ConsistencyProofRequest(from_size=earlier.tree_size if earlier else 0, to_size=0))
+    from_size = earlier.tree_size if earlier else 0
+    try:
+        served = audit_pb2_grpc.AuditStub(channel).ConsistencyProof(
+            audit_pb2.ConsistencyProofRequest(
+                from_size=from_size, to_size=0, cover_sequence=received))
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.INVALID_ARGUMENT:
+            raise
+        if (e.details() or "").startswith("cover_sequence"):
+            what = f"its feed no longer reaches sequence {received}, received before"
+        else:
+            what = f"its log is shorter than the {from_size} entries the checkpoint covers"
+        raise SplitView(f"{what}: truncated or replaced; {e.details()}") from None
     key = cursor.hub_key if cursor.hub_key is not None else served.public_key
     if key != served.public_key:
         raise SplitView("the hub now signs its checkpoints with another key than the pinned one")
@@ -237,6 +256,13 @@ def check_history(channel: grpc.Channel, cursor: Cursor) -> None:
                 f"{earlier.tree_size} seen before")
     cursor.checkpoint = later
     cursor.hub_key = key
+    cursor.covered = max(cursor.covered, received)
+
+
+# While events come: a check covering them once they pause (a heartbeat) or every few seconds,
+# and before `follow` ends by itself, so that the saved checkpoint covers the saved position.
+_REFRESH_PAUSED = 1.0
+_REFRESH_EVERY = 5.0
 
 
 def follow(
@@ -260,9 +286,23 @@ def follow(
     raises SplitView when the hub cannot prove it only grew since.
     """
     position = cursor.load()
+    if cursor.checkpoint is not None and cursor.covered < position:
+        print(f"note: the events after sequence {cursor.covered} up to {position} were received "
+              "without a checkpoint covering them (the reader stopped before it could ask for "
+              "one): a rewrite of those alone cannot be detected", file=sys.stderr)
     # Before anything is received: the hub proves its log extends what this cursor saw.
-    check_history(channel, cursor)
+    check_history(channel, cursor, position)
     cursor.save(position)
+    checked = time.monotonic()
+
+    def refresh(paused: bool) -> None:
+        nonlocal checked
+        if position > cursor.covered and (
+                time.monotonic() - checked >= (_REFRESH_PAUSED if paused else _REFRESH_EVERY)):
+            checked = time.monotonic()
+            check_history(channel, cursor, position)
+            cursor.save(position)
+
     request = feed_pb2.SubscribeRequest(
         after_sequence=position, heartbeat_seconds=heartbeat_seconds, **filters
     )
@@ -274,16 +314,25 @@ def follow(
                 if event.sequence > position:
                     position = event.sequence
                     cursor.save(position)
+                refresh(paused=True)
                 continue
             yield event
             position = event.sequence
             cursor.save(position)
             delivered += 1
             if max_events is not None and delivered >= max_events:
+                # Ending by itself: what was received is covered first.
+                if position > cursor.covered:
+                    check_history(channel, cursor, position)
+                    cursor.save(position)
                 return
+            refresh(paused=False)
     except grpc.RpcError as e:
         # The deadline is how `timeout` ends the stream: a normal end, not an error.
         if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
             raise
+        if position > cursor.covered:
+            check_history(channel, cursor, position)
+            cursor.save(position)
     finally:
         call.cancel()

@@ -265,6 +265,7 @@ async fn checkpoint(
         .consistency_proof(pb::ConsistencyProofRequest {
             from_size: earlier.as_ref().map_or(0, |c| c.tree_size),
             to_size: 0,
+            cover_sequence: 0,
         })
         .await?
         .into_inner();

@@ -3,9 +3,15 @@
 //! log extends that checkpoint (RFC 6962 consistency proof). A hub that rewrote or forked its
 //! history since cannot: the subscriber stops, loudly.
 //!
+//! The checkpoint must cover what was received, or a hub rolled back to a copy taken before
+//! the last events and then given other ones would still extend it: each check asks for a
+//! checkpoint covering the last sequence received (`cover_sequence`), and `subscribe` checks
+//! again while it receives (see [`Refresh`]), so that the checkpoint saved covers the cursor
+//! saved, up to the last second before the subscriber stopped.
+//!
 //! The cursor file: line 1 the last sequence received (as before), then `checkpoint JSON`
-//! (the cbm.v1 Checkpoint) and `hub-key HEX` once known. Readers of the first line alone still
-//! read it.
+//! (the cbm.v1 Checkpoint), `covered SEQ` (the sequence that checkpoint covers) and
+//! `hub-key HEX` once known. Readers of the first line alone still read it.
 use std::path::Path;
 
 use anyhow::Context;
@@ -22,6 +28,8 @@ use crate::{
 pub struct Seen {
     /// The latest checkpoint it verified.
     pub checkpoint: Option<pb::Checkpoint>,
+    /// The feed sequence that checkpoint covers (the events received up to it are in it).
+    pub covered: u64,
     /// The hub's key (raw Ed25519), pinned at first contact or given with `--hub-key`.
     pub key: Option<Vec<u8>>,
 }
@@ -52,6 +60,11 @@ pub fn read(path: &Path) -> anyhow::Result<(Option<u64>, Seen)> {
                 serde_json::from_str(json)
                     .with_context(|| format!("{}: damaged checkpoint line", path.display()))?,
             );
+        } else if let Some(covered) = line.strip_prefix("covered ") {
+            seen.covered = covered
+                .trim()
+                .parse()
+                .with_context(|| format!("{}: damaged covered line", path.display()))?;
         } else if let Some(key) = line.strip_prefix("hub-key ") {
             seen.key = Some(
                 hex::decode(key.trim())
@@ -68,6 +81,7 @@ pub fn write(path: &Path, seq: u64, seen: &Seen) -> anyhow::Result<()> {
     let mut text = format!("{seq}\n");
     if let Some(c) = &seen.checkpoint {
         text.push_str(&format!("checkpoint {}\n", serde_json::to_string(c)?));
+        text.push_str(&format!("covered {}\n", seen.covered));
     }
     if let Some(k) = &seen.key {
         text.push_str(&format!("hub-key {}\n", hex::encode(k)));
@@ -77,18 +91,34 @@ pub fn write(path: &Path, seq: u64, seen: &Seen) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))
 }
 
-/// Asks the hub for a fresh checkpoint and the proof that it extends the one seen; updates
-/// `seen`. Fails with [`SplitView`] when the hub cannot prove it (or changed its key).
-pub async fn check(channel: Channel, seen: &mut Seen) -> anyhow::Result<()> {
+/// Asks the hub for a fresh checkpoint covering the feed up to `received` and the proof that
+/// it extends the one seen; updates `seen`. Fails with [`SplitView`] when the hub cannot prove
+/// it, changed its key, or no longer has what was received.
+pub async fn check(channel: Channel, seen: &mut Seen, received: u64) -> anyhow::Result<()> {
     let mut audit = AuditClient::new(channel).max_decoding_message_size(MESSAGE_CEILING);
     let from = seen.checkpoint.as_ref().map_or(0, |c| c.tree_size);
-    let served = audit
+    let asked = audit
         .consistency_proof(pb::ConsistencyProofRequest {
             from_size: from,
             to_size: 0,
+            cover_sequence: received,
         })
-        .await?
-        .into_inner();
+        .await;
+    let served = match asked {
+        Ok(served) => served.into_inner(),
+        // The hub's log or feed is shorter than what this subscriber saw of it.
+        Err(s) if s.code() == tonic::Code::InvalidArgument => {
+            let what = if s.message().starts_with("cover_sequence") {
+                format!("its feed no longer reaches sequence {received}, received before")
+            } else {
+                format!("its log is shorter than the {from} entries the checkpoint covers")
+            };
+            return Err(
+                SplitView(format!("{what}: truncated or replaced; {}", s.message())).into(),
+            );
+        }
+        Err(s) => return Err(s.into()),
+    };
     let key = match &seen.key {
         Some(k) if *k != served.public_key.as_ref() => {
             return Err(SplitView(format!(
@@ -104,5 +134,47 @@ pub async fn check(channel: Channel, seen: &mut Seen) -> anyhow::Result<()> {
     let later = check_served(&key, seen.checkpoint.as_ref(), &served).map_err(SplitView)?;
     seen.key = Some(key);
     seen.checkpoint = Some(later);
+    seen.covered = seen.covered.max(received);
     Ok(())
+}
+
+/// When `subscribe` checks again while it receives: once events are uncovered and the feed
+/// pauses (no message for [`Refresh::IDLE`], or a heartbeat), every [`Refresh::EVERY`] while
+/// they keep coming, and before it stops by itself. At most one check per `IDLE`.
+pub struct Refresh {
+    last: tokio::time::Instant,
+}
+
+impl Refresh {
+    pub const IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+    pub const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+    pub fn new() -> Refresh {
+        Refresh {
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Whether to check now, with events received up to `cursor`; `paused` when the feed
+    /// paused or the subscriber is about to stop.
+    pub fn due(&self, seen: &Seen, cursor: u64, paused: bool) -> bool {
+        cursor > seen.covered
+            && self.last.elapsed() >= if paused { Self::IDLE } else { Self::EVERY }
+    }
+
+    /// Checks the hub covers the feed up to `cursor`, then saves it in the cursor file.
+    pub async fn run(
+        &mut self,
+        channel: Channel,
+        seen: &mut Seen,
+        cursor: u64,
+        file: Option<&Path>,
+    ) -> anyhow::Result<()> {
+        self.last = tokio::time::Instant::now();
+        check(channel, seen, cursor).await?;
+        if let Some(p) = file {
+            write(p, cursor, seen)?;
+        }
+        Ok(())
+    }
 }

@@ -104,6 +104,15 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
         seen.key = Some(key);
     }
     let mut cursor = saved.unwrap_or(a.after);
+    if let Some(saved) = saved
+        && seen.checkpoint.is_some()
+        && seen.covered < saved
+    {
+        eprintln!(
+            "note: the events after sequence {} up to {saved} were received without a checkpoint covering them (the subscriber stopped before it could ask for one): a rewrite of those alone cannot be detected",
+            seen.covered
+        );
+    }
     let mut from_now = saved.is_none() && a.from_now;
     let mut stix = match format {
         Format::Stix => Some(StixOutput::open(
@@ -120,7 +129,7 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
         let attempt = async {
             let channel = a.client.channel(home).await?;
             // Before anything is received: the hub proves its log extends what was seen.
-            history::check(channel.clone(), &mut seen).await?;
+            history::check(channel.clone(), &mut seen, cursor).await?;
             if let Some(p) = &a.cursor_file {
                 history::write(p, cursor, &seen)?;
             }
@@ -140,7 +149,26 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
             let mut hub = pb::hub_client::HubClient::new(channel.clone())
                 .max_decoding_message_size(MESSAGE_CEILING);
             let mut stream = feed.subscribe(req).await?.into_inner();
-            while let Some(event) = stream.message().await? {
+            let mut refresh = history::Refresh::new();
+            let file = a.cursor_file.as_deref();
+            loop {
+                // A pause in the feed is when to ask for a checkpoint covering what came.
+                // (`message` keeps its state in the stream: a timed-out call loses nothing.)
+                let event =
+                    match tokio::time::timeout(history::Refresh::IDLE, stream.message()).await {
+                        Err(_paused) => {
+                            if refresh.due(&seen, cursor, true) {
+                                refresh
+                                    .run(channel.clone(), &mut seen, cursor, file)
+                                    .await?;
+                            }
+                            continue;
+                        }
+                        Ok(message) => match message? {
+                            Some(event) => event,
+                            None => break,
+                        },
+                    };
                 let fields = event.into_fields().context("undecodable feed event")?;
                 let receipt = match (&stix, &fields.event) {
                     (Some(_), Some(Event::Change(c))) => signed_receipt(&mut hub, c).await,
@@ -154,7 +182,19 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
                     history::write(p, cursor, &seen)?;
                 }
                 if a.max_events.is_some_and(|max| changes >= max) {
+                    // Stopping by itself: what was received is covered first.
+                    if cursor > seen.covered {
+                        refresh
+                            .run(channel.clone(), &mut seen, cursor, file)
+                            .await?;
+                    }
                     return Ok(true);
+                }
+                let heartbeat = matches!(fields.event, Some(Event::Heartbeat(_)));
+                if refresh.due(&seen, cursor, heartbeat) {
+                    refresh
+                        .run(channel.clone(), &mut seen, cursor, file)
+                        .await?;
                 }
             }
             anyhow::Ok(false)

@@ -13,11 +13,13 @@ use crate::{
 const FRESH_FOR: time::Duration = time::Duration::seconds(5);
 
 /// The checkpoint of "the whole log now": the latest signed one when it covers every entry or
-/// is younger than [`FRESH_FOR`], else one signed now. Any member may ask (every subscriber
-/// does at each connection), and signing flushes the store: signing per request would let
-/// any member make the hub sign and flush as fast as it can call. A stored checkpoint was
-/// durable when signed, so a proof to it never covers entries a crash could take back.
-async fn current_checkpoint(store: &Store) -> Result<pb::Checkpoint, Status> {
+/// is younger than [`FRESH_FOR`], and covers the first `needed` entries, else one signed now.
+/// Any member may ask (every subscriber does at each connection and as it receives), and
+/// signing flushes the store: signing per request would let any member make the hub sign and
+/// flush as fast as it can call; `needed` makes it sign at most once per entries appended
+/// since the latest. A stored checkpoint was durable when signed, so a proof to it never
+/// covers entries a crash could take back.
+async fn current_checkpoint(store: &Store, needed: u64) -> Result<pb::Checkpoint, Status> {
     let latest = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.latest_checkpoint())
@@ -26,11 +28,38 @@ async fn current_checkpoint(store: &Store) -> Result<pb::Checkpoint, Status> {
     };
     let now = time::OffsetDateTime::now_utc();
     if let Some(c) = latest
+        && c.tree_size >= needed
         && (c.tree_size >= store.audit_len() || is_recent(&c.at, now))
     {
         return Ok(c);
     }
     Ok(store.checkpoint().await?)
+}
+
+/// How many audit entries a checkpoint must hold to cover the feed event at `seq`: up to its
+/// change's entry (or every entry applied now, for an event whose entry the store does not
+/// name). Nothing of the event is told, whoever asks: only a size.
+async fn audit_entries_up_to(store: &Store, seq: u64) -> Result<u64, Status> {
+    let head = store.head();
+    if seq > head {
+        return Err(Invalid::one(
+            "cover_sequence",
+            format!(
+                "{seq} is beyond the feed's head {head}: the feed was truncated or replaced since that sequence was received"
+            ),
+        )
+        .into());
+    }
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let event = store.event(seq)?;
+        Ok(match event.audit_sequence {
+            0 => store.audit_len(),
+            n => n,
+        })
+    })
+    .await
+    .map_err(|e| Status::internal(e.to_string()))?
 }
 
 /// Was a checkpoint signed at `at` (RFC 3339) less than [`FRESH_FOR`] before `now`? One from
@@ -45,7 +74,11 @@ pub async fn prove(
     r: ConsistencyProofRequest,
 ) -> Result<ConsistencyProofResponse, Status> {
     let (to, checkpoint) = if r.to_size == 0 {
-        let c = current_checkpoint(store).await?;
+        let needed = match r.cover_sequence {
+            0 => 0,
+            seq => audit_entries_up_to(store, seq).await?,
+        };
+        let c = current_checkpoint(store, needed).await?;
         (c.tree_size, Some(c))
     } else {
         let store = store.clone();

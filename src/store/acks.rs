@@ -79,7 +79,9 @@ impl Writer {
             action: records::ACKNOWLEDGED.into(),
             submission: Some(*notice),
             acknowledgement: Some(ack.clone()),
-            audit_sequence: 0,
+            // Its audit entry is sealed right after this (see `Writer::prepare`): a subscriber's
+            // check covers it by that number (`Audit.ConsistencyProof`'s cover_sequence).
+            audit_sequence: group.audit.next_sequence(),
         };
         let framed = codec::frame(&event);
         // An acknowledgement for very many contacts at once could outgrow the budget.
