@@ -393,3 +393,46 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: "));
 }
+
+/// `pki issue` writes a profile for this home's hub (the port its config listens on, found by
+/// the tester: the default port was written whatever the config said), and does not replace a
+/// member's certificate and key without `--force` (a member bound to it would be locked out).
+#[test]
+fn pki_issue_names_the_configured_hub_and_replaces_nothing_unasked() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("hub");
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["--home", home.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = run(&["init", "--listen", "127.0.0.1:50999"]);
+    assert!(ok, "{err}");
+    let (ok, err) = run(&["pki", "issue", "FI-MFA"]);
+    assert!(ok, "{err}");
+    let profile = std::fs::read_to_string(home.join("profiles/FI-MFA.toml")).unwrap();
+    assert!(profile.contains("https://localhost:50999"), "{profile}");
+    let cert = std::fs::read(home.join("pki/members/FI-MFA.pem")).unwrap();
+
+    let (ok, err) = run(&["pki", "issue", "FI-MFA"]);
+    assert!(
+        !ok && err.contains("--force") && err.contains("FI-MFA"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(home.join("pki/members/FI-MFA.pem")).unwrap(),
+        cert
+    );
+    let (ok, err) = run(&["pki", "issue", "FI-MFA", "--force"]);
+    assert!(ok, "{err}");
+    assert_ne!(
+        std::fs::read(home.join("pki/members/FI-MFA.pem")).unwrap(),
+        cert
+    );
+}

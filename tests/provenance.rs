@@ -511,6 +511,19 @@ async fn a_national_pki_signs_and_a_reader_verifies_offline_every_tampering_name
         r.out,
         r.err
     );
+    // A field of another type is malformed, not read as 0 (found by a new user's run).
+    let f = tampered("revision-type", &|o| ext(o)["revision"] = "2".into());
+    let (ok, out, err) = verify(&[
+        path(&f),
+        "--hub-key",
+        path(&hub_key),
+        "--trust-anchor",
+        path(&root),
+    ]);
+    assert!(
+        !ok && err.contains("extension field revision: not a whole number"),
+        "{out}{err}"
+    );
     for (key, chain, why) in [
         (
             "under-notca-key.pem",

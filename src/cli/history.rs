@@ -122,8 +122,10 @@ pub async fn check(channel: Channel, seen: &mut Seen, received: u64) -> anyhow::
     let key = match &seen.key {
         Some(k) if *k != served.public_key.as_ref() => {
             return Err(SplitView(format!(
-                "the hub now signs with key {}, not the pinned {}",
+                "the hub now signs with public key {} (key id {}), not the pinned {} (key id {}; the cursor file's hub-key line)",
+                hex::encode(&served.public_key),
                 crate::audit::signing::key_id(&served.public_key),
+                hex::encode(k),
                 crate::audit::signing::key_id(k)
             ))
             .into());

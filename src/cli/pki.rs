@@ -39,9 +39,29 @@ pub struct IssueArgs {
     /// Days of validity.
     #[arg(long, default_value_t = 365)]
     pub days: i64,
-    /// Endpoint written into the profile.
-    #[arg(long, default_value = "https://localhost:50051")]
-    pub endpoint: String,
+    /// Endpoint written into the profile; default: this home's hub (the port its config
+    /// listens on, at localhost), else https://localhost:50051.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Replace the certificate and key already issued to this member (a binding to the old
+    /// certificate then no longer matches: bind the new one).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The endpoint of the hub this home configures: its listen port at localhost (the name the
+/// dev server certificate is for).
+fn home_endpoint(home: &Home) -> String {
+    let checked = crate::config::check(
+        &home.config(),
+        &crate::config::process_env(),
+        &Default::default(),
+    );
+    match checked.config {
+        // Port 0 (a test's random port) names no hub to reach.
+        Ok(c) if c.listen.port() != 0 => format!("https://localhost:{}", c.listen.port()),
+        _ => "https://localhost:50051".into(),
+    }
 }
 
 pub async fn run(home: &Home, cmd: PkiCommand) -> anyhow::Result<()> {
@@ -50,7 +70,14 @@ pub async fn run(home: &Home, cmd: PkiCommand) -> anyhow::Result<()> {
         PkiCommand::Issue(a) => {
             crate::domain::member::check_member_id(&a.member).map_err(anyhow::Error::msg)?;
             let ca = load_ca(home)?;
-            let sha = issue_member(home, &ca, &a.member, a.days, &a.endpoint)?;
+            anyhow::ensure!(
+                a.force || !home.member_cert(&a.member).exists(),
+                "{} already has a certificate ({}); replacing it locks out a member bound to it: pass --force to replace it, then bind the new one",
+                a.member,
+                home.member_cert(&a.member).display()
+            );
+            let endpoint = a.endpoint.clone().unwrap_or_else(|| home_endpoint(home));
+            let sha = issue_member(home, &ca, &a.member, a.days, &endpoint)?;
             println!("certificate: {}", home.member_cert(&a.member).display());
             println!("key:         {}", home.member_key(&a.member).display());
             println!("profile:     {}", home.profile_path(&a.member).display());

@@ -156,11 +156,22 @@ pub fn from_bundle(
         .find(|o| extension(o).is_some_and(|e| e.contains_key("receipt")))
         .unwrap_or(&signed[0]);
     let e = extension(object).ok_or("no extension")?;
-    let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-    let number = |k: &str| e.get(k).and_then(Value::as_u64).unwrap_or(0);
+    // A field of another type is malformed, never read as empty or 0 (which could pass for
+    // another revision's value).
+    let text = |k: &str| match e.get(k) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(format!("extension field {k}: not a string")),
+    };
+    let number = |k: &str| match e.get(k) {
+        None | Some(Value::Null) => Ok(0),
+        Some(v) => v
+            .as_u64()
+            .ok_or_else(|| format!("extension field {k}: not a whole number")),
+    };
     let bytes = |k: &str| {
         STANDARD
-            .decode(text(k))
+            .decode(text(k)?)
             .map_err(|err| format!("{k}: not base64: {err}"))
     };
     let withdrawal = e.contains_key("signed_statement");
@@ -174,18 +185,19 @@ pub fn from_bundle(
         )
     };
     let s = pb::Submission {
-        id: text("submission_id"),
-        revision: number("revision") as u32,
-        publisher: text("publisher"),
-        state: text("state"),
-        kind: text("kind"),
-        status: text("status"),
-        created_at: text("created_at"),
-        updated_at: text("updated_at"),
-        content_hash: text("content_hash"),
-        sequence: number("sequence"),
+        id: text("submission_id")?,
+        revision: u32::try_from(number("revision")?)
+            .map_err(|_| "extension field revision: out of range".to_string())?,
+        publisher: text("publisher")?,
+        state: text("state")?,
+        kind: text("kind")?,
+        status: text("status")?,
+        created_at: text("created_at")?,
+        updated_at: text("updated_at")?,
+        content_hash: text("content_hash")?,
+        sequence: number("sequence")?,
         content,
-        withdrawal_reason: text("withdrawal_reason"),
+        withdrawal_reason: text("withdrawal_reason")?,
         signature: bytes("signature")?.into(),
     };
     let receipt = match e.get("receipt") {
@@ -195,9 +207,9 @@ pub fn from_bundle(
         ),
         None => None,
     };
-    let hub = text("hub");
+    let hub = text("hub")?;
     let check = if withdrawal {
-        same_withdrawal(&signed, &s, &text("signed_statement"), &hub)
+        same_withdrawal(&signed, &s, &text("signed_statement")?, &hub)
     } else {
         signed
             .iter()
