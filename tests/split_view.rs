@@ -163,6 +163,25 @@ fn a_resuming_subscriber_catches_a_hub_whose_history_was_rewritten() {
     // A new subscriber (no saved checkpoint) is not refused: it has nothing to compare with.
     let (ok, _, err) = subscribe(&home, &ep, &dir.path().join("new.cursor"), "1");
     assert!(ok, "{err}");
+    // A position asked for beyond the head is a bad request, not a split view: nothing was
+    // received there.
+    let (ok, _, err) = cli(
+        &home,
+        &ep,
+        &[
+            "subscribe",
+            "-p",
+            "CL-CSIRT",
+            "--after",
+            "1000",
+            "--max-events",
+            "1",
+        ],
+    );
+    assert!(
+        !ok && err.contains("after_sequence") && !err.contains("split view"),
+        "{err}"
+    );
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -130,7 +130,8 @@ class Cursor:
     def __init__(self, path: str | os.PathLike):
         self.path = pathlib.Path(path)
         self.checkpoint: audit_pb2.Checkpoint | None = None
-        self.covered = 0
+        # None: a file written before it was kept (says nothing either way).
+        self.covered: int | None = None
         self.hub_key: bytes | None = None
 
     def load(self) -> int:
@@ -160,7 +161,8 @@ class Cursor:
             as_json = json_format.MessageToJson(
                 self.checkpoint, preserving_proto_field_name=True, indent=None)
             text += f"checkpoint {as_json}\n"
-            text += f"covered {self.covered}\n"
+            if self.covered is not None:
+                text += f"covered {self.covered}\n"
         if self.hub_key is not None:
             text += f"hub-key {self.hub_key.hex()}\n"
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -256,7 +258,7 @@ def check_history(channel: grpc.Channel, cursor: Cursor, received: int = 0) -> N
                 f"{earlier.tree_size} seen before")
     cursor.checkpoint = later
     cursor.hub_key = key
-    cursor.covered = max(cursor.covered, received)
+    cursor.covered = max(cursor.covered or 0, received)
 
 
 # While events come: a check covering them once they pause (a heartbeat) or every few seconds,
@@ -286,7 +288,7 @@ def follow(
     raises SplitView when the hub cannot prove it only grew since.
     """
     position = cursor.load()
-    if cursor.checkpoint is not None and cursor.covered < position:
+    if cursor.covered is not None and cursor.covered < position:
         print(f"note: the events after sequence {cursor.covered} up to {position} were received "
               "without a checkpoint covering them (the reader stopped before it could ask for "
               "one): a rewrite of those alone cannot be detected", file=sys.stderr)
@@ -297,7 +299,7 @@ def follow(
 
     def refresh(paused: bool) -> None:
         nonlocal checked
-        if position > cursor.covered and (
+        if position > (cursor.covered or 0) and (
                 time.monotonic() - checked >= (_REFRESH_PAUSED if paused else _REFRESH_EVERY)):
             checked = time.monotonic()
             check_history(channel, cursor, position)
@@ -322,7 +324,7 @@ def follow(
             delivered += 1
             if max_events is not None and delivered >= max_events:
                 # Ending by itself: what was received is covered first.
-                if position > cursor.covered:
+                if position > (cursor.covered or 0):
                     check_history(channel, cursor, position)
                     cursor.save(position)
                 return
@@ -331,7 +333,7 @@ def follow(
         # The deadline is how `timeout` ends the stream: a normal end, not an error.
         if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
             raise
-        if position > cursor.covered:
+        if position > (cursor.covered or 0):
             check_history(channel, cursor, position)
             cursor.save(position)
     finally:

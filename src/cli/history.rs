@@ -28,8 +28,9 @@ use crate::{
 pub struct Seen {
     /// The latest checkpoint it verified.
     pub checkpoint: Option<pb::Checkpoint>,
-    /// The feed sequence that checkpoint covers (the events received up to it are in it).
-    pub covered: u64,
+    /// The feed sequence that checkpoint covers (the events received up to it are in it);
+    /// None in a cursor file written before it was kept.
+    pub covered: Option<u64>,
     /// The hub's key (raw Ed25519), pinned at first contact or given with `--hub-key`.
     pub key: Option<Vec<u8>>,
 }
@@ -61,10 +62,12 @@ pub fn read(path: &Path) -> anyhow::Result<(Option<u64>, Seen)> {
                     .with_context(|| format!("{}: damaged checkpoint line", path.display()))?,
             );
         } else if let Some(covered) = line.strip_prefix("covered ") {
-            seen.covered = covered
-                .trim()
-                .parse()
-                .with_context(|| format!("{}: damaged covered line", path.display()))?;
+            seen.covered = Some(
+                covered
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("{}: damaged covered line", path.display()))?,
+            );
         } else if let Some(key) = line.strip_prefix("hub-key ") {
             seen.key = Some(
                 hex::decode(key.trim())
@@ -81,7 +84,9 @@ pub fn write(path: &Path, seq: u64, seen: &Seen) -> anyhow::Result<()> {
     let mut text = format!("{seq}\n");
     if let Some(c) = &seen.checkpoint {
         text.push_str(&format!("checkpoint {}\n", serde_json::to_string(c)?));
-        text.push_str(&format!("covered {}\n", seen.covered));
+        if let Some(covered) = seen.covered {
+            text.push_str(&format!("covered {covered}\n"));
+        }
     }
     if let Some(k) = &seen.key {
         text.push_str(&format!("hub-key {}\n", hex::encode(k)));
@@ -136,7 +141,7 @@ pub async fn check(channel: Channel, seen: &mut Seen, received: u64) -> anyhow::
     let later = check_served(&key, seen.checkpoint.as_ref(), &served).map_err(SplitView)?;
     seen.key = Some(key);
     seen.checkpoint = Some(later);
-    seen.covered = seen.covered.max(received);
+    seen.covered = Some(seen.covered.unwrap_or(0).max(received));
     Ok(())
 }
 
@@ -160,7 +165,7 @@ impl Refresh {
     /// Whether to check now, with events received up to `cursor`; `paused` when the feed
     /// paused or the subscriber is about to stop.
     pub fn due(&self, seen: &Seen, cursor: u64, paused: bool) -> bool {
-        cursor > seen.covered
+        cursor > seen.covered.unwrap_or(0)
             && self.last.elapsed() >= if paused { Self::IDLE } else { Self::EVERY }
     }
 

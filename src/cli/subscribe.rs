@@ -104,15 +104,17 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
         seen.key = Some(key);
     }
     let mut cursor = saved.unwrap_or(a.after);
-    if let Some(saved) = saved
-        && seen.checkpoint.is_some()
-        && seen.covered < saved
+    // (A cursor file from before `covered` was kept says nothing either way.)
+    if let (Some(saved), Some(covered)) = (saved, seen.covered)
+        && covered < saved
     {
         eprintln!(
-            "note: the events after sequence {} up to {saved} were received without a checkpoint covering them (the subscriber stopped before it could ask for one): a rewrite of those alone cannot be detected",
-            seen.covered
+            "note: the events after sequence {covered} up to {saved} were received without a checkpoint covering them (the subscriber stopped before it could ask for one): a rewrite of those alone cannot be detected"
         );
     }
+    // What was received (from the cursor file, then from the feed): what the checks cover.
+    // `--after N` is a position asked for, not a sequence received.
+    let mut received = saved.unwrap_or(0);
     let mut from_now = saved.is_none() && a.from_now;
     let mut stix = match format {
         Format::Stix => Some(StixOutput::open(
@@ -129,7 +131,7 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
         let attempt = async {
             let channel = a.client.channel(home).await?;
             // Before anything is received: the hub proves its log extends what was seen.
-            history::check(channel.clone(), &mut seen, cursor).await?;
+            history::check(channel.clone(), &mut seen, received).await?;
             if let Some(p) = &a.cursor_file {
                 history::write(p, cursor, &seen)?;
             }
@@ -176,6 +178,7 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
                 };
                 handle(&a, stix.as_mut(), &fields, receipt.as_ref(), &mut changes)?;
                 cursor = fields.sequence;
+                received = cursor;
                 from_now = false;
                 backoff = Duration::from_millis(500);
                 if let Some(p) = &a.cursor_file {
@@ -183,7 +186,7 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
                 }
                 if a.max_events.is_some_and(|max| changes >= max) {
                     // Stopping by itself: what was received is covered first.
-                    if cursor > seen.covered {
+                    if received > seen.covered.unwrap_or(0) {
                         refresh
                             .run(channel.clone(), &mut seen, cursor, file)
                             .await?;
@@ -191,7 +194,7 @@ pub async fn run(home: &Home, a: SubscribeArgs) -> anyhow::Result<()> {
                     return Ok(true);
                 }
                 let heartbeat = matches!(fields.event, Some(Event::Heartbeat(_)));
-                if refresh.due(&seen, cursor, heartbeat) {
+                if refresh.due(&seen, received, heartbeat) {
                     refresh
                         .run(channel.clone(), &mut seen, cursor, file)
                         .await?;

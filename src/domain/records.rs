@@ -29,8 +29,8 @@ pub struct StoredEvent {
     #[prost(message, optional, tag = "5")]
     pub acknowledgement: Option<pb::Acknowledgement>,
     /// Sequence of the audit entry recording a publication, revision or withdrawal (the
-    /// leaf its receipt proves) or an acknowledgement; 0 for a campaign's notices and for
-    /// events stored before receipts.
+    /// leaf its receipt proves) or an acknowledgement; 0 for events stored before these
+    /// were numbered.
     #[prost(uint64, tag = "6")]
     pub audit_sequence: u64,
 }

@@ -248,7 +248,13 @@ impl Audit for AuditService {
             Err(status) => Err(status),
         };
         let mut entry = caller.entry("audit.consistency");
-        entry.detail = format!("from {} to {}", r.from_size, r.to_size);
+        entry.detail = match r.cover_sequence {
+            0 => format!("from {} to {}", r.from_size, r.to_size),
+            seq => format!(
+                "from {} to {} covering sequence {seq}",
+                r.from_size, r.to_size
+            ),
+        };
         caller
             .record(match &result {
                 Ok(_) => entry,

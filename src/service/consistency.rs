@@ -36,9 +36,8 @@ async fn current_checkpoint(store: &Store, needed: u64) -> Result<pb::Checkpoint
     Ok(store.checkpoint().await?)
 }
 
-/// How many audit entries a checkpoint must hold to cover the feed event at `seq`: up to its
-/// change's entry (or every entry applied now, for an event whose entry the store does not
-/// name). Nothing of the event is told, whoever asks: only a size.
+/// How many audit entries a checkpoint must hold to cover the feed event at `seq`
+/// (`Store::audit_entries_covering`). Nothing of the event is told, whoever asks: only a size.
 async fn audit_entries_up_to(store: &Store, seq: u64) -> Result<u64, Status> {
     let head = store.head();
     if seq > head {
@@ -51,15 +50,9 @@ async fn audit_entries_up_to(store: &Store, seq: u64) -> Result<u64, Status> {
         .into());
     }
     let store = store.clone();
-    tokio::task::spawn_blocking(move || {
-        let event = store.event(seq)?;
-        Ok(match event.audit_sequence {
-            0 => store.audit_len(),
-            n => n,
-        })
-    })
-    .await
-    .map_err(|e| Status::internal(e.to_string()))?
+    tokio::task::spawn_blocking(move || Ok(store.audit_entries_covering(seq)?))
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
 }
 
 /// Was a checkpoint signed at `at` (RFC 3339) less than [`FRESH_FOR`] before `now`? One from

@@ -122,10 +122,16 @@ impl Store {
     /// the latest checkpoint are normal here (one is signed every interval while the log grows).
     pub fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
         let verifier = Verifier::new(self.audit_public_key(), Coverage::Optional);
-        Ok(match self.continue_verify(verifier, 0)? {
-            Run::Damaged(report) => report,
-            Run::Done { report, .. } => report,
-        })
+        let from = Resume {
+            size: 0,
+            checkpoints_from: 0,
+        };
+        Ok(
+            match self.continue_verify(verifier, from, self.audit_len())? {
+                Run::Damaged(report) => report,
+                Run::Done { report, .. } => report,
+            },
+        )
     }
 
     /// The same, continuing the last whole verification that passed with the entries and
@@ -143,9 +149,13 @@ impl Store {
             .audit_verified
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        // Up to the durable entries: every checkpoint of fewer is stored by then (the commit
+        // thread stores them before raising it), so a checkpoint stored after this run can only
+        // be of exactly that size, and the next run starts its checkpoints there.
+        let limit = self.inner.shared.audit_durable.load(Ordering::Acquire);
         let (run, whole_at, whole) = match kept.take() {
             Some(v) if v.whole.elapsed() < max_age => (
-                self.continue_verify(v.verifier, v.size)?,
+                self.continue_verify(v.verifier, v.from, limit)?,
                 v.whole_at,
                 v.whole,
             ),
@@ -153,7 +163,11 @@ impl Store {
                 let verifier = Verifier::new(self.audit_public_key(), Coverage::Optional);
                 let at = crate::domain::clock::now_rfc3339();
                 let whole = std::time::Instant::now();
-                (self.continue_verify(verifier, 0)?, at, whole)
+                let from = Resume {
+                    size: 0,
+                    checkpoints_from: 0,
+                };
+                (self.continue_verify(verifier, from, limit)?, at, whole)
             }
         };
         match run {
@@ -161,14 +175,14 @@ impl Store {
             Run::Done {
                 report,
                 resume,
-                size,
+                from,
             } => {
                 // Only a log that verifies is continued: a problem is found again (and
                 // reported) by every later view.
                 if report.ok {
                     *kept = Some(Verified {
                         verifier: *resume,
-                        size,
+                        from,
                         whole_at: whole_at.clone(),
                         whole,
                     });
@@ -178,13 +192,19 @@ impl Store {
         }
     }
 
-    /// Feeds `verifier`, which has verified the first `size` entries and every checkpoint of
-    /// at most that size, with the rest of the log as it stands when called: the entries and
-    /// checkpoints up to the entries applied then. (Bounded so that entries and checkpoints
-    /// written while it reads, which its iterators may or may not see, cannot look like a
-    /// truncation or a moved checkpoint.)
-    fn continue_verify(&self, mut verifier: Verifier, mut size: u64) -> Result<Run, StoreError> {
-        let limit = self.audit_len();
+    /// Feeds `verifier`, which has verified the first `from.size` entries and the checkpoints
+    /// before `from.checkpoints_from`, with the rest of the log up to `limit` entries and the
+    /// checkpoints up to them. (Bounded so that entries and checkpoints written while it reads,
+    /// which its iterators may or may not see, cannot look like a truncation or a moved
+    /// checkpoint.)
+    fn continue_verify(
+        &self,
+        mut verifier: Verifier,
+        from: Resume,
+        limit: u64,
+    ) -> Result<Run, StoreError> {
+        let mut size = from.size;
+        let mut next_checkpoint = from.checkpoints_from;
         let damaged = |m: String| {
             Run::Damaged(VerifyReport {
                 ok: false,
@@ -193,10 +213,8 @@ impl Store {
             })
         };
         // Each checkpoint is fed right after the last entry it covers: memory stays flat.
-        // Those of at most `size` entries were fed already (all of them when starting at 0).
-        let first = if size == 0 { 0 } else { size + 1 };
         let mut checkpoints = self
-            .checkpoints_from(first)
+            .checkpoints_from(next_checkpoint)
             .take_while(|c| c.as_ref().map_or(true, |c| c.tree_size <= limit))
             .peekable();
         let mut entries = self
@@ -207,7 +225,10 @@ impl Store {
                 checkpoints.next_if(|c| c.as_ref().map_or(true, |c| c.tree_size <= size))
             {
                 match c {
-                    Ok(c) => verifier.checkpoint(c),
+                    Ok(c) => {
+                        next_checkpoint = c.tree_size + 1;
+                        verifier.checkpoint(c);
+                    }
                     Err(StoreError::Corrupt(m)) => return Ok(damaged(m)),
                     Err(e) => return Err(e),
                 }
@@ -236,16 +257,27 @@ impl Store {
         Ok(Run::Done {
             report: verifier.finish(),
             resume,
-            size,
+            from: Resume {
+                size,
+                checkpoints_from: next_checkpoint,
+            },
         })
     }
 }
 
+/// Where a verification continues: after `size` entries, with the checkpoints of
+/// `checkpoints_from` entries or more (those before were fed).
+#[derive(Clone, Copy)]
+struct Resume {
+    size: u64,
+    checkpoints_from: u64,
+}
+
 /// A whole verification of the store's audit log that passed, kept to be continued.
 pub(super) struct Verified {
-    /// The verifier after the first `size` entries and the checkpoints up to them.
+    /// The verifier after the entries and checkpoints `from` names.
     verifier: Verifier,
-    size: u64,
+    from: Resume,
     /// When the whole log was last read (RFC 3339, and for its age).
     whole_at: String,
     whole: std::time::Instant,
@@ -260,7 +292,7 @@ enum Run {
         /// The verifier after the last entry, to continue from (boxed: it is large next to
         /// a report).
         resume: Box<Verifier>,
-        size: u64,
+        from: Resume,
     },
 }
 
@@ -388,7 +420,8 @@ mod tests {
 
         // An entry rewritten after the last verification is caught by the next view.
         store.audit(entries(10)).await;
-        store.settled().await.unwrap();
+        // Made durable (a continued verification reads no further than that).
+        store.checkpoint().await.unwrap();
         rewrite(70);
         let (caught, _) = store.verify_audit_recent(keep).unwrap();
         assert!(!caught.ok && caught.first_bad_entry == 70, "{caught:?}");
@@ -427,5 +460,69 @@ mod tests {
         assert!(!whole.ok && whole.first_bad_entry == 10, "{whole:?}");
         // A failed verification is not kept: every later view reads the whole log again.
         assert!(!store.verify_audit_recent(keep).unwrap().0.ok);
+    }
+
+    /// A checkpoint stored after a continued verification read up to its size (the commit
+    /// thread stores one at exactly the durable size a little later) is checked by the next
+    /// view: counted when it matches, reported when its root does not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_stored_after_a_view_at_its_size_is_checked_by_the_next() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            fsync: false,
+            check_on_start: false,
+            ..Default::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        store
+            .audit((0..12).map(|_| Origin::hub().entry("test.entry")).collect())
+            .await;
+        let cp = store.checkpoint().await.unwrap();
+        let key = cp.tree_size.to_be_bytes();
+        let keep = Duration::from_secs(3600);
+        // Not yet stored when the first view reads.
+        let stored = store.inner.trees.checkpoints.get(key).unwrap().unwrap();
+        store.inner.trees.checkpoints.remove(key).unwrap();
+        let (first, _) = store.verify_audit_recent(keep).unwrap();
+        assert!(first.ok && first.checkpoints == 0, "{first:?}");
+        store.inner.trees.checkpoints.insert(key, stored).unwrap();
+        let (next, _) = store.verify_audit_recent(keep).unwrap();
+        assert!(
+            next.ok && next.checkpoints == 1 && next.covered == cp.tree_size,
+            "{next:?}"
+        );
+
+        // The same, with a validly signed checkpoint whose root is not the log's.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            dir.path(),
+            StoreOptions {
+                fsync: false,
+                check_on_start: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        store
+            .audit((0..12).map(|_| Origin::hub().entry("test.entry")).collect())
+            .await;
+        let cp = store.checkpoint().await.unwrap();
+        let key = cp.tree_size.to_be_bytes();
+        store.inner.trees.checkpoints.remove(key).unwrap();
+        assert!(store.verify_audit_recent(keep).unwrap().0.ok);
+        let forged = store
+            .inner
+            .shared
+            .signer
+            .checkpoint(cp.tree_size, &[7u8; 32], cp.at.clone());
+        store
+            .inner
+            .trees
+            .checkpoints
+            .insert(key, crate::store::codec::frame(&forged))
+            .unwrap();
+        let (caught, _) = store.verify_audit_recent(keep).unwrap();
+        assert!(!caught.ok, "{caught:?}");
     }
 }

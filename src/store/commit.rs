@@ -133,7 +133,8 @@ impl Committer {
                     self.commit(batch);
                 }
                 Step::Checkpoint { audit, replies } => {
-                    let signed = self.checkpoint(&audit);
+                    // None asked: the final one at a stop, which flushes whatever happens.
+                    let signed = self.checkpoint(&audit, replies.is_empty());
                     if replies.is_empty()
                         && let Err(e) = &signed
                     {
@@ -301,28 +302,47 @@ impl Committer {
     }
 
     /// Flushes (so the entries it covers are durable), then signs and stores a checkpoint of the
-    /// audit log at `audit`'s size, unless the latest checkpoint already covers it.
-    fn checkpoint(&mut self, audit: &LogState) -> Result<Checkpoint, StoreError> {
+    /// audit log at `audit`'s size, unless the latest checkpoint already covers it; writes
+    /// nothing when that one is durable, unless `final_flush` (a stop) asks for the flush.
+    fn checkpoint(
+        &mut self,
+        audit: &LogState,
+        final_flush: bool,
+    ) -> Result<Checkpoint, StoreError> {
         if let Some(reason) = self.shared.failure.get() {
             return Err(StoreError::Io(reason.clone()));
+        }
+        let size = audit.frontier.size();
+        // The log has not grown since a checkpoint that is durable: nothing to write.
+        if !final_flush
+            && self.shared.audit_durable.load(Ordering::Acquire) >= size
+            && let Some(cp) = self.stored_at(size)?
+        {
+            return Ok(cp);
         }
         self.flush().inspect_err(|e| self.fail(e))?;
         let cp = self.sign_and_store(audit)?;
         self.flush().inspect_err(|e| self.fail(e))?;
-        self.shared
-            .audit_durable
-            .fetch_max(audit.frontier.size(), Ordering::AcqRel);
+        self.shared.audit_durable.fetch_max(size, Ordering::AcqRel);
         Ok(cp)
+    }
+
+    /// The latest stored checkpoint, if it is of `size` entries.
+    fn stored_at(&self, size: u64) -> Result<Option<Checkpoint>, StoreError> {
+        match self.trees.checkpoints.last()? {
+            Some((k, v)) if super::key_u64(&k) == size => {
+                codec::unframe(&v, || format!("checkpoint {size}")).map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Signs and stores (not yet durably) a checkpoint of the audit log at `audit`'s size,
     /// unless the latest checkpoint is of that size already.
     fn sign_and_store(&mut self, audit: &LogState) -> Result<Checkpoint, StoreError> {
         let size = audit.frontier.size();
-        if let Some((k, v)) = self.trees.checkpoints.last()?
-            && super::key_u64(&k) == size
-        {
-            return codec::unframe(&v, || format!("checkpoint {size}"));
+        if let Some(cp) = self.stored_at(size)? {
+            return Ok(cp);
         }
         let cp = self
             .shared

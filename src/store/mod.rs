@@ -197,6 +197,10 @@ struct Inner {
     path: PathBuf,
     /// Cached roots of blocks of audit entries, for consistency proofs.
     audit_blocks: audit_proof::BlockRoots,
+    /// The feed head and audit log size when the store was opened: a check covering an event
+    /// stored before its audit entry was numbered demands this fixed size
+    /// (`Store::audit_entries_covering`).
+    opened: (u64, u64),
     /// The last verification of the whole audit log that passed, to continue from.
     audit_verified: std::sync::Mutex<Option<audit_log::Verified>>,
     /// Unauthenticated refusals, counted until they are written as aggregate entries.
@@ -300,6 +304,7 @@ impl Store {
         let signer = crate::audit::signing::Signer::load_or_create(dir).map_err(StoreError::Io)?;
         let registry = members::load_registry(&trees.members)?;
         let head = last_sequence(&trees.events)?;
+        let opened = (head, audit.frontier.size());
         let (live, _) = broadcast::channel(options.live_buffer.max(1));
         let shared = Arc::new(Shared {
             registry: RwLock::new(Arc::new(registry)),
@@ -345,6 +350,7 @@ impl Store {
                 writer_thread: std::sync::Mutex::new(Some(handle)),
                 path: dir.to_path_buf(),
                 audit_blocks: Default::default(),
+                opened,
                 audit_verified: Default::default(),
                 noise: crate::audit::noise::Noise::new(options.noise_entries_per_minute),
                 queued_bytes: ByteQueue::new(budget::WRITER_QUEUE_BYTES),

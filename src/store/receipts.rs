@@ -57,6 +57,19 @@ impl Store {
         ))
     }
 
+    /// How many audit entries a checkpoint must hold to cover the feed event at `seq` (at most
+    /// the head): up to the entry that recorded it. An event stored before entries were
+    /// numbered on events demands the log as it was when the store was opened: a fixed size,
+    /// so that asking about one cannot make the hub sign again and again (each ask adds an
+    /// entry, so "everything now" would never be covered).
+    pub fn audit_entries_covering(&self, seq: u64) -> Result<u64, StoreError> {
+        let event = self.event(seq)?;
+        Ok(match event.audit_sequence {
+            0 => self.inner.opened.1,
+            n => n,
+        })
+    }
+
     /// The audit entry `seq` and its leaf hash.
     pub fn audit_leaf(&self, seq: u64) -> Result<(AuditEntry, Hash), StoreError> {
         let entry = self

@@ -283,3 +283,43 @@ async fn a_change_answered_with_a_receipt_is_checkpointed_in_its_own_flush() {
         .store(durable, Ordering::Release);
     store.close();
 }
+
+/// An event stored before events named their audit entry (audit_sequence 0) demands the log as
+/// it was at open, a fixed size: asking about it again and again (each ask adds an audit entry)
+/// never demands more, so it cannot make the hub sign a checkpoint per ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_without_its_entry_number_demands_the_log_as_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || StoreOptions {
+        fsync: false,
+        check_on_start: false,
+        ..options()
+    };
+    {
+        let store = Store::open(dir.path(), opts()).unwrap();
+        store.audit((0..5).map(entry).collect()).await;
+        store.checkpoint().await.unwrap();
+        let old = records::StoredEvent {
+            sequence: 1,
+            action: records::PUBLISHED.into(),
+            submission: Some(Default::default()),
+            acknowledgement: None,
+            audit_sequence: 0,
+        };
+        store
+            .inner
+            .trees
+            .events
+            .insert(1u64.to_be_bytes(), codec::frame(&old))
+            .unwrap();
+        store.close();
+    }
+    let store = Store::open(dir.path(), opts()).unwrap();
+    let at_open = store.audit_len();
+    assert_eq!(store.audit_entries_covering(1).unwrap(), at_open);
+    store.audit((0..3).map(entry).collect()).await;
+    store.settled().await.unwrap();
+    assert!(store.audit_len() > at_open);
+    assert_eq!(store.audit_entries_covering(1).unwrap(), at_open);
+    store.close();
+}

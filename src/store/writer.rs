@@ -260,7 +260,7 @@ impl Writer {
                 reply,
             } => {
                 group.held.push(bytes);
-                group.receipt |= change.receipt;
+                let receipt = change.receipt;
                 let action = change.op.action();
                 let mut entry = origin.entry(action);
                 entry.object_id = change.op.object_id().to_string();
@@ -273,6 +273,8 @@ impl Writer {
                 let prepared = admitted.and_then(|()| self.prepare_change(&actor, *change, group));
                 match prepared {
                     Ok((outcome, label)) => {
+                        // Only an accepted change is answered with a receipt.
+                        group.receipt |= receipt;
                         entry.object_id = outcome.id.clone();
                         entry.revision = outcome.revision;
                         entry.label = label;
