@@ -132,6 +132,7 @@ class Cursor:
         self.checkpoint: audit_pb2.Checkpoint | None = None
         # None: a file written before it was kept (says nothing either way).
         self.covered: int | None = None
+        self.noted_uncovered = False
         self.hub_key: bytes | None = None
 
     def load(self) -> int:
@@ -258,7 +259,15 @@ def check_history(channel: grpc.Channel, cursor: Cursor, received: int = 0) -> N
                 f"{earlier.tree_size} seen before")
     cursor.checkpoint = later
     cursor.hub_key = key
-    cursor.covered = max(cursor.covered or 0, received)
+    # Only what the hub says it covered (a hub before cover_sequence says nothing).
+    if received and served.covered_sequence != received:
+        if not cursor.noted_uncovered:
+            cursor.noted_uncovered = True
+            print(f"note: the hub did not say its checkpoint covers sequence {received} (a hub "
+                  "without cover_sequence?): a rewrite of what was received since sequence "
+                  f"{cursor.covered or 0} cannot be detected", file=sys.stderr)
+    else:
+        cursor.covered = max(cursor.covered or 0, received)
 
 
 # While events come: a check covering them once they pause (a heartbeat) or every few seconds,

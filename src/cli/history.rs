@@ -141,7 +141,19 @@ pub async fn check(channel: Channel, seen: &mut Seen, received: u64) -> anyhow::
     let later = check_served(&key, seen.checkpoint.as_ref(), &served).map_err(SplitView)?;
     seen.key = Some(key);
     seen.checkpoint = Some(later);
-    seen.covered = Some(seen.covered.unwrap_or(0).max(received));
+    // Only what the hub says it covered (a hub before cover_sequence says nothing).
+    if received > 0 && served.covered_sequence != received {
+        static NOTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if NOTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        eprintln!(
+            "note: the hub did not say its checkpoint covers sequence {received} (a hub without cover_sequence?): a rewrite of what was received since sequence {} cannot be detected",
+            seen.covered.unwrap_or(0)
+        );
+    } else {
+        seen.covered = Some(seen.covered.unwrap_or(0).max(received));
+    }
     Ok(())
 }
 

@@ -123,6 +123,7 @@ pub async fn prove(
             proof: proof.hashes.iter().map(hex::encode).collect(),
             checkpoint,
             public_key: store.audit_public_key().into(),
+            covered_sequence: if r.to_size == 0 { r.cover_sequence } else { 0 },
         })
     })
     .await
