@@ -342,10 +342,16 @@ pub(super) fn load_audit_state(trees: &Trees) -> Result<LogState, StoreError> {
 mod tests {
     use prost::Message;
 
+    use std::time::Duration;
+
     use crate::{
         audit::{Origin, bound::MAX_ENTRY_BYTES},
-        store::{Store, StoreOptions},
+        pb::Checkpoint,
+        store::{Store, StoreOptions, scratch},
     };
+
+    /// Long enough that no whole verification runs again within a test.
+    const KEEP: Duration = Duration::from_secs(3600);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn no_stored_entry_exceeds_the_maximum_whatever_is_appended() {
@@ -382,36 +388,17 @@ mod tests {
     /// for, or once the last is too old) catches one rewritten inside what was verified.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_continued_verification_checks_new_entries_and_a_whole_one_everything() {
-        use std::time::Duration;
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            fsync: false,
-            check_on_start: false,
-            ..Default::default()
-        };
-        let store = Store::open(dir.path(), options).unwrap();
-        let entries = |n: usize| (0..n).map(|_| Origin::hub().entry("test.entry")).collect();
-        let rewrite = |seq: u64| {
-            let mut e = store.audit_after(seq - 1).next().unwrap().unwrap();
-            e.detail = "rewritten".into();
-            store
-                .inner
-                .trees
-                .audit
-                .insert(seq.to_be_bytes(), crate::store::codec::frame(&e))
-                .unwrap();
-        };
-        let keep = Duration::from_secs(3600);
-        store.audit(entries(40)).await;
+        let (_dir, store) = scratch::store();
+        store.audit(scratch::entries(40)).await;
         store.checkpoint().await.unwrap();
-        let (first, whole_at) = store.verify_audit_recent(keep).unwrap();
+        let (first, whole_at) = store.verify_audit_recent(KEEP).unwrap();
         assert!(first.ok && first.entries == 40, "{first:?}");
 
         // Continued: the new entries and checkpoint are verified and counted, the whole log
         // is not read again.
-        store.audit(entries(25)).await;
+        store.audit(scratch::entries(25)).await;
         store.checkpoint().await.unwrap();
-        let (next, at) = store.verify_audit_recent(keep).unwrap();
+        let (next, at) = store.verify_audit_recent(KEEP).unwrap();
         assert!(
             next.ok && next.entries == 65 && next.checkpoints == 2,
             "{next:?}"
@@ -419,11 +406,11 @@ mod tests {
         assert_eq!((next.covered, &at), (65, &whole_at));
 
         // An entry rewritten after the last verification is caught by the next view.
-        store.audit(entries(10)).await;
+        store.audit(scratch::entries(10)).await;
         // Made durable (a continued verification reads no further than that).
         store.checkpoint().await.unwrap();
-        rewrite(70);
-        let (caught, _) = store.verify_audit_recent(keep).unwrap();
+        scratch::rewrite_entry(&store, 70);
+        let (caught, _) = store.verify_audit_recent(KEEP).unwrap();
         assert!(!caught.ok && caught.first_bad_entry == 70, "{caught:?}");
         assert!(!store.verify_audit().unwrap().ok);
     }
@@ -432,34 +419,17 @@ mod tests {
     /// reads it again, and it does.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_whole_verification_catches_what_a_continued_one_has_passed() {
-        use std::time::Duration;
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            fsync: false,
-            check_on_start: false,
-            ..Default::default()
-        };
-        let store = Store::open(dir.path(), options).unwrap();
-        store
-            .audit((0..30).map(|_| Origin::hub().entry("test.entry")).collect())
-            .await;
+        let (_dir, store) = scratch::store();
+        store.audit(scratch::entries(30)).await;
         store.checkpoint().await.unwrap();
-        let keep = Duration::from_secs(3600);
-        assert!(store.verify_audit_recent(keep).unwrap().0.ok);
+        assert!(store.verify_audit_recent(KEEP).unwrap().0.ok);
         // Not read again while the kept verification is young: the rewrite passes unseen.
-        let mut e = store.audit_after(9).next().unwrap().unwrap();
-        e.detail = "rewritten".into();
-        store
-            .inner
-            .trees
-            .audit
-            .insert(10u64.to_be_bytes(), crate::store::codec::frame(&e))
-            .unwrap();
-        assert!(store.verify_audit_recent(keep).unwrap().0.ok);
+        scratch::rewrite_entry(&store, 10);
+        assert!(store.verify_audit_recent(KEEP).unwrap().0.ok);
         let (whole, _) = store.verify_audit_recent(Duration::ZERO).unwrap();
         assert!(!whole.ok && whole.first_bad_entry == 10, "{whole:?}");
         // A failed verification is not kept: every later view reads the whole log again.
-        assert!(!store.verify_audit_recent(keep).unwrap().0.ok);
+        assert!(!store.verify_audit_recent(KEEP).unwrap().0.ok);
     }
 
     /// A checkpoint stored after a continued verification read up to its size (the commit
@@ -467,62 +437,41 @@ mod tests {
     /// view: counted when it matches, reported when its root does not.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_checkpoint_stored_after_a_view_at_its_size_is_checked_by_the_next() {
-        use std::time::Duration;
-        let dir = tempfile::tempdir().unwrap();
-        let options = StoreOptions {
-            fsync: false,
-            check_on_start: false,
-            ..Default::default()
+        // The checkpoint of 12 entries, taken out before a first view; `replace` makes what
+        // the commit thread stores later.
+        let late = |replace: fn(&Store, Checkpoint) -> Checkpoint| async move {
+            let (dir, store) = scratch::store();
+            store.audit(scratch::entries(12)).await;
+            let cp = store.checkpoint().await.unwrap();
+            let key = cp.tree_size.to_be_bytes();
+            store.inner.trees.checkpoints.remove(key).unwrap();
+            let (first, _) = store.verify_audit_recent(KEEP).unwrap();
+            assert!(first.ok && first.checkpoints == 0, "{first:?}");
+            let stored = replace(&store, cp.clone());
+            store
+                .inner
+                .trees
+                .checkpoints
+                .insert(key, crate::store::codec::frame(&stored))
+                .unwrap();
+            let (next, _) = store.verify_audit_recent(KEEP).unwrap();
+            drop(dir);
+            (cp, next)
         };
-        let store = Store::open(dir.path(), options).unwrap();
-        store
-            .audit((0..12).map(|_| Origin::hub().entry("test.entry")).collect())
-            .await;
-        let cp = store.checkpoint().await.unwrap();
-        let key = cp.tree_size.to_be_bytes();
-        let keep = Duration::from_secs(3600);
-        // Not yet stored when the first view reads.
-        let stored = store.inner.trees.checkpoints.get(key).unwrap().unwrap();
-        store.inner.trees.checkpoints.remove(key).unwrap();
-        let (first, _) = store.verify_audit_recent(keep).unwrap();
-        assert!(first.ok && first.checkpoints == 0, "{first:?}");
-        store.inner.trees.checkpoints.insert(key, stored).unwrap();
-        let (next, _) = store.verify_audit_recent(keep).unwrap();
+        let (cp, next) = late(|_, cp| cp).await;
         assert!(
             next.ok && next.checkpoints == 1 && next.covered == cp.tree_size,
             "{next:?}"
         );
-
-        // The same, with a validly signed checkpoint whose root is not the log's.
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            dir.path(),
-            StoreOptions {
-                fsync: false,
-                check_on_start: false,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        store
-            .audit((0..12).map(|_| Origin::hub().entry("test.entry")).collect())
-            .await;
-        let cp = store.checkpoint().await.unwrap();
-        let key = cp.tree_size.to_be_bytes();
-        store.inner.trees.checkpoints.remove(key).unwrap();
-        assert!(store.verify_audit_recent(keep).unwrap().0.ok);
-        let forged = store
-            .inner
-            .shared
-            .signer
-            .checkpoint(cp.tree_size, &[7u8; 32], cp.at.clone());
-        store
-            .inner
-            .trees
-            .checkpoints
-            .insert(key, crate::store::codec::frame(&forged))
-            .unwrap();
-        let (caught, _) = store.verify_audit_recent(keep).unwrap();
+        // A validly signed checkpoint whose root is not the log's.
+        let (_, caught) = late(|store, cp| {
+            store
+                .inner
+                .shared
+                .signer
+                .checkpoint(cp.tree_size, &[7u8; 32], cp.at)
+        })
+        .await;
         assert!(!caught.ok, "{caught:?}");
     }
 }

@@ -236,26 +236,13 @@ fn perfect_root(nodes: &[Hash]) -> Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        audit::{Origin, consistency::verify},
-        store::StoreOptions,
-    };
+    use crate::audit::consistency::verify;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn proofs_over_stored_entries_verify_across_block_boundaries() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            dir.path(),
-            StoreOptions {
-                fsync: false,
-                check_on_start: false,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let (_dir, store) = crate::store::scratch::store();
         let n = 3 * CHUNK + 37;
-        let entries = (0..n).map(|_| Origin::hub().entry("test.entry")).collect();
-        store.audit(entries).await;
+        store.audit(crate::store::scratch::entries(n)).await;
         assert_eq!(store.checkpoint().await.unwrap().tree_size, n);
         // Roots of every prefix, independently of the block cache.
         let mut f = Frontier::default();
@@ -300,17 +287,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn inclusion_proofs_verify_while_the_log_grows_and_blocks_are_evicted() {
         use crate::provenance::receipt::verify_inclusion;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            dir.path(),
-            StoreOptions {
-                fsync: false,
-                check_on_start: false,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let entries = |n: u64| (0..n).map(|_| Origin::hub().entry("test.entry")).collect();
+        let (_dir, store) = crate::store::scratch::store();
+        let entries = crate::store::scratch::entries;
         let check = |size: u64| {
             let leaves: Vec<Hash> = store
                 .audit_after(0)

@@ -66,6 +66,43 @@ mod staged;
 mod stats;
 #[cfg(test)]
 mod tests;
+
+/// Unit tests' store: a fresh temporary directory, no fsync, no check at start; and helpers
+/// that write to it as nothing else may.
+#[cfg(test)]
+pub(crate) mod scratch {
+    use super::{Store, StoreOptions, codec};
+    use crate::{audit::Origin, pb::AuditEntry};
+
+    pub fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StoreOptions {
+            fsync: false,
+            check_on_start: false,
+            ..Default::default()
+        };
+        let store = Store::open(dir.path(), options).unwrap();
+        (dir, store)
+    }
+
+    /// `n` entries of the hub's own.
+    pub fn entries(n: u64) -> Vec<AuditEntry> {
+        (0..n).map(|_| Origin::hub().entry("test.entry")).collect()
+    }
+
+    /// Rewrites stored audit entry `seq` in place (its chain hash left as it was), as someone
+    /// with the disk could.
+    pub fn rewrite_entry(store: &Store, seq: u64) {
+        let mut e = store.audit_after(seq - 1).next().unwrap().unwrap();
+        e.detail = "rewritten".into();
+        store
+            .inner
+            .trees
+            .audit
+            .insert(seq.to_be_bytes(), codec::frame(&e))
+            .unwrap();
+    }
+}
 mod writer;
 
 use std::{
