@@ -121,17 +121,21 @@ impl Store {
     /// Verifies the stored audit log against its chain and signed checkpoints. Entries after
     /// the latest checkpoint are normal here (one is signed every interval while the log grows).
     pub fn verify_audit(&self) -> Result<VerifyReport, StoreError> {
-        let verifier = Verifier::new(self.audit_public_key(), Coverage::Optional);
-        let from = Resume {
-            size: 0,
-            checkpoints_from: 0,
+        let all = self.audit_len();
+        let bound = Bound {
+            entries: all,
+            checkpoints: all,
         };
         Ok(
-            match self.continue_verify(verifier, from, self.audit_len())? {
+            match self.continue_verify(self.fresh_verifier(), Resume::START, bound)? {
                 Run::Damaged(report) => report,
                 Run::Done { report, .. } => report,
             },
         )
+    }
+
+    fn fresh_verifier(&self) -> Verifier {
+        Verifier::new(self.audit_public_key(), Coverage::Optional)
     }
 
     /// The same, continuing the last whole verification that passed with the entries and
@@ -149,40 +153,35 @@ impl Store {
             .audit_verified
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        // Up to the durable entries: every checkpoint of fewer is stored by then (the commit
-        // thread stores them before raising it), so a checkpoint stored after this run can only
-        // be of exactly that size, and the next run starts its checkpoints there.
-        let limit = self.inner.shared.audit_durable.load(Ordering::Acquire);
+        // Every entry applied; the checkpoints up to the durable entries only: every
+        // checkpoint of fewer is stored by then (the commit thread stores them before raising
+        // it), so one stored after this run can only be of exactly that size, and the next run
+        // continues from there (the entries after it are read again).
+        let bound = Bound {
+            entries: self.audit_len(),
+            checkpoints: self.inner.shared.audit_durable.load(Ordering::Acquire),
+        };
         let (run, whole_at, whole) = match kept.take() {
             Some(v) if v.whole.elapsed() < max_age => (
-                self.continue_verify(v.verifier, v.from, limit)?,
+                self.continue_verify(*v.resume.verifier, v.resume.from, bound)?,
                 v.whole_at,
                 v.whole,
             ),
             _ => {
-                let verifier = Verifier::new(self.audit_public_key(), Coverage::Optional);
                 let at = crate::domain::clock::now_rfc3339();
                 let whole = std::time::Instant::now();
-                let from = Resume {
-                    size: 0,
-                    checkpoints_from: 0,
-                };
-                (self.continue_verify(verifier, from, limit)?, at, whole)
+                let run = self.continue_verify(self.fresh_verifier(), Resume::START, bound)?;
+                (run, at, whole)
             }
         };
         match run {
             Run::Damaged(report) => Ok((report, whole_at)),
-            Run::Done {
-                report,
-                resume,
-                from,
-            } => {
+            Run::Done { report, resume } => {
                 // Only a log that verifies is continued: a problem is found again (and
                 // reported) by every later view.
                 if report.ok {
                     *kept = Some(Verified {
-                        verifier: *resume,
-                        from,
+                        resume,
                         whole_at: whole_at.clone(),
                         whole,
                     });
@@ -193,15 +192,16 @@ impl Store {
     }
 
     /// Feeds `verifier`, which has verified the first `from.size` entries and the checkpoints
-    /// before `from.checkpoints_from`, with the rest of the log up to `limit` entries and the
-    /// checkpoints up to them. (Bounded so that entries and checkpoints written while it reads,
-    /// which its iterators may or may not see, cannot look like a truncation or a moved
-    /// checkpoint.)
+    /// before `from.checkpoints_from`, with the rest of the log up to `bound.entries` entries
+    /// and the checkpoints of at most `bound.checkpoints` entries. (Bounded so that entries and
+    /// checkpoints written while it reads, which its iterators may or may not see, cannot look
+    /// like a truncation or a moved checkpoint.) The run to continue from is the verifier as it
+    /// stood at `bound.checkpoints` entries.
     fn continue_verify(
         &self,
         mut verifier: Verifier,
         from: Resume,
-        limit: u64,
+        bound: Bound,
     ) -> Result<Run, StoreError> {
         let mut size = from.size;
         let mut next_checkpoint = from.checkpoints_from;
@@ -215,11 +215,15 @@ impl Store {
         // Each checkpoint is fed right after the last entry it covers: memory stays flat.
         let mut checkpoints = self
             .checkpoints_from(next_checkpoint)
-            .take_while(|c| c.as_ref().map_or(true, |c| c.tree_size <= limit))
+            .take_while(|c| {
+                c.as_ref()
+                    .map_or(true, |c| c.tree_size <= bound.checkpoints)
+            })
             .peekable();
         let mut entries = self
             .audit_after(size)
-            .take(limit.saturating_sub(size) as usize);
+            .take(bound.entries.saturating_sub(size) as usize);
+        let mut resume = None;
         loop {
             while let Some(c) =
                 checkpoints.next_if(|c| c.as_ref().map_or(true, |c| c.tree_size <= size))
@@ -233,6 +237,9 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
+            if resume.is_none() && size >= bound.checkpoints {
+                resume = Some(Continue::at(&verifier, size, next_checkpoint));
+            }
             match entries.next() {
                 None => break,
                 Some(Ok(e)) => {
@@ -245,7 +252,7 @@ impl Store {
                 Some(Err(e)) => return Err(e),
             }
         }
-        let resume = Box::new(verifier.clone());
+        let resume = resume.unwrap_or_else(|| Continue::at(&verifier, size, next_checkpoint));
         // Checkpoints beyond the last entry: the verifier reports the truncation.
         for c in checkpoints {
             match c {
@@ -257,11 +264,33 @@ impl Store {
         Ok(Run::Done {
             report: verifier.finish(),
             resume,
+        })
+    }
+}
+
+/// How far a run reads: the entries, and the checkpoints (of at most that many entries).
+#[derive(Clone, Copy)]
+struct Bound {
+    entries: u64,
+    checkpoints: u64,
+}
+
+/// A verifier to continue from, and where.
+pub(super) struct Continue {
+    /// Boxed: it is large next to a report.
+    verifier: Box<Verifier>,
+    from: Resume,
+}
+
+impl Continue {
+    fn at(verifier: &Verifier, size: u64, checkpoints_from: u64) -> Continue {
+        Continue {
+            verifier: Box::new(verifier.clone()),
             from: Resume {
                 size,
-                checkpoints_from: next_checkpoint,
+                checkpoints_from,
             },
-        })
+        }
     }
 }
 
@@ -273,11 +302,17 @@ struct Resume {
     checkpoints_from: u64,
 }
 
+impl Resume {
+    const START: Resume = Resume {
+        size: 0,
+        checkpoints_from: 0,
+    };
+}
+
 /// A whole verification of the store's audit log that passed, kept to be continued.
 pub(super) struct Verified {
-    /// The verifier after the entries and checkpoints `from` names.
-    verifier: Verifier,
-    from: Resume,
+    /// The verifier after the entries and checkpoints it names.
+    resume: Continue,
     /// When the whole log was last read (RFC 3339, and for its age).
     whole_at: String,
     whole: std::time::Instant,
@@ -289,10 +324,8 @@ enum Run {
     Damaged(VerifyReport),
     Done {
         report: VerifyReport,
-        /// The verifier after the last entry, to continue from (boxed: it is large next to
-        /// a report).
-        resume: Box<Verifier>,
-        from: Resume,
+        /// Where to continue from.
+        resume: Continue,
     },
 }
 
@@ -473,5 +506,24 @@ mod tests {
         })
         .await;
         assert!(!caught.ok, "{caught:?}");
+    }
+
+    /// Entries applied but not yet flushed (reads are audited without a flush of their own) are
+    /// verified and counted by a view like the others: the page shows as many as the log has.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_view_counts_the_entries_not_yet_flushed() {
+        let (_dir, store) = scratch::store();
+        store.audit(scratch::entries(20)).await;
+        store.checkpoint().await.unwrap();
+        assert_eq!(store.verify_audit_recent(KEEP).unwrap().0.entries, 20);
+        store.audit(scratch::entries(7)).await;
+        store.settled().await.unwrap();
+        let (report, _) = store.verify_audit_recent(KEEP).unwrap();
+        assert!(report.ok && report.entries == 27, "{report:?}");
+        // And again: the unflushed ones are read again from the last durable point, not twice.
+        store.audit(scratch::entries(3)).await;
+        store.settled().await.unwrap();
+        let (report, _) = store.verify_audit_recent(KEEP).unwrap();
+        assert!(report.ok && report.entries == 30, "{report:?}");
     }
 }
