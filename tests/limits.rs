@@ -25,6 +25,11 @@ async fn an_oversize_message_is_refused_without_being_buffered() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(
+        e.message().starts_with("request: ") && e.message().contains("3145728"),
+        "names the request and the limit: {}",
+        e.message()
+    );
     assert_eq!(t.store().head(), 0);
     // The connection stays usable.
     hub.who_am_i(WhoAmIRequest {}).await.unwrap();
@@ -171,5 +176,93 @@ async fn connections_beyond_the_limit_are_closed_and_stalled_handshakes_time_out
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(admitted, "a place freed is reused");
+    t.stop().await;
+}
+
+/// Bytes sent as they are, for requests the generated client cannot make.
+#[derive(Clone, Copy, Default)]
+struct RawBytes;
+
+impl tonic::codec::Codec for RawBytes {
+    type Encode = bytes::Bytes;
+    type Decode = bytes::Bytes;
+    type Encoder = RawBytes;
+    type Decoder = RawBytes;
+    fn encoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+    fn decoder(&mut self) -> RawBytes {
+        RawBytes
+    }
+}
+
+impl tonic::codec::Encoder for RawBytes {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: bytes::Bytes,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        bytes::BufMut::put(dst, item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawBytes {
+    type Item = bytes::Bytes;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<bytes::Bytes>, tonic::Status> {
+        let n = bytes::Buf::remaining(src);
+        Ok(Some(bytes::Buf::copy_to_bytes(src, n)))
+    }
+}
+
+/// A request that is not a valid message of the method's type (a title that is not UTF-8, a
+/// truncated field) is the client's error: INVALID_ARGUMENT naming the field, nothing stored
+/// (tonic says INTERNAL; found by an acceptance probe).
+#[tokio::test]
+async fn a_malformed_request_is_an_invalid_argument_naming_the_field() {
+    use prost::Message;
+    let t = TestHub::start().await;
+    let request = PublishRequest {
+        content: Some(samples::envelope(
+            "TITLE-MARK",
+            "TLP:CLEAR",
+            samples::notice(),
+        )),
+        ..Default::default()
+    };
+    let valid = request.encode_to_vec();
+    let at = valid.windows(10).position(|w| w == b"TITLE-MARK").unwrap();
+    let mut not_utf8 = valid.clone();
+    not_utf8[at] = 0xff;
+    let truncated = valid[..valid.len() - 3].to_vec();
+    let path = http::uri::PathAndQuery::from_static("/cbm.v1.Hub/Publish");
+    for (what, bytes, field) in [
+        ("not UTF-8", not_utf8, "title"),
+        ("truncated", truncated, "PublishRequest"),
+    ] {
+        let mut grpc = tonic::client::Grpc::new(t.channel("EE-MFA").await);
+        grpc.ready().await.unwrap();
+        let e = grpc
+            .unary(
+                tonic::Request::new(bytes::Bytes::from(bytes)),
+                path.clone(),
+                RawBytes,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{what}: {e:?}");
+        assert!(
+            e.message().starts_with("request: not a valid message") && e.message().contains(field),
+            "{what}: {}",
+            e.message()
+        );
+    }
+    assert_eq!(t.store().head(), 0, "nothing stored");
     t.stop().await;
 }

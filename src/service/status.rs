@@ -112,19 +112,26 @@ pub fn code_name(code: Code) -> &'static str {
     }
 }
 
-/// tonic answers a request over the size limit with OUT_OF_RANGE; the gRPC convention (and
-/// what clients expect for "too large") is RESOURCE_EXHAUSTED. The refusal is made from the
-/// length prefix alone, before the body is buffered; its status travels in the headers
-/// (trailers-only) or in the trailers, and is rewritten in both.
-pub fn oversize_as_resource_exhausted(
+/// What tonic answers for a request it cannot decode, before any handler runs, said as the
+/// hub says a refusal:
+/// - over the size limit, OUT_OF_RANGE: RESOURCE_EXHAUSTED, the gRPC convention (and what
+///   clients expect for "too large"), naming the request and the limit. The refusal is made
+///   from the length prefix alone, before the body is buffered.
+/// - not a valid protobuf message of the method's type (invalid UTF-8 in a string, a
+///   truncated field), INTERNAL: INVALID_ARGUMENT, the client's input being wrong, with
+///   tonic's message, which names the field.
+///
+/// The status travels in the headers (trailers-only) or in the trailers, and is rewritten in
+/// both.
+pub fn decode_refusals(
     response: http::Response<tonic::body::Body>,
 ) -> http::Response<tonic::body::Body> {
     use http_body_util::BodyExt;
     let (mut parts, body) = response.into_parts();
-    rewrite_oversize(&mut parts.headers);
+    rewrite_decode_refusal(&mut parts.headers);
     let body = body.map_frame(|frame| match frame.into_trailers() {
         Ok(mut trailers) => {
-            rewrite_oversize(&mut trailers);
+            rewrite_decode_refusal(&mut trailers);
             http_body::Frame::trailers(trailers)
         }
         Err(frame) => frame,
@@ -132,19 +139,65 @@ pub fn oversize_as_resource_exhausted(
     http::Response::from_parts(parts, tonic::body::Body::new(body))
 }
 
-fn rewrite_oversize(headers: &mut http::HeaderMap) {
-    let oversize = headers
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == b"11")
-        && headers
-            .get("grpc-message")
-            // grpc-message is percent-encoded.
-            .is_some_and(|m| {
-                String::from_utf8_lossy(m.as_bytes())
-                    .replace("%20", " ")
-                    .contains("message length too large")
-            });
-    if oversize {
-        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+fn rewrite_decode_refusal(headers: &mut http::HeaderMap) {
+    let code = headers.get("grpc-status").map(|v| v.as_bytes().to_vec());
+    // grpc-message is percent-encoded.
+    let message = headers
+        .get("grpc-message")
+        .map(|m| percent_decode(m.as_bytes()))
+        .unwrap_or_default();
+    let rewritten = match code.as_deref() {
+        Some(b"11") if message.contains("message length too large") => Some((
+            "8",
+            format!(
+                "request: {}; the hub's message limit bounds a request (see the README's Limits for what content fits)",
+                message.trim_start_matches("Error, ")
+            ),
+        )),
+        Some(b"13") if message.starts_with("failed to decode Protobuf message") => {
+            Some(("3", format!("request: not a valid message: {message}")))
+        }
+        _ => None,
+    };
+    if let Some((code, message)) = rewritten {
+        headers.insert("grpc-status", http::HeaderValue::from_static(code));
+        if let Ok(v) = http::HeaderValue::from_str(&percent_encode(&message)) {
+            headers.insert("grpc-message", v);
+        }
     }
+}
+
+/// grpc-message's encoding (gRPC over HTTP/2): bytes outside printable ASCII, and '%', as %XX.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn percent_decode(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
