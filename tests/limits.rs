@@ -31,6 +31,11 @@ async fn an_oversize_message_is_refused_without_being_buffered() {
         e.message()
     );
     assert_eq!(t.store().head(), 0);
+    let refused = undecodable_refusals(&t, 1).await;
+    assert!(
+        refused[0].member == "EE-MFA" && refused[0].reason.starts_with("resource_exhausted"),
+        "{refused:?}"
+    );
     // The connection stays usable.
     hub.who_am_i(WhoAmIRequest {}).await.unwrap();
     t.stop().await;
@@ -264,5 +269,33 @@ async fn a_malformed_request_is_an_invalid_argument_naming_the_field() {
         );
     }
     assert_eq!(t.store().head(), 0, "nothing stored");
+    // Audited like any refusal, by the member that sent them, on the method.
+    let refusals = undecodable_refusals(&t, 2).await;
+    assert!(
+        refusals.iter().all(|e| e.member == "EE-MFA"
+            && e.detail == "/cbm.v1.Hub/Publish"
+            && e.reason.starts_with("invalid_argument")),
+        "{refusals:?}"
+    );
     t.stop().await;
+}
+
+/// The `request.undecodable` refusals in the log once there are `n` of them (written by a
+/// task of their own after the answer: waited for, 10 s at most).
+async fn undecodable_refusals(t: &TestHub, n: usize) -> Vec<cbm_hub::pb::AuditEntry> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        t.store().settled().await.unwrap();
+        let found: Vec<_> = t
+            .store()
+            .audit_after(0)
+            .map(|e| e.unwrap())
+            .filter(|e| e.action == "request.undecodable" && e.outcome == "refused")
+            .collect();
+        if found.len() >= n || std::time::Instant::now() > deadline {
+            assert_eq!(found.len(), n, "{found:?}");
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

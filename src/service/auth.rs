@@ -32,7 +32,12 @@ impl Caller {
     }
 
     pub fn of<T>(store: &Store, req: &Request<T>) -> Caller {
-        let conn = req.extensions().get::<ConnInfo>().cloned();
+        Caller::on(store, req.extensions().get::<ConnInfo>().cloned())
+    }
+
+    /// The caller of a request that came on the connection `conn` (None: not through the TLS
+    /// accept loop).
+    pub fn on(store: &Store, conn: Option<ConnInfo>) -> Caller {
         let origin = Origin {
             member: String::new(),
             cert_sha256: conn

@@ -14,6 +14,7 @@ pub(crate) mod listing;
 mod receipt;
 mod status;
 pub mod tls_watch;
+mod undecodable;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -399,7 +400,7 @@ pub async fn start(config: &Config) -> Result<RunningHub, StartError> {
     let router = Server::builder()
         // Outermost, so that it sees the codes as clients get them (after the rewrite below).
         .layer(RpcMetricsLayer::new(metrics.clone()))
-        .layer(tower::util::MapResponseLayer::new(status::decode_refusals))
+        .layer(undecodable::UndecodableLayer::new(store.clone()))
         .max_concurrent_streams(limits.max_concurrent_streams)
         .http2_keepalive_interval(Some(limits.keepalive_interval))
         .http2_keepalive_timeout(Some(limits.keepalive_timeout))

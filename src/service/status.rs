@@ -139,6 +139,9 @@ pub fn decode_refusals(
     http::Response::from_parts(parts, tonic::body::Body::new(body))
 }
 
+/// How the messages of the rewritten refusals start.
+pub(super) const DECODE_REFUSAL_PREFIX: &str = "request: ";
+
 fn rewrite_decode_refusal(headers: &mut http::HeaderMap) {
     let code = headers.get("grpc-status").map(|v| v.as_bytes().to_vec());
     // grpc-message is percent-encoded.
@@ -150,13 +153,14 @@ fn rewrite_decode_refusal(headers: &mut http::HeaderMap) {
         Some(b"11") if message.contains("message length too large") => Some((
             "8",
             format!(
-                "request: {}; the hub's message limit bounds a request (see the README's Limits for what content fits)",
+                "{DECODE_REFUSAL_PREFIX}{}; the hub's message limit bounds a request (see the README's Limits for what content fits)",
                 message.trim_start_matches("Error, ")
             ),
         )),
-        Some(b"13") if message.starts_with("failed to decode Protobuf message") => {
-            Some(("3", format!("request: not a valid message: {message}")))
-        }
+        Some(b"13") if message.starts_with("failed to decode Protobuf message") => Some((
+            "3",
+            format!("{DECODE_REFUSAL_PREFIX}not a valid message: {message}"),
+        )),
         _ => None,
     };
     if let Some((code, message)) = rewritten {
@@ -180,7 +184,7 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-fn percent_decode(bytes: &[u8]) -> String {
+pub(super) fn percent_decode(bytes: &[u8]) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
