@@ -291,6 +291,25 @@ fn first_run_serve_from_an_empty_directory_then_publish_read_and_administer() {
         ],
     );
     assert!(ok && out.contains("FI-MFA"), "{out}{err}");
+    // The first run's registrations name where they came from: this machine, not a peer
+    // address (found by an acceptance probe: the text was folded into a hash).
+    let (ok, out, err) = cli(
+        &home,
+        &ep,
+        &[
+            "audit",
+            "query",
+            "--action",
+            "member.register",
+            "--json",
+            "-p",
+            "HUB-ADMIN",
+        ],
+    );
+    assert!(
+        ok && out.contains("\"peer\":\"local\"") && !out.contains("invalid peer"),
+        "{out}{err}"
+    );
     let export = dir.path().join("audit.jsonl");
     let saved = dir.path().join("checkpoint.json");
     let (ok, _, err) = cli(

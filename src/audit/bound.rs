@@ -14,6 +14,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{domain::member::check_member_id, pb::AuditEntry};
 
+/// The peer of entries made by a command on the hub's machine (`init`), not over the network.
+pub const LOCAL_PEER: &str = "local";
+
 /// Largest encoded audit entry, sequence, time and chain hash included.
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
 /// Room kept for what the writer adds when it seals an entry (sequence, time, chain hash).
@@ -116,8 +119,11 @@ pub fn fields(mut e: AuditEntry) -> AuditEntry {
     {
         e.cert_sha256 = marker("fingerprint", &e.cert_sha256);
     }
+    // "hub": the hub on its own; "local": a command run on the hub's machine against its data
+    // directory (`init` registering the first members); else the client's address.
     let peer_ok = e.peer.is_empty()
         || e.peer == "hub"
+        || e.peer == LOCAL_PEER
         || e.peer.parse::<std::net::SocketAddr>().is_ok()
         || e.peer.parse::<std::net::IpAddr>().is_ok();
     if !peer_ok {

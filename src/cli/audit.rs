@@ -375,14 +375,16 @@ pub async fn access_log(home: &Home, a: AccessLogArgs) -> anyhow::Result<()> {
         page_size: 1000,
         page_token: String::new(),
     };
-    if !a.client.json {
-        println!(
-            "{:<24}  {:<12}  {:<5}  {:>4}  AUDIT",
-            "AT", "MEMBER", "VIA", "REV"
-        );
-    }
+    let mut header = !a.client.json;
     loop {
         let page = client.access_log(req.clone()).await?.into_inner();
+        // After the first answer: a refusal prints its error alone.
+        if std::mem::take(&mut header) {
+            println!(
+                "{:<24}  {:<12}  {:<5}  {:>4}  AUDIT",
+                "AT", "MEMBER", "VIA", "REV"
+            );
+        }
         for r in &page.records {
             if a.client.json {
                 output::json(r)?;

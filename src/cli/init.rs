@@ -232,7 +232,7 @@ pub(super) fn init_origin() -> crate::audit::Origin {
     crate::audit::Origin {
         member: String::new(),
         cert_sha256: String::new(),
-        peer: "local: cbm-hub init".into(),
+        peer: crate::audit::bound::LOCAL_PEER.into(),
     }
 }
 
