@@ -356,21 +356,34 @@ async fn narrowing_while_a_slow_reader_replays(before: u64) {
         .await
         .unwrap()
         .into_inner();
+    narrow_away_from_the_slow_reader(&t, &mut slow, &amber, before).await;
+    t.stop().await;
+}
+
+/// The amber one (published after `before` large ones, for CL-CSIRT) is narrowed to EE-CERT
+/// once the hub has had time to decide it for the slow reader, which must then get the large
+/// ones and, of the amber one, only the narrowing, without content.
+async fn narrow_away_from_the_slow_reader(
+    t: &TestHub,
+    slow: &mut tonic::Streaming<cbm_hub::feed::wire::FeedEvent>,
+    amber: &str,
+    before: u64,
+) {
     // Time for the hub to get there. On a slower machine the test checks less (the amber one
-    // is then read after the revision); it cannot pass wrongly.
+    // is then taken after the revision); it cannot pass wrongly.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut hub = t.hub("EE-MFA").await;
-    hub.revise(ReviseRequest {
-        id: amber.clone(),
-        content: Some(content("amber v2", "TLP:AMBER", &["EE-CERT"])),
-        expected_revision: 1,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    t.hub("EE-MFA")
+        .await
+        .revise(ReviseRequest {
+            id: amber.to_string(),
+            content: Some(content("amber v2", "TLP:AMBER", &["EE-CERT"])),
+            expected_revision: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let narrowed = before + 2;
-    let seen = read_until(&mut slow, narrowed, LIMIT).await;
-    // The large ones, then of the amber one only the narrowing, without content.
+    let seen = read_until(slow, narrowed, LIMIT).await;
     let mut expected: Vec<u64> = (1..=before).collect();
     expected.push(narrowed);
     assert_eq!(sequences(&seen), expected, "{seen:?}");
@@ -383,10 +396,9 @@ async fn narrowing_while_a_slow_reader_replays(before: u64) {
             last.revision,
             last.has_content
         ),
-        (amber.as_str(), "withdrawn", "audience_narrowed", 1, false),
+        (amber, "withdrawn", "audience_narrowed", 1, false),
         "{last:?}"
     );
-    t.stop().await;
 }
 
 #[tokio::test]
@@ -438,36 +450,7 @@ async fn a_narrowing_reaches_a_slow_live_reader_before_a_message_waiting_for_roo
     }
     let (amber, seq) = publish(&t, "EE-MFA", large("amber", "TLP:AMBER", &["CL-CSIRT"])).await;
     assert_eq!(seq, BEFORE + 1);
-    // Time for the live loop to get there. On a slower machine the test checks less (the
-    // amber one is then taken after the revision); it cannot pass wrongly.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    t.hub("EE-MFA")
-        .await
-        .revise(ReviseRequest {
-            id: amber.clone(),
-            content: Some(content("amber v2", "TLP:AMBER", &["EE-CERT"])),
-            expected_revision: 1,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let narrowed = BEFORE + 2;
-    let seen = read_until(&mut slow, narrowed, LIMIT).await;
-    let mut expected: Vec<u64> = (1..=BEFORE).collect();
-    expected.push(narrowed);
-    assert_eq!(sequences(&seen), expected, "{seen:?}");
-    let last = seen.last().unwrap();
-    assert_eq!(
-        (
-            last.id.as_str(),
-            last.action.as_str(),
-            last.reason.as_str(),
-            last.revision,
-            last.has_content
-        ),
-        (amber.as_str(), "withdrawn", "audience_narrowed", 1, false),
-        "{last:?}"
-    );
+    narrow_away_from_the_slow_reader(&t, &mut slow, &amber, BEFORE).await;
     t.stop().await;
 }
 
