@@ -421,15 +421,8 @@ fn pki_issue_names_the_configured_hub_and_replaces_nothing_unasked() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("hub");
     let run = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .args(["--home", home.to_str().unwrap()])
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let (ok, _, err) = common::process::local(&home, args);
+        (ok, err)
     };
     let (ok, err) = run(&["init", "--listen", "127.0.0.1:50999"]);
     assert!(ok, "{err}");

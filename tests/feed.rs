@@ -26,16 +26,7 @@ fn content(title: &str, tlp: &str, recipients: &[&str]) -> SubmissionContent {
 }
 
 async fn publish(t: &TestHub, member: &str, c: SubmissionContent) -> (String, u64) {
-    let mut hub = t.hub(member).await;
-    let r = hub
-        .publish(PublishRequest {
-            content: Some(c),
-            idempotency_key: String::new(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let r = common::publish(t, member, c).await;
     (r.id, r.sequence)
 }
 

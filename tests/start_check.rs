@@ -6,10 +6,7 @@ mod common;
 
 use std::{collections::HashMap, net::SocketAddr, process::Command, time::Duration};
 
-use cbm_hub::{
-    pb::{GetRequest, PublishRequest},
-    service,
-};
+use cbm_hub::{pb::GetRequest, service};
 use common::{
     TestHub,
     process::{HubProcess, init},
@@ -27,15 +24,7 @@ async fn publish_n(
     let mut out = Vec::new();
     for i in 0..n {
         let c = samples::envelope(&format!("tail {i}"), "TLP:CLEAR", samples::notice());
-        let r = client
-            .publish(PublishRequest {
-                content: Some(c),
-                idempotency_key: String::new(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let r = common::publish_on(client, c).await;
         out.push((r.id, r.sequence));
     }
     out

@@ -466,7 +466,7 @@ async fn suspension_and_revocation_apply_to_the_next_request_on_an_open_connecti
 
 #[tokio::test]
 async fn the_first_serve_shows_the_portal_and_the_exported_pkcs12_opens_it() {
-    use common::process::{BIN, HubProcess};
+    use common::process::{HubProcess, local};
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("hub");
     let hub = HubProcess::start(&home);
@@ -474,26 +474,20 @@ async fn the_first_serve_shows_the_portal_and_the_exported_pkcs12_opens_it() {
 
     let password = dir.path().join("password");
     std::fs::write(&password, "correct horse\n").unwrap();
-    let out = std::process::Command::new(BIN)
-        .args([
-            "--home",
-            home.to_str().unwrap(),
+    let (ok, stdout, err) = local(
+        &home,
+        &[
             "pki",
             "export-p12",
             "EE-MFA",
-        ])
-        .arg("--password-file")
-        .arg(&password)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+            "--password-file",
+            password.to_str().unwrap(),
+        ],
     );
+    assert!(ok, "{err}");
     let p12 = home.join("pki/members/EE-MFA.p12");
-    assert!(String::from_utf8_lossy(&out.stdout).contains(p12.to_str().unwrap()));
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("password:"));
+    assert!(stdout.contains(p12.to_str().unwrap()));
+    assert!(!stdout.contains("password:"));
     // What a browser imports: the certificate and key, read back with the password. The
     // certificate and key read back are then presented to the portal.
     let read = |what: &str| {
@@ -553,22 +547,8 @@ async fn the_first_serve_shows_the_portal_and_the_exported_pkcs12_opens_it() {
     );
 
     // Without a password file, a generated one is printed.
-    let out = std::process::Command::new(BIN)
-        .args([
-            "--home",
-            home.to_str().unwrap(),
-            "pki",
-            "export-p12",
-            "CL-CSIRT",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (ok, stdout, err) = local(&home, &["pki", "export-p12", "CL-CSIRT"]);
+    assert!(ok, "{err}");
     assert!(
         stdout
             .lines()

@@ -90,8 +90,11 @@ impl HubService {
         action: Action,
         object_id: &str,
         kind: Option<String>,
+        receipt: bool,
         prepare: impl FnOnce(&Member) -> Result<Change, Status>,
     ) -> Result<Response<pb::PublishResponse>, Status> {
+        // The change's group signs the checkpoint its receipt proves against.
+        let prepare = |actor: &Member| prepare(actor).map(|c| c.with_receipt(receipt));
         let operation = match action {
             Action::Revise => Operation::Revise,
             Action::Withdraw => Operation::Withdraw,
@@ -118,7 +121,8 @@ impl HubService {
             Err(_) => PublishOutcome::Refused,
         };
         self.metrics.publish(operation, kind.as_deref(), outcome);
-        result.map_err(Status::from)?
+        self.with_receipt(result.map_err(Status::from)?, receipt)
+            .await
     }
 
     /// [`HubService::submit`] without the counting: Err(StoreError) when the writer refused
@@ -305,20 +309,14 @@ impl Hub for HubService {
         let r = req.into_inner();
         let kind = kind_of(r.content.as_ref());
         let wanted = r.want_receipt || !r.signature.is_empty();
-        let result = self
-            .submit(caller, Action::Publish, "", kind, |actor| {
-                let idempotency_key = idempotency_key(&r.idempotency_key)?;
-                let (content, kind) = self.validate(r.content, None, !r.signature.is_empty())?;
-                let signature = self.content_signature(actor, &content, &r.signature)?;
-                claimed(&signature, &statement::change_claim("", 1))?;
-                Ok(
-                    Change::new(ChangeOp::Publish { content, kind }, idempotency_key)
-                        .signed(signature)
-                        .with_receipt(wanted),
-                )
-            })
-            .await;
-        self.with_receipt(result, wanted).await
+        self.submit(caller, Action::Publish, "", kind, wanted, |actor| {
+            let idempotency_key = idempotency_key(&r.idempotency_key)?;
+            let (content, kind) = self.validate(r.content, None, !r.signature.is_empty())?;
+            let signature = self.content_signature(actor, &content, &r.signature)?;
+            claimed(&signature, &statement::change_claim("", 1))?;
+            Ok(Change::new(ChangeOp::Publish { content, kind }, idempotency_key).signed(signature))
+        })
+        .await
     }
 
     async fn revise(
@@ -329,40 +327,35 @@ impl Hub for HubService {
         let r = req.into_inner();
         let kind = kind_of(r.content.as_ref());
         let wanted = r.want_receipt || !r.signature.is_empty();
-        let result = self
-            .submit(caller, Action::Revise, &r.id, kind, |actor| {
-                let id = required_id(&r.id)?;
-                let previous = self.own_latest_content(actor, &id)?;
-                let idempotency_key = idempotency_key(&r.idempotency_key)?;
-                let (content, kind) =
-                    self.validate(r.content, previous.as_ref(), !r.signature.is_empty())?;
-                let signature = self.content_signature(actor, &content, &r.signature)?;
-                let mut expected_revision = r.expected_revision;
-                if !signature.is_empty() {
-                    // The claim names the revision this change produces: were another change
-                    // to come first, the writer refuses instead of storing a signature that
-                    // claims another revision.
-                    if expected_revision == 0 {
-                        expected_revision =
-                            visible_head(&self.store, actor, &id)?.latest_revision();
-                    }
-                    claimed(
-                        &signature,
-                        &statement::change_claim(&id, expected_revision + 1),
-                    )?;
+        self.submit(caller, Action::Revise, &r.id, kind, wanted, |actor| {
+            let id = required_id(&r.id)?;
+            let previous = self.own_latest_content(actor, &id)?;
+            let idempotency_key = idempotency_key(&r.idempotency_key)?;
+            let (content, kind) =
+                self.validate(r.content, previous.as_ref(), !r.signature.is_empty())?;
+            let signature = self.content_signature(actor, &content, &r.signature)?;
+            let mut expected_revision = r.expected_revision;
+            if !signature.is_empty() {
+                // The claim names the revision this change produces: were another change
+                // to come first, the writer refuses instead of storing a signature that
+                // claims another revision.
+                if expected_revision == 0 {
+                    expected_revision = visible_head(&self.store, actor, &id)?.latest_revision();
                 }
-                let op = ChangeOp::Revise {
-                    id,
-                    content,
-                    kind,
-                    expected_revision,
-                };
-                Ok(Change::new(op, idempotency_key)
-                    .signed(signature)
-                    .with_receipt(wanted))
-            })
-            .await;
-        self.with_receipt(result, wanted).await
+                claimed(
+                    &signature,
+                    &statement::change_claim(&id, expected_revision + 1),
+                )?;
+            }
+            let op = ChangeOp::Revise {
+                id,
+                content,
+                kind,
+                expected_revision,
+            };
+            Ok(Change::new(op, idempotency_key).signed(signature))
+        })
+        .await
     }
 
     async fn withdraw(
@@ -372,41 +365,37 @@ impl Hub for HubService {
         let caller = Caller::of(&self.store, &req);
         let r = req.into_inner();
         let wanted = r.want_receipt || !r.signature.is_empty();
-        let result = self
-            .submit(caller, Action::Withdraw, &r.id, None, |actor| {
-                let id = required_id(&r.id)?;
-                self.own_latest_content(actor, &id)?;
-                let idempotency_key = idempotency_key(&r.idempotency_key)?;
-                let mut errs = Invalid::default();
-                validate::fields::optional(&mut errs, "reason", &r.reason, REASON_CHARS, true);
-                errs.into_result()?;
-                let mut expected_revision = r.expected_revision;
-                let mut signature = Vec::new();
-                if !r.signature.is_empty() || actor.require_signed {
-                    let current = visible_head(&self.store, actor, &id)?.latest_revision();
-                    let revision = current + 1;
-                    let statement = statement::withdrawal(&id, revision, &r.reason);
-                    signature = self
-                        .signature(actor, &statement, &r.signature)
-                        .map_err(|e| withdrawal_mismatch(e, &id, revision, &r.reason))?;
-                    // The statement names the revision the withdrawal produces: were another
-                    // change to come first, the writer refuses instead of storing a statement
-                    // about another state.
-                    if expected_revision == 0 {
-                        expected_revision = current;
-                    }
+        self.submit(caller, Action::Withdraw, &r.id, None, wanted, |actor| {
+            let id = required_id(&r.id)?;
+            self.own_latest_content(actor, &id)?;
+            let idempotency_key = idempotency_key(&r.idempotency_key)?;
+            let mut errs = Invalid::default();
+            validate::fields::optional(&mut errs, "reason", &r.reason, REASON_CHARS, true);
+            errs.into_result()?;
+            let mut expected_revision = r.expected_revision;
+            let mut signature = Vec::new();
+            if !r.signature.is_empty() || actor.require_signed {
+                let current = visible_head(&self.store, actor, &id)?.latest_revision();
+                let revision = current + 1;
+                let statement = statement::withdrawal(&id, revision, &r.reason);
+                signature = self
+                    .signature(actor, &statement, &r.signature)
+                    .map_err(|e| withdrawal_mismatch(e, &id, revision, &r.reason))?;
+                // The statement names the revision the withdrawal produces: were another
+                // change to come first, the writer refuses instead of storing a statement
+                // about another state.
+                if expected_revision == 0 {
+                    expected_revision = current;
                 }
-                let op = ChangeOp::Withdraw {
-                    id,
-                    reason: r.reason.clone(),
-                    expected_revision,
-                };
-                Ok(Change::new(op, idempotency_key)
-                    .signed(signature)
-                    .with_receipt(wanted))
-            })
-            .await;
-        self.with_receipt(result, wanted).await
+            }
+            let op = ChangeOp::Withdraw {
+                id,
+                reason: r.reason.clone(),
+                expected_revision,
+            };
+            Ok(Change::new(op, idempotency_key).signed(signature))
+        })
+        .await
     }
 
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::Submission>, Status> {

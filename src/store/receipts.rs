@@ -2,10 +2,18 @@
 //! (Inclusion proofs are in `audit_proof`, beside the consistency proofs they share hashes
 //! with.)
 use super::{
-    Store, StoreError,
+    Store, StoreError, codec,
     records::{StoredEvent, SubmissionHead},
 };
 use crate::{audit::merkle::Hash, pb::AuditEntry};
+
+/// A stored event read for its audit entry's number alone (the other fields are skipped).
+#[derive(Clone, PartialEq, prost::Message)]
+struct AuditNumber {
+    /// As `StoredEvent::audit_sequence`.
+    #[prost(uint64, tag = "6")]
+    audit_sequence: u64,
+}
 
 /// The audit actions of the changes receipts are given for.
 const CHANGE_ACTIONS: [&str; 3] = [
@@ -63,8 +71,16 @@ impl Store {
     /// so that asking about one cannot make the hub sign again and again (each ask adds an
     /// entry, so "everything now" would never be covered).
     pub fn audit_entries_covering(&self, seq: u64) -> Result<u64, StoreError> {
-        let event = self.event(seq)?;
-        Ok(match event.audit_sequence {
+        // Every subscriber asks about its last event as it receives: only the number is
+        // decoded, not content of up to the message limit.
+        let frame = self
+            .inner
+            .trees
+            .events
+            .get(seq.to_be_bytes())?
+            .ok_or_else(|| StoreError::Corrupt(format!("event {seq} is missing")))?;
+        let number: AuditNumber = codec::unframe(&frame, || format!("event {seq}"))?;
+        Ok(match number.audit_sequence {
             0 => self.inner.opened.1,
             n => n,
         })

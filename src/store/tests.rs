@@ -312,11 +312,24 @@ async fn an_event_without_its_entry_number_demands_the_log_as_opened() {
             .events
             .insert(1u64.to_be_bytes(), codec::frame(&old))
             .unwrap();
+        let numbered = records::StoredEvent {
+            sequence: 2,
+            audit_sequence: 3,
+            ..old
+        };
+        store
+            .inner
+            .trees
+            .events
+            .insert(2u64.to_be_bytes(), codec::frame(&numbered))
+            .unwrap();
         store.close();
     }
     let store = Store::open(dir.path(), opts()).unwrap();
     let at_open = store.audit_len();
     assert_eq!(store.audit_entries_covering(1).unwrap(), at_open);
+    // A numbered event demands up to its own entry.
+    assert_eq!(store.audit_entries_covering(2).unwrap(), 3);
     store.audit((0..3).map(entry).collect()).await;
     store.settled().await.unwrap();
     assert!(store.audit_len() > at_open);

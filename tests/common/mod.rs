@@ -286,11 +286,17 @@ pub async fn publish(
     member: &str,
     content: cbm_hub::pb::SubmissionContent,
 ) -> cbm_hub::pb::PublishResponse {
-    t.hub(member)
-        .await
+    publish_on(&mut t.hub(member).await, content).await
+}
+
+/// Publishes `content` on `client` (a hub of this process's or a child's), which must succeed.
+pub async fn publish_on(
+    client: &mut cbm_hub::pb::hub_client::HubClient<Channel>,
+    content: cbm_hub::pb::SubmissionContent,
+) -> cbm_hub::pb::PublishResponse {
+    client
         .publish(cbm_hub::pb::PublishRequest {
             content: Some(content),
-            idempotency_key: String::new(),
             ..Default::default()
         })
         .await

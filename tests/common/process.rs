@@ -14,21 +14,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_cbm-hub");
 
 /// `cbm-hub init` into `home`.
 pub fn init(home: &Path) {
-    let out = Command::new(BIN)
-        .args([
-            "--home",
-            home.to_str().unwrap(),
-            "init",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, _, err) = local(home, &["init", "--listen", "127.0.0.1:0"]);
+    assert!(ok, "{err}");
 }
 
 /// A running `cbm-hub serve`; killed (SIGKILL) on drop unless stopped before.
@@ -178,10 +165,17 @@ pub fn serve(home: &Path) -> (HubProcess, String) {
 
 /// Runs a client command of the binary against `endpoint`: (success, stdout, stderr).
 pub fn cli(home: &Path, endpoint: &str, args: &[&str]) -> (bool, String, String) {
+    let mut with_endpoint = args.to_vec();
+    with_endpoint.extend(["--endpoint", endpoint]);
+    local(home, &with_endpoint)
+}
+
+/// Runs a command of the binary on `home` that needs no hub (init, pki): (success, stdout,
+/// stderr).
+pub fn local(home: &Path, args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(BIN)
         .args(["--home", home.to_str().unwrap()])
         .args(args)
-        .args(["--endpoint", endpoint])
         .output()
         .unwrap();
     (
